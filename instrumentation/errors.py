@@ -1,0 +1,57 @@
+"""The downstream error hierarchy: every failure of a downstream call is one of these.
+
+Transports raise them; the executor turns them into GraphQL errors on exactly the fields the call feeds, with
+`extensions.code` and `extensions.service`.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .call import Call
+
+__all__ = [
+    "DownstreamBadResponse",
+    "DownstreamError",
+    "DownstreamHTTPError",
+    "DownstreamTimeout",
+    "DownstreamUnavailable",
+]
+
+
+class DownstreamError(Exception):
+    """A downstream call failed. Carries the service, the call and (for HTTP errors) the status."""
+
+    code = "DOWNSTREAM_ERROR"
+
+    def __init__(self, message: str, *, service: str, call: Call | None = None, status: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.service = service
+        self.call = call
+        self.status = status
+
+
+class DownstreamUnavailable(DownstreamError):
+    """The service could not be reached (connection refused or reset)."""
+
+    code = "SERVICE_UNAVAILABLE"
+
+
+class DownstreamTimeout(DownstreamError):
+    """The service did not answer in time."""
+
+    code = "DOWNSTREAM_TIMEOUT"
+
+
+class DownstreamHTTPError(DownstreamError):
+    """The service answered with an HTTP error status."""
+
+    code = "DOWNSTREAM_HTTP_ERROR"
+
+
+class DownstreamBadResponse(DownstreamError):
+    """The service answered, but not with what the protocol promises (invalid JSON, wrong shape, too large)."""
+
+    code = "DOWNSTREAM_BAD_RESPONSE"
