@@ -7,7 +7,8 @@ not know whether they came from SDL or from Python.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+import dataclasses
+from dataclasses import dataclass
 from typing import Any
 
 __all__ = [
@@ -90,7 +91,7 @@ class BatchBinding:
     path: str | None = None
     match: str = "id"
     select: str | None = None
-    key_function: KeyFunction | None = field(default=None, compare=False)
+    key_function: KeyFunction | None = dataclasses.field(default=None, compare=False)
     requires: tuple[str, ...] = ()
     location: SourceLocation | None = None
 
@@ -113,7 +114,7 @@ class ResolverBinding:
     """`@gateway.resolver`: a field computed in the gateway from fields of its parent (sync, no I/O)."""
 
     coordinate: FieldCoordinate
-    function: ResolverFunction = field(compare=False)
+    function: ResolverFunction = dataclasses.field(compare=False)
     requires: tuple[str, ...] = ()
     location: SourceLocation | None = None
 
@@ -123,7 +124,7 @@ class LoaderBinding:
     """`@gateway.loader`: an in-process batch function over all parents of one level."""
 
     coordinate: FieldCoordinate
-    function: LoaderFunction = field(compare=False)
+    function: LoaderFunction = dataclasses.field(compare=False)
     requires: tuple[str, ...] = ()
     location: SourceLocation | None = None
 
