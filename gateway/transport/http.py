@@ -1,0 +1,198 @@
+"""GraphQL-over-HTTP and REST/JSON over one aiohttp session per service.
+
+Every failure leaves `send` as a DownstreamError with a short, stable message that names the service, so the
+executor can put it on the fields the call feeds without knowing anything about aiohttp.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import aiohttp
+import orjson
+from multidict import CIMultiDict
+
+from instrumentation.call import Call, GraphQLCall
+from instrumentation.errors import (
+    DownstreamBadResponse,
+    DownstreamError,
+    DownstreamHTTPError,
+    DownstreamTimeout,
+    DownstreamUnavailable,
+)
+from registry.config import ServiceConfig
+
+__all__ = ["DEFAULT_MAX_RESPONSE_BYTES", "HTTPTransport"]
+
+DEFAULT_MAX_RESPONSE_BYTES = 10 * 1024 * 1024
+
+# Batched calls arrive as one request per service per level, so a modest pool is plenty; the cap keeps one
+# slow service from opening sockets without bound.
+_CONNECTION_LIMIT = 100
+# Below the idle timeout of common servers (Node.js, uvicorn: 5 s): aiohttp does not retry a POST whose pooled
+# connection the server has just closed, so a GraphQL call would fail with "connection lost".
+_KEEPALIVE_SECONDS = 4.0
+
+_GRAPHQL_HEADERS = {"content-type": "application/json", "accept": "application/json"}
+_REST_HEADERS = {"accept": "application/json"}
+
+
+def _json_default(value: object) -> object:
+    # Variables are built as read-only mappings (MappingProxyType), which orjson does not serialise natively.
+    if isinstance(value, Mapping):
+        return dict(value)
+    raise TypeError(f"Type is not JSON serializable: {type(value).__name__}")
+
+
+def _is_graphql_result(value: object) -> bool:
+    return (
+        isinstance(value, dict)
+        and ("data" in value or "errors" in value)
+        and isinstance(value.get("data"), dict | None)
+        and isinstance(value.get("errors", []), list)
+    )
+
+
+def _first_error_message(body: bytes | bytearray | None) -> str | None:
+    """The first GraphQL error's message in an HTTP error answer, if the body is a GraphQL result with one."""
+    if body is None:
+        return None
+    try:
+        result = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None
+    if not _is_graphql_result(result) or not result.get("errors"):
+        return None
+    first = result["errors"][0]
+    message = first.get("message") if isinstance(first, dict) else None
+    return message if isinstance(message, str) else None
+
+
+class HTTPTransport:
+    """Sends GraphQL and REST calls to one service over a lazily created, reused aiohttp session.
+
+    A session passed in is used as is and left open by `close()`: whoever made it owns it.
+    """
+
+    def __init__(
+        self,
+        service: ServiceConfig,
+        *,
+        session: aiohttp.ClientSession | None = None,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+    ) -> None:
+        self.service = service
+        self.max_response_bytes = max_response_bytes
+        self._session = session
+        self._owns_session = session is None
+        self._closed = False
+        self._timeout = aiohttp.ClientTimeout(total=service.timeout_ms / 1000)
+
+    async def send(self, call: Call, headers: Mapping[str, str]) -> Any:
+        session = self._client(call)
+        name = self.service.name
+        if isinstance(call, GraphQLCall):
+            method, url, params = "POST", self.service.url, None
+            protocol_headers = _GRAPHQL_HEADERS
+            try:
+                data: bytes | None = orjson.dumps(
+                    {"query": call.query, "variables": call.variables}, default=_json_default
+                )
+            except orjson.JSONEncodeError as exc:
+                raise DownstreamError(
+                    f"{name}: cannot encode variables as JSON: {exc}", service=name, call=call
+                ) from exc
+        else:
+            base = self.service.url
+            # Tolerate a base configured with a trailing slash; "…/" + "/items" would ask for "//items".
+            if base.endswith("/") and call.path.startswith("/"):
+                base = base[:-1]
+            method, url, params, data = "GET", base + call.path, call.params, None
+            protocol_headers = _REST_HEADERS
+        request_headers: Mapping[str, str] = protocol_headers
+        if headers:
+            # The body's own headers win over forwarded ones with the same name: we know what we are sending.
+            merged = CIMultiDict(headers)
+            merged.update(protocol_headers)
+            request_headers = merged
+
+        try:
+            async with session.request(
+                method, url, params=params, data=data, headers=request_headers, timeout=self._timeout
+            ) as response:
+                status, reason = response.status, response.reason
+                # A REST error body carries nothing we report; a GraphQL one may carry the reason in `errors`.
+                needs_body = status < 400 or isinstance(call, GraphQLCall)
+                body = await self._read(response) if needs_body else None
+        except TimeoutError as exc:
+            raise DownstreamTimeout(
+                f"{name}: no answer within {self.service.timeout_ms} ms", service=name, call=call
+            ) from exc
+        except aiohttp.ClientConnectorError as exc:
+            raise DownstreamUnavailable(f"{name}: cannot connect to {url}", service=name, call=call) from exc
+        except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError) as exc:
+            # The connection was open but dropped before the whole answer arrived (reset, truncated body).
+            raise DownstreamUnavailable(f"{name}: connection to {url} lost", service=name, call=call) from exc
+        except aiohttp.ClientError as exc:
+            raise DownstreamError(
+                f"{name}: request to {url} failed: {type(exc).__name__}: {exc}", service=name, call=call
+            ) from exc
+
+        if status >= 400:
+            message = f"{name}: HTTP {status} {reason}" if reason else f"{name}: HTTP {status}"
+            if isinstance(call, GraphQLCall) and (error := _first_error_message(body)) is not None:
+                message = f"{name}: HTTP {status}: {error}"
+            raise DownstreamHTTPError(message, service=name, call=call, status=status)
+        if body is None:
+            raise DownstreamBadResponse(
+                f"{name}: response larger than {self.max_response_bytes} bytes",
+                service=name,
+                call=call,
+                status=status,
+            )
+        try:
+            answer = orjson.loads(body)
+        except orjson.JSONDecodeError as exc:
+            raise DownstreamBadResponse(
+                f"{name}: invalid JSON in response", service=name, call=call, status=status
+            ) from exc
+        if isinstance(call, GraphQLCall) and not _is_graphql_result(answer):
+            raise DownstreamBadResponse(
+                f"{name}: response is not a GraphQL result (expected an object with 'data' or 'errors')",
+                service=name,
+                call=call,
+                status=status,
+            )
+        return answer
+
+    async def close(self) -> None:
+        self._closed = True
+        if self._owns_session and self._session is not None:
+            await self._session.close()
+        self._session = None
+
+    def _client(self, call: Call) -> aiohttp.ClientSession:
+        # Created on first use, not in __init__, so it binds to the loop that actually runs the requests.
+        if self._session is None and not self._closed:
+            connector = aiohttp.TCPConnector(limit=_CONNECTION_LIMIT, keepalive_timeout=_KEEPALIVE_SECONDS)
+            self._session = aiohttp.ClientSession(connector=connector, timeout=self._timeout)
+        if self._session is None or self._session.closed:
+            name = self.service.name
+            raise DownstreamError(f"{name}: transport is closed", service=name, call=call)
+        return self._session
+
+    async def _read(self, response: aiohttp.ClientResponse) -> bytearray | None:
+        """The body, or None as soon as it proves larger than the cap (the connection is then dropped)."""
+        limit = self.max_response_bytes
+        if response.content_length is not None and response.content_length > limit:
+            response.close()
+            return None
+        body = bytearray()
+        async for chunk in response.content.iter_any():
+            body += chunk
+            if len(body) > limit:
+                # The rest is still on the wire: drop the connection rather than return it to the pool.
+                response.close()
+                return None
+        return body
