@@ -1,17 +1,30 @@
-"""The gateway's YAML configuration, read once and frozen at start-up."""
+"""The gateway's YAML configuration, read once and frozen at start-up.
+
+The file is read as a YAML node tree (not as plain Python values) so that every problem can name its line.
+Which keys each section allows, and how each value is checked, is data (`_TOP_LEVEL`, `_SERVICE`): a new
+section of the file is one more entry there and one more field of `GatewayConfig`.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import os
+import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Literal
+from typing import Any, Final, Literal
+from urllib.parse import urlsplit
+
+import yaml
+from yaml.constructor import SafeConstructor
 
 from .bindings import SourceLocation
+from .errors import ConfigError, Problem
 
-__all__ = ["GatewayConfig", "Protocol", "ServiceConfig", "load_config"]
+__all__ = ["GatewayConfig", "Protocol", "ServiceConfig", "load_config", "parse_config"]
 
 Protocol = Literal["graphql", "rest"]
+PROTOCOLS: Final[tuple[Protocol, ...]] = ("graphql", "rest")
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,5 +46,310 @@ class GatewayConfig:
     services: Mapping[str, ServiceConfig] = field(default_factory=lambda: MappingProxyType({}))
 
 
-def load_config(path: str) -> GatewayConfig:
-    raise NotImplementedError
+def load_config(path: str | os.PathLike[str]) -> GatewayConfig:
+    """Read and check the YAML file at `path`; raise `ConfigError` with every problem found."""
+    name = os.fspath(path)
+    try:
+        with open(name, encoding="utf-8") as file:
+            text = file.read()
+    except OSError as error:
+        raise ConfigError([Problem(f"cannot read the config file: {error.strerror}", name)]) from None
+    except UnicodeDecodeError as error:
+        raise ConfigError([Problem(f"the config file is not UTF-8 text: {error.reason}", name)]) from None
+    return parse_config(text, name)
+
+
+def parse_config(text: str, path: str) -> GatewayConfig:
+    """Check the YAML `text` of the file `path`, which problems name and relative paths start from."""
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as error:
+        raise ConfigError([_yaml_problem(path, error)]) from None
+    if root is None:  # an empty file: report what is missing rather than "not a mapping"
+        root = yaml.MappingNode(_MAP_TAG, [], start_mark=yaml.Mark(path, 0, 0, 0, "", 0))
+    reader = _Reader(path, os.path.dirname(os.path.abspath(path)))
+    values = _CONFIG(reader, _Entry("", "", None, root))
+    if reader.problems:
+        raise ConfigError(reader.problems)
+    return GatewayConfig(path=path, schema_path=values.pop("schema_path", None), **values)
+
+
+def _yaml_problem(path: str, error: yaml.YAMLError) -> Problem:
+    if not isinstance(error, yaml.MarkedYAMLError):
+        return Problem(f"invalid YAML: {error}", path)
+    mark = error.problem_mark or error.context_mark
+    what = error.problem or "syntax error"
+    if error.context:
+        what = f"{what} ({error.context})"
+    return Problem(f"invalid YAML: {what}", path, mark.line + 1 if mark is not None else None)
+
+
+# --- reading the node tree --------------------------------------------------------------------------------
+
+_STR_TAG: Final = "tag:yaml.org,2002:str"
+_NULL_TAG: Final = "tag:yaml.org,2002:null"
+_MAP_TAG: Final = "tag:yaml.org,2002:map"
+_MERGE_TAG: Final = "tag:yaml.org,2002:merge"
+
+_INVALID: Final[Any] = object()
+"""What a check returns when it has reported a problem: the value is left out and nothing is built from it."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Entry:
+    """One value of the file: its coordinate (`services.catalog.timeout_ms`), its name, the key node naming it
+    (None at the top and for list items) and the value node."""
+
+    coordinate: str
+    name: str
+    key: yaml.Node | None
+    value: yaml.Node
+
+    @property
+    def anchor(self) -> yaml.Node:
+        # The key's line is where a reader looks, even when a block value starts on the next line.
+        return self.key if self.key is not None else self.value
+
+    def child(self, name: str, key: yaml.Node, value: yaml.Node) -> _Entry:
+        return _Entry(f"{self.coordinate}.{name}" if self.coordinate else name, name, key, value)
+
+    def item(self, index: int, value: yaml.Node) -> _Entry:
+        return _Entry(f"{self.coordinate}[{index}]", f"{self.name}[{index}]", None, value)
+
+
+class _Reader:
+    """Collects the problems of one file instead of stopping at the first."""
+
+    def __init__(self, file: str, base_dir: str) -> None:
+        self.file = file
+        self.base_dir = base_dir
+        self.problems: list[Problem] = []
+
+    def location(self, node: yaml.Node) -> SourceLocation:
+        return SourceLocation(self.file, node.start_mark.line + 1)
+
+    def report(self, entry: _Entry, message: str) -> None:
+        line = self.location(entry.anchor).line
+        self.problems.append(Problem(message, self.file, line, entry.coordinate or None))
+
+
+_Check = Callable[[_Reader, _Entry], Any]
+"""Checks one value: returns what the config keeps for it, or `_INVALID` after reporting a problem."""
+
+
+def _describe(node: yaml.Node) -> str:
+    if isinstance(node, yaml.MappingNode):
+        return "a mapping"
+    if isinstance(node, yaml.SequenceNode):
+        return "a list"
+    if node.tag == _STR_TAG:
+        return repr(node.value)
+    if node.tag == _NULL_TAG:
+        return "null"
+    return str(node.value)
+
+
+def _construct(node: yaml.ScalarNode) -> Any:
+    try:
+        return SafeConstructor().construct_object(node)
+    except yaml.YAMLError:  # an explicit tag the safe loader does not know, e.g. `!env FOO`
+        return _INVALID
+
+
+def _expect(what: str, accept: Callable[[Any], Any]) -> _Check:
+    """A scalar check: `accept` returns the value to keep or None, which reports '<name> must be <what>'."""
+
+    def check(reader: _Reader, entry: _Entry) -> Any:
+        if isinstance(entry.value, yaml.ScalarNode):
+            value = _construct(entry.value)
+            kept = None if value is _INVALID else accept(value)
+            if kept is not None:
+                return kept
+        reader.report(entry, f"{entry.name} must be {what}, got {_describe(entry.value)}")
+        return _INVALID
+
+    return check
+
+
+def _pairs(reader: _Reader, entry: _Entry) -> list[tuple[str, yaml.Node, yaml.Node]] | None:
+    """The string keys of a mapping value with their nodes; a null value counts as an empty mapping."""
+    node = entry.value
+    if isinstance(node, yaml.ScalarNode) and node.tag == _NULL_TAG:
+        return []
+    if not isinstance(node, yaml.MappingNode):
+        reader.report(entry, f"{entry.name or 'the config file'} must be a mapping, got {_describe(node)}")
+        return None
+    own_count = sum(key.tag != _MERGE_TAG for key, _ in node.value)
+    try:
+        SafeConstructor().flatten_mapping(node)  # resolve `<<: *defaults` in place, merged pairs first
+    except yaml.YAMLError as error:
+        reader.problems.append(_yaml_problem(reader.file, error))
+        return None
+    split = len(node.value) - own_count
+    own = node.value[split:]
+    # As YAML merges: the mapping's own keys override merged ones, and a later merged pair an earlier one.
+    # Only the mapping's own keys can be duplicates.
+    later = {_key_name(key) for key, _ in own}
+    merged: list[tuple[yaml.Node, yaml.Node]] = []
+    for key, value in reversed(node.value[:split]):
+        if _key_name(key) not in later:
+            later.add(_key_name(key))
+            merged.append((key, value))
+    merged.reverse()
+    pairs: list[tuple[str, yaml.Node, yaml.Node]] = []
+    first_line: dict[str, int] = {}
+    for key, value in [*merged, *own]:
+        name = _key_name(key)
+        if name is None:
+            where = _Entry(entry.coordinate, entry.name, key, value)
+            reader.report(where, f"keys must be names, got {_describe(key)}")
+            continue
+        line = reader.location(key).line
+        if name in first_line:
+            duplicate = entry.child(name, key, value)
+            reader.report(duplicate, f"duplicate key '{name}' (first at line {first_line[name]})")
+            continue
+        first_line[name] = line
+        pairs.append((name, key, value))
+    return pairs
+
+
+def _key_name(key: yaml.Node) -> str | None:
+    return key.value if isinstance(key, yaml.ScalarNode) and key.tag == _STR_TAG else None
+
+
+@dataclass(frozen=True, slots=True)
+class _Key:
+    """How one key of a section is checked and which field of the built record it fills."""
+
+    check: _Check
+    attr: str | None = None  # the field it fills; default: the key itself
+    required: bool = False
+    inline: bool = False  # a sub-section whose fields belong to the enclosing record (`headers.forward`)
+
+
+def _section(keys: Mapping[str, _Key]) -> _Check:
+    """A mapping with the given keys; returns {field: value}."""
+    allowed = ", ".join(sorted(keys))
+
+    def check(reader: _Reader, entry: _Entry) -> Any:
+        before = len(reader.problems)
+        pairs = _pairs(reader, entry)
+        if pairs is None:
+            return _INVALID
+        values: dict[str, Any] = {}
+        for name, key_node, value_node in pairs:
+            child = entry.child(name, key_node, value_node)
+            spec = keys.get(name)
+            if spec is None:
+                reader.report(child, f"unknown key '{name}' (allowed: {allowed})")
+                continue
+            value = spec.check(reader, child)
+            if value is _INVALID:
+                continue
+            if spec.inline:
+                values.update(value)
+            else:
+                values[spec.attr or name] = value
+        present = {name for name, _, _ in pairs}
+        for name, spec in keys.items():
+            if spec.required and name not in present:
+                reader.report(entry, f"missing required key '{name}'")
+        return values if len(reader.problems) == before else _INVALID
+
+    return check
+
+
+def _named(noun: str, keys: Mapping[str, _Key], build: Callable[..., Any]) -> _Check:
+    """A mapping of names to sections, each built as `build(name=, location=, **fields)`; at least one."""
+    section = _section(keys)
+
+    def check(reader: _Reader, entry: _Entry) -> Any:
+        before = len(reader.problems)
+        pairs = _pairs(reader, entry)
+        if pairs is None:
+            return _INVALID
+        if not pairs and len(reader.problems) == before:
+            reader.report(entry, f"{entry.name} must name at least one {noun}")
+        built: dict[str, Any] = {}
+        for name, key_node, value_node in pairs:
+            child = entry.child(name, key_node, value_node)
+            if not _NAME.fullmatch(name):
+                # Names are written again in SDL (`@batch(service: "catalog")`) and in coordinates.
+                reader.report(child, f"{noun} name must be letters, digits, '_' or '-', got {name!r}")
+            values = section(reader, child)
+            if values is not _INVALID:
+                built[name] = build(name=name, location=reader.location(key_node), **values)
+        return MappingProxyType(built) if len(reader.problems) == before else _INVALID
+
+    return check
+
+
+def _list_of(item: _Check) -> _Check:
+    def check(reader: _Reader, entry: _Entry) -> Any:
+        if not isinstance(entry.value, yaml.SequenceNode):
+            reader.report(entry, f"{entry.name} must be a list, got {_describe(entry.value)}")
+            return _INVALID
+        values = [item(reader, entry.item(index, node)) for index, node in enumerate(entry.value.value)]
+        return _INVALID if _INVALID in values else tuple(values)
+
+    return check
+
+
+# --- the value checks --------------------------------------------------------------------------------
+
+_NAME: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
+_HEADER_TOKEN: Final = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # RFC 9110 token
+
+
+def _http_url(value: Any) -> str | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - raises ValueError on a port that is not a number
+    except ValueError:
+        return None
+    return value if parts.scheme in ("http", "https") and parts.hostname else None
+
+
+_positive_int = _expect("a positive integer", lambda v: v if type(v) is int and v > 0 else None)
+_boolean = _expect("true or false", lambda v: v if isinstance(v, bool) else None)
+_protocol = _expect(f"one of {', '.join(PROTOCOLS)}", lambda v: v if v in PROTOCOLS else None)
+_url = _expect("an http(s) URL like http://host:port/path", _http_url)
+_header_name = _expect(
+    "an HTTP header name", lambda v: v.lower() if isinstance(v, str) and _HEADER_TOKEN.fullmatch(v) else None
+)
+_file_name = _expect("a file name", lambda v: v if isinstance(v, str) and v.strip() else None)
+
+
+def _schema_file(reader: _Reader, entry: _Entry) -> Any:
+    name = _file_name(reader, entry)
+    return name if name is _INVALID else os.path.normpath(os.path.join(reader.base_dir, name))
+
+
+_HEADERS: Final[Mapping[str, _Key]] = MappingProxyType(
+    {
+        "forward": _Key(_list_of(_header_name), attr="forward_headers"),
+    }
+)
+
+_SERVICE: Final[Mapping[str, _Key]] = MappingProxyType(
+    {
+        "url": _Key(_url, required=True),
+        "protocol": _Key(_protocol),
+        "timeout_ms": _Key(_positive_int),
+        "max_batch": _Key(_positive_int),
+        "headers": _Key(_section(_HEADERS), inline=True),
+    }
+)
+
+_TOP_LEVEL: Final[Mapping[str, _Key]] = MappingProxyType(
+    {
+        "schema": _Key(_schema_file, attr="schema_path"),
+        "batching": _Key(_boolean),
+        "services": _Key(_named("service", _SERVICE, ServiceConfig), required=True),
+    }
+)
+
+_CONFIG: Final = _section(_TOP_LEVEL)
