@@ -17,6 +17,7 @@ __all__ = [
     "DownstreamHTTPError",
     "DownstreamTimeout",
     "DownstreamUnavailable",
+    "FieldError",
 ]
 
 
@@ -55,3 +56,27 @@ class DownstreamBadResponse(DownstreamError):
     """The service answered, but not with what the protocol promises (invalid JSON, wrong shape, too large)."""
 
     code = "DOWNSTREAM_BAD_RESPONSE"
+
+
+class FieldError:
+    """An error standing in merged data where a value should be: the projection turns it into a null and a
+    GraphQL error at that path (following non-null propagation)."""
+
+    __slots__ = ("code", "message", "service")
+
+    def __init__(self, message: str, code: str = "DOWNSTREAM_ERROR", service: str | None = None) -> None:
+        self.message = message
+        self.code = code
+        self.service = service
+
+    @classmethod
+    def from_exception(cls, error: DownstreamError) -> FieldError:
+        return cls(error.message, error.code, error.service)
+
+    def extensions(self) -> dict[str, str]:
+        if self.service is None:
+            return {"code": self.code}
+        return {"code": self.code, "service": self.service}
+
+    def __repr__(self) -> str:
+        return f"FieldError({self.message!r}, {self.code!r}, {self.service!r})"

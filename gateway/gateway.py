@@ -1,0 +1,310 @@
+"""The Gateway: a schema, its bindings and its services, frozen at start-up, answering GraphQL requests.
+
+    gateway = Gateway.from_config("funnel.yaml")
+
+    @gateway.resolver("Order.total", requires=("quantity", "unitPrice"))
+    def total(order): return order["quantity"] * order["unitPrice"]
+
+    result = await gateway.execute("{ orders(first: 10) { id total product { name } } }")
+"""
+
+from __future__ import annotations
+
+import inspect
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, TypeVar
+
+from graphql import GraphQLError, GraphQLSchema, execute_sync, get_operation_ast
+from graphql.execution.values import get_variable_values
+
+from instrumentation.executor import CallRecord, execute_plan
+from instrumentation.plan import Plan
+from instrumentation.planner import INTROSPECTION_KEY, PlanError, Planner
+from instrumentation.projection import project
+from registry.bindings import (
+    BatchBinding,
+    Binding,
+    FieldCoordinate,
+    KeyFunction,
+    LoaderBinding,
+    LoaderFunction,
+    ResolverBinding,
+    ResolverFunction,
+    SourceLocation,
+)
+from registry.config import GatewayConfig, ServiceConfig, load_config
+from registry.errors import ConfigError, Problem
+
+from .annotations import load_schema, validate_bindings
+from .documents import DocumentCache
+from .transport import ServiceClients
+
+__all__ = ["Gateway", "Result"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@dataclass(slots=True)
+class Result:
+    """The answer to one request, with what it took: the plan and every downstream call."""
+
+    data: dict[str, Any] | None
+    errors: list[dict[str, Any]]
+    plan: Plan | None = None
+    calls: list[CallRecord] = field(default_factory=list)
+    request_error: bool = False  # the request could not be parsed, validated or planned: no execution
+
+    def response(self) -> dict[str, Any]:
+        if self.request_error:
+            return {"errors": self.errors}
+        response: dict[str, Any] = {"data": self.data}
+        if self.errors:
+            response["errors"] = self.errors
+        return response
+
+
+class Gateway:
+    def __init__(
+        self,
+        schema: GraphQLSchema,
+        services: Mapping[str, ServiceConfig] | Sequence[ServiceConfig],
+        bindings: Sequence[Binding] = (),
+        *,
+        batching: bool = True,
+        clients: ServiceClients | None = None,
+        config: GatewayConfig | None = None,
+    ) -> None:
+        if not isinstance(services, Mapping):
+            services = {s.name: s for s in services}
+        self.schema = schema
+        self.services: Mapping[str, ServiceConfig] = MappingProxyType(dict(services))
+        self.batching = batching
+        self.config = config
+        self._bindings: list[Binding] = list(bindings)
+        self._clients = clients
+        self._frozen = False
+
+    @classmethod
+    def from_config(cls, path: str | Path, *, batching: bool | None = None) -> Gateway:
+        config = load_config(path)
+        if config.schema_path is None:
+            raise ConfigError([Problem("the config names no schema (add `schema: schema.graphql`)", str(path))])
+        sdl = Path(config.schema_path).read_text()
+        schema, bindings = load_schema(sdl, config.schema_path, config.services)
+        return cls(schema, config.services, bindings, batching=config.batching if batching is None else batching, config=config)
+
+    @classmethod
+    def from_sdl(
+        cls,
+        sdl: str,
+        services: Mapping[str, ServiceConfig] | Sequence[ServiceConfig],
+        *,
+        path: str = "<schema>",
+        batching: bool = True,
+    ) -> Gateway:
+        if not isinstance(services, Mapping):
+            services = {s.name: s for s in services}
+        schema, bindings = load_schema(sdl, path, services)
+        return cls(schema, services, bindings, batching=batching)
+
+    # -- decorators: compile to the same bindings as the SDL annotations -----------------------------------
+
+    def batch(
+        self,
+        coordinate: str,
+        *,
+        service: str,
+        key: str | None = None,
+        field: str | None = None,
+        arg: str = "ids",
+        entity: str | None = None,
+        path: str | None = None,
+        match: str = "id",
+        select: str | None = None,
+        requires: Sequence[str] = (),
+    ) -> Callable[[KeyFunction], KeyFunction]:
+        """Bind a field to a batched source. Call it, or decorate a function `parent -> key` with it."""
+        binding = BatchBinding(
+            FieldCoordinate.parse(coordinate),
+            service,
+            key=key,
+            field=field,
+            arg=arg,
+            entity=entity,
+            path=path,
+            match=match,
+            select=select,
+            requires=tuple(requires),
+            location=_caller(),
+        )
+        self._bind(binding)
+
+        def decorate(function: KeyFunction) -> KeyFunction:
+            needs = tuple(requires) or ((key,) if key else ())
+            self._rebind(binding, _replace(binding, key_function=function, requires=needs, key=None))
+            return function
+
+        return decorate
+
+    def resolver(self, coordinate: str, *, requires: Sequence[str] = ()) -> Callable[[F], F]:
+        """A field computed in the gateway from fields of its parent (a plain function: no I/O)."""
+        location = _caller()
+
+        def decorate(function: F) -> F:
+            if inspect.iscoroutinefunction(function):
+                raise TypeError(f"{coordinate}: a resolver must not be async; use @gateway.loader for I/O")
+            self._bind(ResolverBinding(FieldCoordinate.parse(coordinate), function, tuple(requires), location))
+            return function
+
+        return decorate
+
+    def loader(self, coordinate: str, *, requires: Sequence[str] = ()) -> Callable[[F], F]:
+        """An in-process batch function `async def f(parents) -> values`, run with the batches of its level."""
+        location = _caller()
+
+        def decorate(function: F) -> F:
+            if not inspect.iscoroutinefunction(function):
+                raise TypeError(f"{coordinate}: a loader must be an async function of the list of parents")
+            loader: LoaderFunction = function
+            self._bind(LoaderBinding(FieldCoordinate.parse(coordinate), loader, tuple(requires), location))
+            return function
+
+        return decorate
+
+    def _bind(self, binding: Binding) -> None:
+        if self._frozen:
+            raise RuntimeError("the gateway has started: bind fields before the first request")
+        self._bindings.append(binding)
+
+    def _rebind(self, old: Binding, new: Binding) -> None:
+        if self._frozen:
+            raise RuntimeError("the gateway has started: bind fields before the first request")
+        self._bindings[self._bindings.index(old)] = new
+
+    # -- start-up -------------------------------------------------------------------------------------------
+
+    def freeze(self) -> None:
+        """Check every binding (all problems at once) and build the planner; nothing can be bound after."""
+        if self._frozen:
+            return
+        problems = validate_bindings(self.schema, self._bindings, self.services)
+        if problems:
+            raise ConfigError(problems)
+        self.bindings: Mapping[FieldCoordinate, Binding] = MappingProxyType({b.coordinate: b for b in self._bindings})
+        self.planner = Planner(self.schema, self.bindings, {name: s.protocol for name, s in self.services.items()})
+        self.documents = DocumentCache(self.schema)
+        self.max_batch = {name: s.max_batch for name, s in self.services.items()}
+        self.introspection_schema = _public_schema(self.schema)
+        if self._clients is None:
+            self._clients = ServiceClients(self.services)
+        self._frozen = True
+
+    @property
+    def clients(self) -> ServiceClients:
+        self.freeze()
+        assert self._clients is not None
+        return self._clients
+
+    async def close(self) -> None:
+        if self._clients is not None:
+            await self._clients.close()
+
+    async def __aenter__(self) -> Gateway:
+        self.freeze()
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.close()
+
+    # -- requests -------------------------------------------------------------------------------------------
+
+    def plan(self, query: str, operation_name: str | None = None, variables: Mapping[str, Any] | None = None) -> Plan:
+        """The plan for a query, made (or taken from the cache) without calling anything."""
+        self.freeze()
+        prepared = self.documents.get(query)
+        if prepared.document is None:
+            raise PlanError("; ".join(e.message for e in prepared.errors))
+        values = variables or {}
+        key = (operation_name, tuple(bool(values.get(n)) for n in prepared.conditions))
+        document = prepared.document
+        return prepared.plans.get_or_make(key, lambda: self.planner.plan(document, operation_name, values))
+
+    async def execute(
+        self,
+        query: str,
+        variables: Mapping[str, Any] | None = None,
+        operation_name: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> dict[str, Any]:
+        return (await self.run(query, variables, operation_name, headers)).response()
+
+    async def run(
+        self,
+        query: str,
+        variables: Mapping[str, Any] | None = None,
+        operation_name: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> Result:
+        self.freeze()
+        prepared = self.documents.get(query)
+        if prepared.document is None:
+            return _request_error(prepared.errors)
+        operation = get_operation_ast(prepared.document, operation_name)
+        if operation is None:
+            message = f"Unknown operation named '{operation_name}'." if operation_name else "Must provide operation name if query contains multiple operations."
+            return _request_error([GraphQLError(message)])
+        raw = dict(variables or {})
+        coerced = get_variable_values(self.schema, operation.variable_definitions or (), raw)
+        if isinstance(coerced, list):
+            return _request_error(coerced)
+        values = coerced.coerced
+        try:
+            plan = self.plan(query, operation_name, values)
+        except PlanError as error:
+            return _request_error([GraphQLError(str(error))])
+        root: dict[str, Any] = {}
+        if plan.introspection is not None:
+            introspection = execute_sync(self.introspection_schema, plan.introspection, variable_values=raw)
+            root[INTROSPECTION_KEY] = introspection.data
+        execution = await execute_plan(
+            plan,
+            self.clients.fetcher(headers or {}),
+            variables=raw,
+            coerced_variables=values,
+            batching=self.batching,
+            max_batch=self.max_batch,
+            root=root,
+        )
+        data, errors = project(plan.projection, execution.data)
+        return Result(data, errors, plan, execution.calls)
+
+
+def _request_error(errors: Sequence[GraphQLError]) -> Result:
+    return Result(None, [e.formatted for e in errors], request_error=True)
+
+
+def _public_schema(schema: GraphQLSchema) -> GraphQLSchema:
+    """The schema clients see: without Funnel's own directives."""
+    return GraphQLSchema(
+        query=schema.query_type,
+        mutation=schema.mutation_type,
+        subscription=schema.subscription_type,
+        types=list(schema.type_map.values()),
+        directives=[d for d in schema.directives if d.name not in ("remote", "batch")],
+        description=schema.description,
+    )
+
+
+def _caller() -> SourceLocation:
+    frame = sys._getframe(2)
+    return SourceLocation(frame.f_code.co_filename, frame.f_lineno)
+
+
+def _replace(binding: BatchBinding, **changes: Any) -> BatchBinding:
+    import dataclasses
+
+    return dataclasses.replace(binding, **changes)

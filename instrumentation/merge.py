@@ -1,0 +1,166 @@
+"""The per-key hot path: find parents, read their keys, index what a service returned, give each parent its value.
+
+Plain synchronous Python over dicts and lists: no awaits and no per-field calls.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from .errors import FieldError
+from .plan import BatchFetch, PathStep
+
+__all__ = [
+    "Lookup",
+    "Pending",
+    "assign",
+    "index_items",
+    "normalize",
+    "parents_of",
+    "pending_keys",
+    "place_errors",
+    "read_key",
+]
+
+Pending = list[tuple[dict[str, Any], Any]]  # (parent, key) pairs of one batch fetch
+Lookup = dict[str, Any]  # normalized key → item, list of items (one-to-many) or FieldError
+
+
+def normalize(key: Any) -> str:
+    """Keys are compared as text: a GraphQL ID "5" and a REST integer 5 are the same key."""
+    if key.__class__ is str:
+        return key  # type: ignore[no-any-return]
+    if key.__class__ is int:
+        return str(key)
+    return repr(key)
+
+
+def parents_of(root: Mapping[str, Any], steps: Sequence[PathStep]) -> list[dict[str, Any]]:
+    """Every object at the end of a path through the merged data, lists flattened, nulls and errors skipped."""
+    objects: list[dict[str, Any]] = [root]  # type: ignore[list-item]
+    for step in steps:
+        key, condition = step.key, step.type_condition
+        found: list[dict[str, Any]] = []
+        for obj in objects:
+            value = obj.get(key)
+            if value.__class__ is dict:
+                if condition is None or value.get("__typename") == condition:
+                    found.append(value)
+            elif value.__class__ is list:
+                _flatten(value, found, condition)
+        objects = found
+    return objects
+
+
+def _flatten(values: list[Any], into: list[dict[str, Any]], condition: str | None) -> None:
+    for value in values:
+        if value.__class__ is dict:
+            if condition is None or value.get("__typename") == condition:
+                into.append(value)
+        elif value.__class__ is list:
+            _flatten(value, into, condition)
+
+
+def read_key(parent: Mapping[str, Any], path: Sequence[str]) -> Any:
+    value: Any = parent
+    for name in path:
+        if value.__class__ is not dict:
+            return None
+        value = value.get(name)
+    return value
+
+
+def pending_keys(fetch: BatchFetch, root: Mapping[str, Any]) -> Pending:
+    """(parent, key) for every distinct parent object on the fetch's paths whose key is not null."""
+    pending: Pending = []
+    seen: set[int] = set()
+    key_function = fetch.key_function
+    for path in fetch.paths:
+        for parent in parents_of(root, path.steps):
+            if id(parent) in seen:
+                continue
+            seen.add(id(parent))
+            if key_function is not None:
+                try:
+                    key = key_function(parent)
+                except Exception as error:
+                    parent[fetch.storage] = FieldError(f"key of {fetch.binding.coordinate}: {error}", "KEY_ERROR")
+                    continue
+            elif path.key:
+                key = read_key(parent, path.key)
+            else:
+                key = parent  # an in-process loader receives the parent itself
+            if key is None or key.__class__ is FieldError:
+                continue
+            pending.append((parent, key))
+    return pending
+
+
+def index_items(items: Iterable[Any], match: str, one_to_many: bool, into: Lookup) -> None:
+    """Index returned items by their `match` field (order-independent)."""
+    if one_to_many:
+        for item in items:
+            if item.__class__ is dict:
+                bucket = into.setdefault(normalize(item.get(match)), [])
+                if bucket.__class__ is list:
+                    bucket.append(item)
+        return
+    for item in items:
+        if item.__class__ is dict:
+            into.setdefault(normalize(item.get(match)), item)
+
+
+def assign(fetch: BatchFetch, pending: Pending, lookup: Lookup) -> None:
+    """Give every parent its value: the matched item, all matches (one-to-many) or the items of a list key."""
+    storage, select, one_to_many = fetch.storage, fetch.select, fetch.one_to_many
+    missing: Any = [] if one_to_many else None
+    for parent, key in pending:
+        if key.__class__ is list:
+            value: Any = [_selected(lookup.get(normalize(k)), select) for k in key]
+        else:
+            value = _selected(lookup.get(normalize(key), missing), select)
+        parent[storage] = value
+
+
+def _selected(item: Any, select: str | None) -> Any:
+    if select is None or item.__class__ is not dict:
+        return item
+    return item.get(select)
+
+
+def place_errors(data: Any, errors: Iterable[Any], service: str) -> list[Any]:
+    """Put each downstream GraphQL error into the data at its path, as a FieldError where the value was.
+
+    Returns the errors that have no usable path (they concern the whole request or an unmatched item)."""
+    unplaced: list[Any] = []
+    for error in errors:
+        path = error.get("path") if isinstance(error, dict) else None
+        message = _message(error)
+        if not isinstance(path, list) or not path or not _place(data, path, FieldError(message, "DOWNSTREAM_ERROR", service)):
+            unplaced.append(error)
+    return unplaced
+
+
+def _message(error: Any) -> str:
+    if isinstance(error, dict) and isinstance(error.get("message"), str):
+        return error["message"]  # type: ignore[no-any-return]
+    return "downstream error without a message"
+
+
+def _place(data: Any, path: list[Any], error: FieldError) -> bool:
+    """Walk to the deepest existing position on the path and put the error there (downstream non-null
+    propagation may have nulled the value above the field that failed)."""
+    node = data
+    for index, step in enumerate(path):
+        if node.__class__ is dict and isinstance(step, str):
+            value = node.get(step)
+        elif node.__class__ is list and isinstance(step, int) and 0 <= step < len(node):
+            value = node[step]
+        else:
+            return False
+        if index == len(path) - 1 or value.__class__ not in (dict, list):
+            node[step] = error
+            return True
+        node = value
+    return False

@@ -1,0 +1,661 @@
+"""From a validated operation and the field bindings, a plan: which service answers what, at which level.
+
+The planner walks the operation once (spec vocabulary: it *collects fields* per runtime type, honouring
+fragments, aliases and `@skip`/`@include`). Every field under a root `@remote` field is forwarded to that
+service, except fields bound to another source: a `@batch` field becomes (or joins) a batch fetch one level
+deeper, whose parents are the objects at the current path and whose key is added to the parent's downstream
+selection; `@gateway.resolver` and `@gateway.loader` fields add their required fields the same way. While
+walking, the planner also compiles the projection that shapes the response (instrumentation.projection).
+
+`@skip`/`@include` are decided at plan time: a plan is made for one set of values of the variables they read, and
+the cache key says so (see PlanCache).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, Literal, cast
+
+from graphql import (
+    BooleanValueNode,
+    DocumentNode,
+    FieldNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
+    GraphQLAbstractType,
+    GraphQLField,
+    GraphQLInputType,
+    GraphQLLeafType,
+    GraphQLNamedType,
+    GraphQLNonNull,
+    GraphQLObjectType,
+    GraphQLOutputType,
+    GraphQLSchema,
+    InlineFragmentNode,
+    OperationDefinitionNode,
+    OperationType,
+    SelectionNode,
+    SelectionSetNode,
+    VariableNode,
+    get_named_type,
+    get_operation_ast,
+    is_abstract_type,
+    is_leaf_type,
+    is_list_type,
+    is_non_null_type,
+    is_object_type,
+    print_ast,
+    visit,
+    Visitor,
+)
+from graphql.language import get_location
+
+from registry.bindings import (
+    BatchBinding,
+    Binding,
+    FieldCoordinate,
+    LoaderBinding,
+    RemoteBinding,
+    ResolverBinding,
+)
+
+from .plan import BatchFetch, Fetch, ParentPath, PathStep, Plan, RestArgument, RootFetch
+from .projection import (
+    Completer,
+    FieldInfo,
+    ObjectField,
+    Projection,
+    abstract_completer,
+    guard,
+    leaf_completer,
+    list_completer,
+    non_null,
+    object_completer,
+    precompleted_completer,
+    resolver_completer,
+    typename_completer,
+)
+from .selection import SelectionBuilder, print_selection
+
+__all__ = ["INTROSPECTION_KEY", "PlanError", "Planner", "condition_variables", "plan_operation"]
+
+# Where the executor puts the locally answered introspection fields in the merged root data. Not a valid GraphQL
+# name, so no downstream key can be equal to it.
+INTROSPECTION_KEY = "<introspection>"
+
+Protocol = Literal["graphql", "rest", "local"]
+
+
+class PlanError(Exception):
+    """The operation cannot be planned (an unbound root field, an abstract type from a REST service, ...)."""
+
+
+def plan_operation(
+    schema: GraphQLSchema,
+    bindings: Mapping[FieldCoordinate, Binding],
+    protocols: Mapping[str, str],
+    document: DocumentNode,
+    operation_name: str | None = None,
+    variables: Mapping[str, Any] | None = None,
+) -> Plan:
+    """Plan one operation of a validated document for the given (coerced) variable values."""
+    return Planner(schema, bindings, protocols).plan(document, operation_name, variables or {})
+
+
+def condition_variables(document: DocumentNode) -> tuple[str, ...]:
+    """The variables read by `@skip`/`@include` anywhere in the document: a plan depends on their values."""
+    names: list[str] = []
+
+    class _Conditions(Visitor):
+        def enter_directive(self, node: Any, *_: Any) -> None:
+            if node.name.value in ("skip", "include"):
+                for argument in node.arguments:
+                    if isinstance(argument.value, VariableNode) and argument.value.name.value not in names:
+                        names.append(argument.value.name.value)
+
+    visit(document, _Conditions())
+    return tuple(sorted(names))
+
+
+class Planner:
+    """Plans operations against one schema and one set of bindings. Stateless between plans; subclass to change
+    how a single aspect is planned."""
+
+    def __init__(
+        self,
+        schema: GraphQLSchema,
+        bindings: Mapping[FieldCoordinate, Binding],
+        protocols: Mapping[str, str],
+    ) -> None:
+        self.schema = schema
+        self.bindings = bindings
+        self.protocols = protocols
+
+    def plan(self, document: DocumentNode, operation_name: str | None, variables: Mapping[str, Any]) -> Plan:
+        operation = get_operation_ast(document, operation_name)
+        if operation is None:
+            raise PlanError(
+                f"Unknown operation named '{operation_name}'." if operation_name else "Must provide operation name."
+            )
+        return _PlanBuilder(self, document, operation, variables).build()
+
+
+@dataclasses.dataclass(eq=False)
+class _Fetch:
+    """A fetch while it is being planned (mutable); frozen into a RootFetch or BatchFetch at the end."""
+
+    id: int
+    service: str
+    protocol: Protocol
+    level: int
+    selection: SelectionBuilder
+    variables: set[str] = dataclasses.field(default_factory=set)
+    depends_on: set[int] = dataclasses.field(default_factory=set)
+    # root fetches
+    root_keys: list[str] = dataclasses.field(default_factory=list)
+    path: str = ""
+    arguments: tuple[RestArgument, ...] = ()
+    # batch fetches
+    binding: BatchBinding | LoaderBinding | None = None
+    paths: list[ParentPath] = dataclasses.field(default_factory=list)
+    one_to_many: bool = False
+    key_type: str = "[ID!]!"
+
+
+class _PlanBuilder:
+    def __init__(
+        self,
+        planner: Planner,
+        document: DocumentNode,
+        operation: OperationDefinitionNode,
+        variables: Mapping[str, Any],
+    ) -> None:
+        self.schema = planner.schema
+        self.bindings = planner.bindings
+        self.protocols = planner.protocols
+        self.operation = operation
+        self.variables = variables
+        self.fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
+        self.document = document
+        self.fetches: list[_Fetch] = []
+        self.batch_fetches: dict[tuple[FieldCoordinate, int], _Fetch] = {}
+        self.canonical: dict[tuple[str, str], str] = {}
+        self.canonical_used: set[str] = set()
+        self.private_count = 0
+
+    # -- the operation --------------------------------------------------------------------------------------
+
+    def build(self) -> Plan:
+        kind = self.operation.operation
+        if kind == OperationType.SUBSCRIPTION:
+            raise PlanError("Subscriptions are not supported by this gateway.")
+        root_type = self.schema.mutation_type if kind == OperationType.MUTATION else self.schema.query_type
+        if root_type is None:
+            raise PlanError(f"Schema is not configured for {kind.value}s.")
+        operation: Literal["query", "mutation"] = "mutation" if kind == OperationType.MUTATION else "query"
+        shared: dict[str, _Fetch] = {}  # a query's root fields to one GraphQL service share one call
+        introspection: list[FieldNode] = []
+        fields: list[ObjectField] = []
+        for response_key, nodes in self.collect_fields(root_type, [self.operation.selection_set]).items():
+            name = nodes[0].name.value
+            if name == "__typename":
+                fields.append((response_key, "__typename", typename_completer(root_type.name)))
+            elif name in ("__schema", "__type"):
+                introspection.extend(nodes)
+                fields.append((response_key, INTROSPECTION_KEY, _introspected(response_key)))
+            else:
+                fields.append(self.plan_root_field(root_type, response_key, nodes, operation, shared))
+        projection = Projection(object_completer(root_type.name, fields, None))
+        return Plan(
+            operation=operation,
+            fetches=self.freeze(operation),
+            variable_definitions={
+                d.variable.name.value: print_ast(d.type) + (f" = {print_ast(d.default_value)}" if d.default_value else "")
+                for d in self.operation.variable_definitions or ()
+            },
+            projection=projection,
+            introspection=self.introspection_document(introspection) if introspection else None,
+            canonical_keys=dict(self.canonical),
+        )
+
+    def plan_root_field(
+        self,
+        root_type: GraphQLObjectType,
+        response_key: str,
+        nodes: list[FieldNode],
+        operation: Literal["query", "mutation"],
+        shared: dict[str, _Fetch],
+    ) -> ObjectField:
+        name = nodes[0].name.value
+        binding = self.bindings.get(FieldCoordinate(root_type.name, name))
+        if not isinstance(binding, RemoteBinding):
+            raise PlanError(f"{root_type.name}.{name} has no @remote annotation: no service answers it.")
+        field_def = root_type.fields[name]
+        protocol = self.protocol(binding.service)
+        arguments, used = self.print_arguments(nodes[0])
+        if protocol == "graphql":
+            fetch = shared.get(binding.service) if operation == "query" else None
+            if fetch is None:
+                fetch = self.new_fetch(binding.service, protocol, 0)
+                if operation == "query":
+                    shared[binding.service] = fetch
+            key = self.canonical_key(binding.remote_field, arguments)
+            fetch.variables |= used
+            selection = self.add_field(fetch.selection, field_def.type, key, binding.remote_field, arguments)
+        else:
+            fetch = self.new_fetch(binding.service, cast(Protocol, protocol), 0)
+            fetch.path = binding.path or ""
+            fetch.arguments = tuple(
+                RestArgument(a.name.value, a.value, cast(GraphQLInputType, field_def.args[a.name.value].type))
+                for a in nodes[0].arguments
+            )
+            key = self.canonical_key(name, arguments)
+            selection = fetch.selection
+        fetch.root_keys.append(key)
+        info = self.field_info(root_type, nodes)
+        completer = self.completer(field_def.type, nodes, fetch, selection, (PathStep(key),), info)
+        return (response_key, key, completer)
+
+    # -- fields and values ----------------------------------------------------------------------------------
+
+    def completer(
+        self,
+        type_: GraphQLOutputType,
+        nodes: list[FieldNode],
+        owner: _Fetch,
+        selection: SelectionBuilder,
+        steps: tuple[PathStep, ...],
+        info: FieldInfo,
+    ) -> Completer:
+        """The completer of one position (a field or a list item) of this type, null handling included."""
+        nullable = not is_non_null_type(type_)
+        inner_type = type_ if nullable else cast(GraphQLNonNull[Any], type_).of_type
+        if is_leaf_type(inner_type):
+            return leaf_completer(cast(GraphQLLeafType, inner_type), info, nullable=nullable)
+        if is_list_type(inner_type):
+            item = self.completer(inner_type.of_type, nodes, owner, selection, steps, info)
+            inner = list_completer(item, info)
+        elif is_object_type(inner_type):
+            object_type = cast(GraphQLObjectType, inner_type)
+            fields = self.object_fields(object_type, nodes, owner, selection, steps)
+            inner = object_completer(object_type.name, fields, info)
+        else:
+            inner = self.abstract(cast(GraphQLAbstractType, inner_type), nodes, owner, selection, steps, info)
+        return guard(inner) if nullable else non_null(inner, info)
+
+    def abstract(
+        self,
+        abstract_type: GraphQLAbstractType,
+        nodes: list[FieldNode],
+        owner: _Fetch,
+        selection: SelectionBuilder,
+        steps: tuple[PathStep, ...],
+        info: FieldInfo,
+    ) -> Completer:
+        if owner.protocol != "graphql":
+            raise PlanError(
+                f"{info.parent_type}.{info.field_name}: an interface or union needs a GraphQL source to tell the"
+                f" types apart, but service '{owner.service}' is {owner.protocol}."
+            )
+        selection.add_leaf("__typename", "__typename")
+        by_type: dict[str, Completer] = {}
+        for object_type in self.schema.get_possible_types(abstract_type):
+            typed_steps = (*steps[:-1], dataclasses.replace(steps[-1], type_condition=object_type.name))
+            fields = self.object_fields(object_type, nodes, owner, selection.on_type(object_type.name), typed_steps)
+            by_type[object_type.name] = object_completer(object_type.name, fields, info)
+        known = frozenset(name for name, t in self.schema.type_map.items() if is_object_type(t))
+        return abstract_completer(abstract_type.name, by_type, known, info)
+
+    def object_fields(
+        self,
+        object_type: GraphQLObjectType,
+        nodes: list[FieldNode],
+        owner: _Fetch,
+        selection: SelectionBuilder,
+        steps: tuple[PathStep, ...],
+    ) -> list[ObjectField]:
+        sub_selections = [n.selection_set for n in nodes if n.selection_set is not None]
+        fields: list[ObjectField] = []
+        for response_key, field_nodes in self.collect_fields(object_type, sub_selections).items():
+            name = field_nodes[0].name.value
+            if name == "__typename":
+                fields.append((response_key, "__typename", typename_completer(object_type.name)))
+                continue
+            field_def = object_type.fields[name]
+            info = self.field_info(object_type, field_nodes)
+            binding = self.bindings.get(FieldCoordinate(object_type.name, name))
+            if isinstance(binding, BatchBinding | LoaderBinding):
+                fields.append(self.batched_field(binding, field_def, field_nodes, response_key, owner, selection, steps, info))
+            elif isinstance(binding, ResolverBinding):
+                self.require(owner, selection, binding.requires)
+                value = self.completer(field_def.type, field_nodes, owner, selection, steps, info)
+                computed = resolver_completer(binding.function, value, info)
+                fields.append((response_key, None, guard(computed) if not is_non_null_type(field_def.type) else computed))
+            else:
+                fields.append(self.passed_through(field_def, field_nodes, response_key, owner, selection, steps, info))
+        return fields
+
+    def passed_through(
+        self,
+        field_def: GraphQLField,
+        nodes: list[FieldNode],
+        response_key: str,
+        owner: _Fetch,
+        selection: SelectionBuilder,
+        steps: tuple[PathStep, ...],
+        info: FieldInfo,
+    ) -> ObjectField:
+        """A field the owner's service answers itself: forwarded under its canonical key."""
+        name = nodes[0].name.value
+        if owner.protocol == "graphql":
+            arguments, used = self.print_arguments(nodes[0])
+            owner.variables |= used
+            key = self.canonical_key(name, arguments)
+        else:
+            arguments, key = "", name
+        sub = self.add_field(selection, field_def.type, key, name, arguments)
+        completer = self.completer(field_def.type, nodes, owner, sub, (*steps, PathStep(key)), info)
+        return (response_key, key, completer)
+
+    def batched_field(
+        self,
+        binding: BatchBinding | LoaderBinding,
+        field_def: GraphQLField,
+        nodes: list[FieldNode],
+        response_key: str,
+        owner: _Fetch,
+        selection: SelectionBuilder,
+        steps: tuple[PathStep, ...],
+        info: FieldInfo,
+    ) -> ObjectField:
+        """A field resolved for all parents of a level at once: the parents' keys join a batch fetch."""
+        fetch = self.batch_fetch(binding, field_def, owner)
+        if isinstance(binding, LoaderBinding) or binding.key_function is not None:
+            self.require(owner, selection, binding.requires)
+            key_path: tuple[str, ...] = ()
+        else:
+            key_path = self.key_reader(binding.key_path, owner, selection)
+        fetch.paths.append(ParentPath(steps, key_path))
+        storage = field_def.ast_node.name.value if field_def.ast_node else nodes[0].name.value
+        item = fetch.selection
+        if isinstance(binding, BatchBinding) and binding.select:
+            item = self.add_field(item, field_def.type, binding.select, binding.select, "")
+        completer = self.completer(field_def.type, nodes, fetch, item, (*steps, PathStep(storage)), info)
+        return (response_key, storage, completer)
+
+    # -- fetches ------------------------------------------------------------------------------------------
+
+    def new_fetch(self, service: str, protocol: Protocol, level: int) -> _Fetch:
+        fetch = _Fetch(id=len(self.fetches), service=service, protocol=protocol, level=level, selection=SelectionBuilder())
+        self.fetches.append(fetch)
+        return fetch
+
+    def batch_fetch(self, binding: BatchBinding | LoaderBinding, field_def: GraphQLField, owner: _Fetch) -> _Fetch:
+        level = owner.level + 1
+        fetch = self.batch_fetches.get((binding.coordinate, level))
+        if fetch is None:
+            if isinstance(binding, LoaderBinding):
+                fetch = self.new_fetch(f"local:{binding.coordinate}", "local", level)
+            else:
+                fetch = self.new_fetch(binding.service, self.protocol(binding.service), level)
+                fetch.one_to_many = (
+                    _is_list_field(field_def) and binding.select is None and binding.entity is None
+                )
+                fetch.key_type = self.key_type(binding)
+                if binding.entity is None:
+                    fetch.selection.add_leaf(binding.match, binding.match)
+            fetch.binding = binding
+            self.batch_fetches[(binding.coordinate, level)] = fetch
+        fetch.depends_on.add(owner.id)
+        return fetch
+
+    def key_reader(self, key_path: tuple[str, ...], owner: _Fetch, selection: SelectionBuilder) -> tuple[str, ...]:
+        """Ask the parent's service for the key, and say how to read it from each parent."""
+        if owner.protocol != "graphql":
+            return key_path  # a REST or local object: the key is read by field names
+        if len(key_path) == 1:
+            selection.add_leaf(key_path[0], key_path[0])
+            return key_path
+        # A dotted key goes under a private alias: its first field may be the batched field itself
+        # (Federation style, `product.id` for the gateway's `product`), which is not forwarded.
+        alias = self.private_alias(selection)
+        sub = selection.add_object(alias, key_path[0])
+        for name in key_path[1:-1]:
+            sub = sub.add_object(name, name)
+        sub.add_leaf(key_path[-1], key_path[-1])
+        return (alias, *key_path[1:])
+
+    def require(self, owner: _Fetch, selection: SelectionBuilder, names: Iterable[str]) -> None:
+        if owner.protocol == "graphql":
+            for name in names:
+                selection.add_leaf(name, name)
+
+    def key_type(self, binding: BatchBinding) -> str:
+        if binding.entity is not None:
+            return "[_Any!]!"
+        if binding.key_function is not None or not binding.key:
+            return "[ID!]!"
+        type_: GraphQLNamedType | None = self.schema.get_type(binding.coordinate.type_name)
+        for name in binding.key_path:
+            if not isinstance(type_, GraphQLObjectType) or name not in type_.fields:
+                return "[ID!]!"
+            type_ = get_named_type(type_.fields[name].type)
+        return f"[{type_.name}!]!" if type_ is not None and is_leaf_type(type_) else "[ID!]!"
+
+    def protocol(self, service: str) -> Protocol:
+        protocol = self.protocols.get(service)
+        if protocol is None:
+            raise PlanError(f"unknown service '{service}'")
+        return cast(Protocol, protocol)
+
+    # -- selections ---------------------------------------------------------------------------------------
+
+    def add_field(
+        self, selection: SelectionBuilder, type_: GraphQLOutputType, key: str, name: str, arguments: str
+    ) -> SelectionBuilder:
+        if is_leaf_type(get_named_type(type_)):
+            selection.add_leaf(key, name, arguments)
+            return selection
+        return selection.add_object(key, name, arguments)
+
+    def canonical_key(self, name: str, arguments: str) -> str:
+        """The downstream response key of a field: its name, or with arguments its name and a number."""
+        key = self.canonical.get((name, arguments))
+        if key is None:
+            key = name
+            number = 0
+            while arguments and (key == name or key in self.canonical_used):
+                number += 1
+                key = f"{name}__{number}"
+            self.canonical[(name, arguments)] = key
+            self.canonical_used.add(key)
+        return key
+
+    def private_alias(self, selection: SelectionBuilder) -> str:
+        taken = selection.keys() | self.canonical_used
+        while True:
+            alias = f"_k{self.private_count}"
+            self.private_count += 1
+            if alias not in taken:
+                return alias
+
+    def print_arguments(self, node: FieldNode) -> tuple[str, set[str]]:
+        if not node.arguments:
+            return "", set()
+        text = "(" + ", ".join(print_ast(a) for a in node.arguments) + ")"
+        used: set[str] = set()
+
+        class _Variables(Visitor):
+            def enter_variable(self, variable: VariableNode, *_: Any) -> None:
+                used.add(variable.name.value)
+
+        for argument in node.arguments:
+            visit(argument, _Variables())
+        return text, used
+
+    def collect_fields(
+        self, runtime_type: GraphQLObjectType, selection_sets: Sequence[SelectionSetNode]
+    ) -> dict[str, list[FieldNode]]:
+        """CollectFields of the specification, with `@skip`/`@include` decided by this plan's variables."""
+        fields: dict[str, list[FieldNode]] = {}
+        visited: set[str] = set()
+        for selection_set in selection_sets:
+            self._collect(runtime_type, selection_set.selections, fields, visited)
+        return fields
+
+    def _collect(
+        self,
+        runtime_type: GraphQLObjectType,
+        selections: Iterable[SelectionNode],
+        fields: dict[str, list[FieldNode]],
+        visited: set[str],
+    ) -> None:
+        for selection in selections:
+            if not self.included(selection):
+                continue
+            if isinstance(selection, FieldNode):
+                key = selection.alias.value if selection.alias else selection.name.value
+                fields.setdefault(key, []).append(selection)
+            elif isinstance(selection, InlineFragmentNode):
+                condition = selection.type_condition.name.value if selection.type_condition else None
+                if self.applies(condition, runtime_type):
+                    self._collect(runtime_type, selection.selection_set.selections, fields, visited)
+            elif isinstance(selection, FragmentSpreadNode):
+                name = selection.name.value
+                if name in visited:
+                    continue
+                visited.add(name)
+                fragment = self.fragments.get(name)
+                if fragment is not None and self.applies(fragment.type_condition.name.value, runtime_type):
+                    self._collect(runtime_type, fragment.selection_set.selections, fields, visited)
+
+    def applies(self, condition: str | None, runtime_type: GraphQLObjectType) -> bool:
+        if condition is None or condition == runtime_type.name:
+            return True
+        condition_type = self.schema.get_type(condition)
+        return is_abstract_type(condition_type) and self.schema.is_sub_type(
+            cast(GraphQLAbstractType, condition_type), runtime_type
+        )
+
+    def included(self, node: SelectionNode) -> bool:
+        for directive in node.directives or ():
+            name = directive.name.value
+            if name not in ("skip", "include"):
+                continue
+            value = next((a.value for a in directive.arguments if a.name.value == "if"), None)
+            if isinstance(value, VariableNode):
+                condition = bool(self.variables.get(value.name.value))
+            else:
+                condition = isinstance(value, BooleanValueNode) and value.value
+            if condition == (name == "skip"):
+                return False
+        return True
+
+    def field_info(self, parent_type: GraphQLObjectType, nodes: Sequence[FieldNode]) -> FieldInfo:
+        locations = []
+        for node in nodes:
+            if node.loc is not None:
+                location = get_location(node.loc.source, node.loc.start)
+                locations.append((location.line, location.column))
+        return FieldInfo(parent_type.name, nodes[0].name.value, tuple(locations))
+
+    def introspection_document(self, nodes: list[FieldNode]) -> DocumentNode:
+        """The client's operation reduced to its introspection root fields, for graphql-core to answer."""
+        selection_set = SelectionSetNode(selections=tuple(nodes))
+        operation = OperationDefinitionNode(
+            operation=self.operation.operation,
+            name=self.operation.name,
+            variable_definitions=self.operation.variable_definitions,
+            directives=(),
+            selection_set=selection_set,
+        )
+        return DocumentNode(definitions=(operation, *self.fragments.values()))
+
+    # -- freezing -----------------------------------------------------------------------------------------
+
+    def freeze(self, operation: Literal["query", "mutation"]) -> tuple[Fetch, ...]:
+        frozen: list[Fetch] = []
+        for fetch in sorted(self.fetches, key=lambda f: (f.level, f.id)):
+            selection = fetch.selection.freeze()
+            variables = tuple(sorted(fetch.variables))
+            if fetch.binding is None:
+                query = ""
+                if fetch.protocol == "graphql":
+                    query = self.downstream_document(operation, variables, print_selection(selection))
+                frozen.append(
+                    RootFetch(
+                        id=fetch.id,
+                        service=fetch.service,
+                        protocol=fetch.protocol,
+                        operation=operation,
+                        keys=tuple(fetch.root_keys),
+                        selection=selection,
+                        query=query,
+                        variables=variables,
+                        path=fetch.path,
+                        arguments=fetch.arguments,
+                    )
+                )
+                continue
+            binding = fetch.binding
+            select = binding.select if isinstance(binding, BatchBinding) else None
+            document_field = ""
+            if isinstance(binding, BatchBinding) and fetch.protocol == "graphql":
+                document_field = _document_field(fetch.id, binding, print_selection(selection))
+            frozen.append(
+                BatchFetch(
+                    id=fetch.id,
+                    service=fetch.service,
+                    protocol=fetch.protocol,
+                    level=fetch.level,
+                    binding=binding,
+                    paths=tuple(fetch.paths),
+                    storage=binding.coordinate.field_name,
+                    selection=selection,
+                    one_to_many=fetch.one_to_many,
+                    select=select,
+                    document_field=document_field,
+                    key_type=fetch.key_type,
+                    variables=variables,
+                    key_function=binding.key_function if isinstance(binding, BatchBinding) else None,
+                    depends_on=tuple(sorted(fetch.depends_on)),
+                )
+            )
+        return tuple(frozen)
+
+    def downstream_document(self, operation: str, variables: Sequence[str], selection: str) -> str:
+        definitions = {
+            d.variable.name.value: d for d in self.operation.variable_definitions or () if d.variable.name.value in variables
+        }
+        if not definitions:
+            return f"{operation} {selection}"
+        printed = ", ".join(
+            f"${name}: {print_ast(d.type)}" + (f" = {print_ast(d.default_value)}" if d.default_value else "")
+            for name, d in definitions.items()
+        )
+        return f"{operation}({printed}) {selection}"
+
+
+def _document_field(fetch_id: int, binding: BatchBinding, selection: str) -> str:
+    """The batch's root field in a downstream document; alias and variable are named after the fetch, so that
+    several batches of one service share a request."""
+    if binding.entity is not None:
+        return f"b{fetch_id}: _entities(representations: $k{fetch_id}) {{ ... on {binding.entity} {selection} }}"
+    return f"b{fetch_id}: {binding.field}({binding.arg}: $k{fetch_id}) {selection}"
+
+
+def _is_list_field(field_def: GraphQLField) -> bool:
+    type_ = field_def.type
+    if is_non_null_type(type_):
+        type_ = cast(GraphQLNonNull[Any], type_).of_type
+    return is_list_type(type_)
+
+
+def _introspected(response_key: str) -> Completer:
+    copy = precompleted_completer()
+
+    def complete(value: Any, path: Any, errors: list[dict[str, Any]]) -> Any:
+        return copy(value.get(response_key) if value else None, path, errors)
+
+    return complete

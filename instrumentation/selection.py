@@ -1,0 +1,83 @@
+"""The selection forwarded to a service: plain data, built while planning, printed into downstream queries.
+
+Response keys downstream are not the client's aliases but canonical keys chosen by the planner (the field name,
+or the name and a number when the field has arguments), so that the same field asked under several aliases or
+through several paths is fetched once, and keys the gateway needs for itself (private aliases) never collide.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["ForwardedField", "Selection", "SelectionBuilder", "print_selection"]
+
+
+@dataclass(frozen=True, slots=True)
+class ForwardedField:
+    key: str
+    name: str
+    arguments: str = ""  # printed, e.g. "(first: $n)"
+    selection: Selection | None = None
+
+    def print(self) -> str:
+        head = self.name if self.key == self.name else f"{self.key}: {self.name}"
+        head += self.arguments
+        if self.selection is None:
+            return head
+        return f"{head} {print_selection(self.selection)}"
+
+
+@dataclass(frozen=True, slots=True)
+class Selection:
+    fields: tuple[ForwardedField, ...] = ()
+    fragments: tuple[tuple[str, Selection], ...] = ()  # inline fragments on concrete types of an abstract type
+
+    @property
+    def is_empty(self) -> bool:
+        return not self.fields and not self.fragments
+
+
+def print_selection(selection: Selection) -> str:
+    """`{ a b: c(x: 1) { d } ... on T { e } }` — one line, the form sent downstream."""
+    parts = [f.print() for f in selection.fields]
+    parts += [f"... on {type_name} {print_selection(sub)}" for type_name, sub in selection.fragments if not sub.is_empty]
+    return "{ " + " ".join(parts) + " }" if parts else "{ }"
+
+
+class SelectionBuilder:
+    """Accumulates a selection while planning; the same key added twice is merged, not repeated."""
+
+    __slots__ = ("_fields", "_fragments")
+
+    def __init__(self) -> None:
+        self._fields: dict[str, tuple[str, str, SelectionBuilder | None]] = {}
+        self._fragments: dict[str, SelectionBuilder] = {}
+
+    def add_leaf(self, key: str, name: str, arguments: str = "") -> None:
+        self._fields.setdefault(key, (name, arguments, None))
+
+    def add_object(self, key: str, name: str, arguments: str = "") -> SelectionBuilder:
+        entry = self._fields.get(key)
+        if entry is None or entry[2] is None:
+            entry = (name, arguments, SelectionBuilder())
+            self._fields[key] = entry
+        assert entry[2] is not None
+        return entry[2]
+
+    def on_type(self, type_name: str) -> SelectionBuilder:
+        fragment = self._fragments.get(type_name)
+        if fragment is None:
+            fragment = self._fragments[type_name] = SelectionBuilder()
+        return fragment
+
+    def keys(self) -> set[str]:
+        return set(self._fields)
+
+    def freeze(self) -> Selection:
+        return Selection(
+            tuple(
+                ForwardedField(key, name, arguments, None if sub is None else sub.freeze())
+                for key, (name, arguments, sub) in self._fields.items()
+            ),
+            tuple((type_name, sub.freeze()) for type_name, sub in self._fragments.items()),
+        )
