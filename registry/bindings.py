@@ -1,13 +1,13 @@
 """Field bindings: what the annotations (SDL directives or Python decorators) compile to.
 
-A binding says how one field of the gateway schema gets its value. The planner only ever sees bindings; it does
-not know whether they came from SDL or from Python.
+A binding says how one field of the gateway schema gets its value. The planner only ever sees bindings; it
+does not know whether they came from SDL or from Python.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping, Sequence
 import dataclasses
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -77,8 +77,8 @@ class RemoteBinding:
 class BatchBinding:
     """`@batch`: a field resolved for every parent at one level with one call to a service.
 
-    Exactly one of `field` (a GraphQL batch field), `entity` (Federation `_entities`) and `path` (REST) is set.
-    The key is either a field path of the parent (`key`, possibly dotted) or a function of the parent
+    Exactly one of `field` (a GraphQL batch field), `entity` (Federation `_entities`) and `path` (REST) is
+    set. The key is either a field path of the parent (`key`, possibly dotted) or a function of the parent
     (`key_function`), which reads the parent fields named in `requires`.
     """
 

@@ -24,7 +24,7 @@ class Problem:
 
 
 class ConfigError(Exception):
-    """Start-up stops: the config or the annotations are wrong. Carries every problem found, not just the first."""
+    """Start-up stops: the config or the annotations are wrong. Carries every problem, not just the first."""
 
     def __init__(self, problems: Iterable[Problem]) -> None:
         self.problems = tuple(problems)
