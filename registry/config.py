@@ -21,7 +21,7 @@ from yaml.constructor import SafeConstructor
 from .bindings import SourceLocation
 from .errors import ConfigError, Problem
 
-__all__ = ["GatewayConfig", "Protocol", "ServiceConfig", "load_config", "parse_config"]
+__all__ = ["PROTOCOLS", "GatewayConfig", "Protocol", "ServiceConfig", "load_config", "parse_config"]
 
 Protocol = Literal["graphql", "rest"]
 PROTOCOLS: Final[tuple[Protocol, ...]] = ("graphql", "rest")
@@ -71,6 +71,7 @@ def parse_config(text: str, path: str) -> GatewayConfig:
     values = _CONFIG(reader, _Entry("", "", None, root))
     if reader.problems:
         raise ConfigError(reader.problems)
+    # `schema` is optional but GatewayConfig.schema_path has no default (its fields come before the defaults).
     return GatewayConfig(path=path, schema_path=values.pop("schema_path", None), **values)
 
 
@@ -307,7 +308,7 @@ def _http_url(value: Any) -> str | None:
         return None
     try:
         parts = urlsplit(value)
-        parts.port  # noqa: B018 - raises ValueError on a port that is not a number
+        _ = parts.port  # reading it raises ValueError on a port that is not a number, e.g. 'host:abc'
     except ValueError:
         return None
     return value if parts.scheme in ("http", "https") and parts.hostname else None
