@@ -93,7 +93,11 @@ class Gateway:
         config = load_config(path)
         if config.schema_path is None:
             raise ConfigError([Problem("the config names no schema (add `schema: schema.graphql`)", str(path))])
-        sdl = Path(config.schema_path).read_text()
+        try:
+            sdl = Path(config.schema_path).read_text()
+        except OSError as error:
+            message = f"cannot read the schema file {config.schema_path}: {error.strerror}"
+            raise ConfigError([Problem(message, str(path))]) from None
         schema, bindings = load_schema(sdl, config.schema_path, config.services)
         return cls(schema, config.services, bindings, batching=config.batching if batching is None else batching, config=config)
 

@@ -373,7 +373,7 @@ class Executor:
                 self.calls.append(CallRecord(fetch.service, fetch.level, (fetch.id,), len(parents), 0, ms, outcome))
 
         # aiodataloader collects every load() of this tick into one call: with the barrier above, one per level.
-        loader = DataLoader(load, batch=self.batching, cache=self.batching, cache_key_fn=id)
+        loader = DataLoader(load, batch=self.batching, cache=self.batching, get_cache_key=id)
         values = await asyncio.gather(*(loader.load(parent) for parent, _ in pending))
         for (parent, _), value in zip(pending, values, strict=True):
             parent[fetch.storage] = value

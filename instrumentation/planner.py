@@ -376,7 +376,9 @@ class _PlanBuilder:
             key_path: tuple[str, ...] = ()
         else:
             key_path = self.key_reader(binding.key_path, owner, selection)
-        fetch.paths.append(ParentPath(steps, key_path))
+        parent_path = ParentPath(steps, key_path)
+        if parent_path not in fetch.paths:  # the same field under two aliases: one set of parents
+            fetch.paths.append(parent_path)
         storage = field_def.ast_node.name.value if field_def.ast_node else nodes[0].name.value
         item = fetch.selection
         if isinstance(binding, BatchBinding) and binding.select:

@@ -1,0 +1,219 @@
+"""One call per service per level, counted by the services, with data checked against their SQLite files."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from examples.services.cluster import Cluster
+
+from .conftest import MakeGateway, calls, rows, service_configs
+
+DEEP = "{ orders(first: 100) { id product { name seller { name } } buyer { name } } }"
+
+
+def expected_deep(cluster: Cluster, n: int) -> list[dict[str, Any]]:
+    accounts = {r["id"]: r["name"] for r in rows(cluster, "accounts", "SELECT id, name FROM accounts")}
+    products = {r["id"]: r for r in rows(cluster, "catalog", "SELECT id, name, seller_id FROM products")}
+    orders = rows(cluster, "orders", "SELECT id, product_id, buyer_id FROM orders ORDER BY id LIMIT ?", n)
+    return [
+        {
+            "id": str(o["id"]),
+            "product": {
+                "name": products[o["product_id"]]["name"],
+                "seller": {"name": accounts[products[o["product_id"]]["seller_id"]]},
+            },
+            "buyer": {"name": accounts[o["buyer_id"]]},
+        }
+        for o in orders
+    ]
+
+
+async def test_deep_query_batching_on(cluster: Cluster, make_gateway: MakeGateway) -> None:
+    gateway = await make_gateway()
+    await cluster.reset_stats()
+    result = await gateway.execute(DEEP)
+    assert result == {"data": {"orders": expected_deep(cluster, 100)}}
+    # level 0 orders; level 1 catalog (products) and accounts (buyers); level 2 accounts (sellers)
+    assert await calls(cluster) == {"orders": 1, "catalog": 1, "accounts": 2, "reviews": 0}
+
+
+async def test_deep_query_batching_off_is_the_n_plus_one_baseline(cluster: Cluster, make_gateway: MakeGateway) -> None:
+    gateway = await make_gateway(batching=False)
+    await cluster.reset_stats()
+    result = await gateway.execute(DEEP)
+    assert result == {"data": {"orders": expected_deep(cluster, 100)}}
+    assert await calls(cluster) == {"orders": 1, "catalog": 100, "accounts": 200, "reviews": 0}
+
+
+async def test_keys_are_deduplicated_when_batching(cluster: Cluster, make_gateway: MakeGateway) -> None:
+    gateway = await make_gateway()
+    await cluster.reset_stats()
+    await gateway.execute("{ orders(first: 100) { product { name } } }")
+    distinct = rows(cluster, "orders", "SELECT COUNT(DISTINCT product_id) FROM (SELECT product_id FROM orders ORDER BY id LIMIT 100)")
+    assert (await cluster.stats("catalog"))["keys"] == distinct[0][0]
+
+
+async def test_reviews_through_federation_entities(cluster: Cluster, make_gateway: MakeGateway) -> None:
+    gateway = await make_gateway()
+    await cluster.reset_stats()
+    result = await gateway.execute("{ products(first: 50) { id reviews { rating } } }")
+    ratings: dict[int, list[int]] = {i: [] for i in range(1, 51)}
+    for r in rows(cluster, "reviews", "SELECT product_id, rating FROM reviews WHERE product_id <= 50 ORDER BY id"):
+        ratings[r["product_id"]].append(r["rating"])
+    assert result == {
+        "data": {"products": [{"id": str(i), "reviews": [{"rating": x} for x in ratings[i]]} for i in range(1, 51)]}
+    }
+    assert await calls(cluster) == {"orders": 0, "catalog": 1, "accounts": 0, "reviews": 1}
+    assert (await cluster.stats("reviews"))["keys"] == 50
+
+
+async def test_one_to_many_from_a_rest_root(cluster: Cluster, make_gateway: MakeGateway) -> None:
+    gateway = await make_gateway()
+    await cluster.reset_stats()
+    result = await gateway.execute('{ account(id: "7") { name orders { id product { name } } } }')
+    name = rows(cluster, "accounts", "SELECT name FROM accounts WHERE id = 7")[0]["name"]
+    orders = rows(
+        cluster, "orders", "SELECT id, product_id FROM orders WHERE buyer_id = 7 ORDER BY id"
+    )
+    products = {r["id"]: r["name"] for r in rows(cluster, "catalog", "SELECT id, name FROM products")}
+    assert orders, "the seeded data gives account 7 some orders"
+    data = result["data"]["account"]
+    assert data["name"] == name
+    assert sorted(data["orders"], key=lambda o: int(o["id"])) == [
+        {"id": str(o["id"]), "product": {"name": products[o["product_id"]]}} for o in orders
+    ]
+    assert await calls(cluster) == {"orders": 1, "catalog": 1, "accounts": 1, "reviews": 0}
+
+
+async def test_same_binding_through_two_root_fields(cluster: Cluster, make_gateway: MakeGateway) -> None:
+    gateway = await make_gateway()
+    await cluster.reset_stats()
+    result = await gateway.execute(
+        '{ a: orders(first: 10) { product { name } } b: orders(first: 10, after: "10") { product { price } } }'
+    )
+    products = {r["id"]: r for r in rows(cluster, "catalog", "SELECT id, name, price FROM products")}
+    first = rows(cluster, "orders", "SELECT product_id FROM orders ORDER BY id LIMIT 10")
+    second = rows(cluster, "orders", "SELECT product_id FROM orders WHERE id > 10 ORDER BY id LIMIT 10")
+    assert result == {
+        "data": {
+            "a": [{"product": {"name": products[o["product_id"]]["name"]}} for o in first],
+            "b": [{"product": {"price": products[o["product_id"]]["price"]}} for o in second],
+        }
+    }
+    assert await calls(cluster) == {"orders": 1, "catalog": 1, "accounts": 0, "reviews": 0}
+
+
+async def test_aliases_with_different_sub_selections(cluster: Cluster, make_gateway: MakeGateway) -> None:
+    gateway = await make_gateway()
+    await cluster.reset_stats()
+    result = await gateway.execute(
+        "{ orders(first: 20) { x: product { name } y: product { price seller { email } } buyer { id } } }"
+    )
+    accounts = {r["id"]: r["email"] for r in rows(cluster, "accounts", "SELECT id, email FROM accounts")}
+    products = {r["id"]: r for r in rows(cluster, "catalog", "SELECT id, name, price, seller_id FROM products")}
+    orders = rows(cluster, "orders", "SELECT product_id, buyer_id FROM orders ORDER BY id LIMIT 20")
+    assert result == {
+        "data": {
+            "orders": [
+                {
+                    "x": {"name": products[o["product_id"]]["name"]},
+                    "y": {
+                        "price": products[o["product_id"]]["price"],
+                        "seller": {"email": accounts[products[o["product_id"]]["seller_id"]]},
+                    },
+                    "buyer": {"id": str(o["buyer_id"])},
+                }
+                for o in orders
+            ]
+        }
+    }
+    assert await calls(cluster) == {"orders": 1, "catalog": 1, "accounts": 2, "reviews": 0}
+
+
+INTERFACE_SDL = """
+interface Purchase { id: ID! quantity: Int! }
+union Thing = Order
+type Query {
+  purchases(first: Int!): [Purchase!]! @remote(service: "orders", field: "orders")
+  things(first: Int!): [Thing!]! @remote(service: "orders", field: "orders")
+  shelves: [[Order!]!]! @remote(service: "orders", field: "orders")
+}
+type Order implements Purchase {
+  id: ID!
+  quantity: Int!
+  productId: ID!
+  buyerId: ID!
+  product: Product @batch(service: "catalog", key: "productId", field: "productsByIds")
+  buyer: Account @batch(service: "accounts", key: "buyerId", path: "/accounts")
+}
+type Product { id: ID! name: String! }
+type Account { id: ID! name: String! }
+"""
+
+
+async def test_fragments_on_an_interface_and_a_union(cluster: Cluster, make_gateway: MakeGateway) -> None:
+    gateway = await make_gateway(sdl=INTERFACE_SDL)
+    await cluster.reset_stats()
+    result = await gateway.execute(
+        """
+        { purchases(first: 5) { __typename id ...O }
+          things(first: 5) { ... on Order { quantity product { id } buyer { name } } } }
+        fragment O on Order { product { name } }
+        """
+    )
+    products = {r["id"]: r["name"] for r in rows(cluster, "catalog", "SELECT id, name FROM products")}
+    accounts = {r["id"]: r["name"] for r in rows(cluster, "accounts", "SELECT id, name FROM accounts")}
+    orders = rows(cluster, "orders", "SELECT id, quantity, product_id, buyer_id FROM orders ORDER BY id LIMIT 5")
+    assert result == {
+        "data": {
+            "purchases": [
+                {"__typename": "Order", "id": str(o["id"]), "product": {"name": products[o["product_id"]]}}
+                for o in orders
+            ],
+            "things": [
+                {
+                    "quantity": o["quantity"],
+                    "product": {"id": str(o["product_id"])},
+                    "buyer": {"name": accounts[o["buyer_id"]]},
+                }
+                for o in orders
+            ],
+        }
+    }
+    assert await calls(cluster) == {"orders": 1, "catalog": 1, "accounts": 1, "reviews": 0}
+
+
+async def test_max_batch_chunks_go_out_concurrently(cluster: Cluster, make_gateway: MakeGateway) -> None:
+    # The first N orders whose buyers are exactly 50 distinct accounts.
+    buyers: list[int] = []
+    n = 0
+    for row in rows(cluster, "orders", "SELECT buyer_id FROM orders ORDER BY id"):
+        if row["buyer_id"] not in buyers:
+            if len(buyers) == 50:
+                break
+            buyers.append(row["buyer_id"])
+        n += 1
+    gateway = await make_gateway(services=service_configs(cluster, accounts={"max_batch": 7}))
+    barrier = asyncio.Barrier(8)
+    fetch = gateway.clients.fetcher({})
+
+    async def held(call: Any) -> Any:
+        # Every chunk waits here until all 8 have been sent: sequential chunks would never get through.
+        if call.service == "accounts":
+            await asyncio.wait_for(barrier.wait(), timeout=10)
+        return await fetch(call)
+
+    gateway.clients.fetcher = lambda headers: held  # type: ignore[method-assign]
+    await cluster.reset_stats()
+    result = await gateway.execute(f"{{ orders(first: {n}) {{ buyer {{ id }} }} }}")
+    assert "errors" not in result
+    assert {o["buyer"]["id"] for o in result["data"]["orders"]} == {str(b) for b in buyers}
+    assert await calls(cluster) == {"orders": 1, "catalog": 0, "accounts": 8, "reviews": 0}
+    assert (await cluster.stats("accounts"))["keys"] == 50
+
+
+async def test_list_of_lists_one_call_per_level(cluster: Cluster, make_gateway: MakeGateway) -> None:
+    gateway = await make_gateway(sdl=INTERFACE_SDL)
+    plan = gateway.plan("{ shelves { product { name } } }")
+    assert [f.service for f in plan.fetches] == ["orders", "catalog"]
