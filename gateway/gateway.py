@@ -1,11 +1,11 @@
 """The Gateway: a schema, its bindings and its services, frozen at start-up, answering GraphQL requests.
 
-    gateway = Gateway.from_config("funnel.yaml")
+gateway = Gateway.from_config("funnel.yaml")
 
-    @gateway.resolver("Order.total", requires=("quantity", "unitPrice"))
-    def total(order): return order["quantity"] * order["unitPrice"]
+@gateway.resolver("Order.total", requires=("quantity", "unitPrice"))
+def total(order): return order["quantity"] * order["unitPrice"]
 
-    result = await gateway.execute("{ orders(first: 10) { id total product { name } } }")
+result = await gateway.execute("{ orders(first: 10) { id total product { name } } }")
 """
 
 from __future__ import annotations
@@ -33,7 +33,6 @@ from registry.bindings import (
     LoaderBinding,
     LoaderFunction,
     ResolverBinding,
-    ResolverFunction,
     SourceLocation,
 )
 from registry.config import GatewayConfig, ServiceConfig, load_config
@@ -92,14 +91,22 @@ class Gateway:
     def from_config(cls, path: str | Path, *, batching: bool | None = None) -> Gateway:
         config = load_config(path)
         if config.schema_path is None:
-            raise ConfigError([Problem("the config names no schema (add `schema: schema.graphql`)", str(path))])
+            raise ConfigError(
+                [Problem("the config names no schema (add `schema: schema.graphql`)", str(path))]
+            )
         try:
             sdl = Path(config.schema_path).read_text()
         except OSError as error:
             message = f"cannot read the schema file {config.schema_path}: {error.strerror}"
             raise ConfigError([Problem(message, str(path))]) from None
         schema, bindings = load_schema(sdl, config.schema_path, config.services)
-        return cls(schema, config.services, bindings, batching=config.batching if batching is None else batching, config=config)
+        return cls(
+            schema,
+            config.services,
+            bindings,
+            batching=config.batching if batching is None else batching,
+            config=config,
+        )
 
     @classmethod
     def from_sdl(
@@ -161,13 +168,15 @@ class Gateway:
         def decorate(function: F) -> F:
             if inspect.iscoroutinefunction(function):
                 raise TypeError(f"{coordinate}: a resolver must not be async; use @gateway.loader for I/O")
-            self._bind(ResolverBinding(FieldCoordinate.parse(coordinate), function, tuple(requires), location))
+            self._bind(
+                ResolverBinding(FieldCoordinate.parse(coordinate), function, tuple(requires), location)
+            )
             return function
 
         return decorate
 
     def loader(self, coordinate: str, *, requires: Sequence[str] = ()) -> Callable[[F], F]:
-        """An in-process batch function `async def f(parents) -> values`, run with the batches of its level."""
+        """An in-process batch function `async def f(parents) -> values`, run with its level's batches."""
         location = _caller()
 
         def decorate(function: F) -> F:
@@ -198,8 +207,12 @@ class Gateway:
         problems = validate_bindings(self.schema, self._bindings, self.services)
         if problems:
             raise ConfigError(problems)
-        self.bindings: Mapping[FieldCoordinate, Binding] = MappingProxyType({b.coordinate: b for b in self._bindings})
-        self.planner = Planner(self.schema, self.bindings, {name: s.protocol for name, s in self.services.items()})
+        self.bindings: Mapping[FieldCoordinate, Binding] = MappingProxyType(
+            {b.coordinate: b for b in self._bindings}
+        )
+        self.planner = Planner(
+            self.schema, self.bindings, {name: s.protocol for name, s in self.services.items()}
+        )
         self.documents = DocumentCache(self.schema)
         self.max_batch = {name: s.max_batch for name, s in self.services.items()}
         self.introspection_schema = _public_schema(self.schema)
@@ -226,7 +239,9 @@ class Gateway:
 
     # -- requests -------------------------------------------------------------------------------------------
 
-    def plan(self, query: str, operation_name: str | None = None, variables: Mapping[str, Any] | None = None) -> Plan:
+    def plan(
+        self, query: str, operation_name: str | None = None, variables: Mapping[str, Any] | None = None
+    ) -> Plan:
         """The plan for a query, made (or taken from the cache) without calling anything."""
         self.freeze()
         prepared = self.documents.get(query)
@@ -259,7 +274,11 @@ class Gateway:
             return _request_error(prepared.errors)
         operation = get_operation_ast(prepared.document, operation_name)
         if operation is None:
-            message = f"Unknown operation named '{operation_name}'." if operation_name else "Must provide operation name if query contains multiple operations."
+            message = (
+                f"Unknown operation named '{operation_name}'."
+                if operation_name
+                else "Must provide operation name if query contains multiple operations."
+            )
             return _request_error([GraphQLError(message)])
         raw = dict(variables or {})
         coerced = get_variable_values(self.schema, operation.variable_definitions or (), raw)

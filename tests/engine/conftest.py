@@ -63,7 +63,9 @@ async def make_gateway(cluster: Cluster) -> AsyncIterator[MakeGateway]:
 
 async def calls(cluster: Cluster) -> dict[str, int]:
     """Requests each service has served since the last reset (counted by the services themselves)."""
-    return {name: (await cluster.stats(name))["requests"] for name in ("accounts", "catalog", "orders", "reviews")}
+    return {
+        name: (await cluster.stats(name))["requests"] for name in ("accounts", "catalog", "orders", "reviews")
+    }
 
 
 def rows(cluster: Cluster, service: str, sql: str, *args: Any) -> list[sqlite3.Row]:

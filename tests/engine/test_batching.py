@@ -38,7 +38,9 @@ async def test_deep_query_batching_on(cluster: Cluster, make_gateway: MakeGatewa
     assert await calls(cluster) == {"orders": 1, "catalog": 1, "accounts": 2, "reviews": 0}
 
 
-async def test_deep_query_batching_off_is_the_n_plus_one_baseline(cluster: Cluster, make_gateway: MakeGateway) -> None:
+async def test_deep_query_batching_off_is_the_n_plus_one_baseline(
+    cluster: Cluster, make_gateway: MakeGateway
+) -> None:
     gateway = await make_gateway(batching=False)
     await cluster.reset_stats()
     result = await gateway.execute(DEEP)
@@ -50,7 +52,11 @@ async def test_keys_are_deduplicated_when_batching(cluster: Cluster, make_gatewa
     gateway = await make_gateway()
     await cluster.reset_stats()
     await gateway.execute("{ orders(first: 100) { product { name } } }")
-    distinct = rows(cluster, "orders", "SELECT COUNT(DISTINCT product_id) FROM (SELECT product_id FROM orders ORDER BY id LIMIT 100)")
+    distinct = rows(
+        cluster,
+        "orders",
+        "SELECT COUNT(DISTINCT product_id) FROM (SELECT product_id FROM orders ORDER BY id LIMIT 100)",
+    )
     assert (await cluster.stats("catalog"))["keys"] == distinct[0][0]
 
 
@@ -59,10 +65,14 @@ async def test_reviews_through_federation_entities(cluster: Cluster, make_gatewa
     await cluster.reset_stats()
     result = await gateway.execute("{ products(first: 50) { id reviews { rating } } }")
     ratings: dict[int, list[int]] = {i: [] for i in range(1, 51)}
-    for r in rows(cluster, "reviews", "SELECT product_id, rating FROM reviews WHERE product_id <= 50 ORDER BY id"):
+    for r in rows(
+        cluster, "reviews", "SELECT product_id, rating FROM reviews WHERE product_id <= 50 ORDER BY id"
+    ):
         ratings[r["product_id"]].append(r["rating"])
     assert result == {
-        "data": {"products": [{"id": str(i), "reviews": [{"rating": x} for x in ratings[i]]} for i in range(1, 51)]}
+        "data": {
+            "products": [{"id": str(i), "reviews": [{"rating": x} for x in ratings[i]]} for i in range(1, 51)]
+        }
     }
     assert await calls(cluster) == {"orders": 0, "catalog": 1, "accounts": 0, "reviews": 1}
     assert (await cluster.stats("reviews"))["keys"] == 50
@@ -73,9 +83,7 @@ async def test_one_to_many_from_a_rest_root(cluster: Cluster, make_gateway: Make
     await cluster.reset_stats()
     result = await gateway.execute('{ account(id: "7") { name orders { id product { name } } } }')
     name = rows(cluster, "accounts", "SELECT name FROM accounts WHERE id = 7")[0]["name"]
-    orders = rows(
-        cluster, "orders", "SELECT id, product_id FROM orders WHERE buyer_id = 7 ORDER BY id"
-    )
+    orders = rows(cluster, "orders", "SELECT id, product_id FROM orders WHERE buyer_id = 7 ORDER BY id")
     products = {r["id"]: r["name"] for r in rows(cluster, "catalog", "SELECT id, name FROM products")}
     assert orders, "the seeded data gives account 7 some orders"
     data = result["data"]["account"]
@@ -111,7 +119,9 @@ async def test_aliases_with_different_sub_selections(cluster: Cluster, make_gate
         "{ orders(first: 20) { x: product { name } y: product { price seller { email } } buyer { id } } }"
     )
     accounts = {r["id"]: r["email"] for r in rows(cluster, "accounts", "SELECT id, email FROM accounts")}
-    products = {r["id"]: r for r in rows(cluster, "catalog", "SELECT id, name, price, seller_id FROM products")}
+    products = {
+        r["id"]: r for r in rows(cluster, "catalog", "SELECT id, name, price, seller_id FROM products")
+    }
     orders = rows(cluster, "orders", "SELECT product_id, buyer_id FROM orders ORDER BY id LIMIT 20")
     assert result == {
         "data": {
@@ -164,7 +174,9 @@ async def test_fragments_on_an_interface_and_a_union(cluster: Cluster, make_gate
     )
     products = {r["id"]: r["name"] for r in rows(cluster, "catalog", "SELECT id, name FROM products")}
     accounts = {r["id"]: r["name"] for r in rows(cluster, "accounts", "SELECT id, name FROM accounts")}
-    orders = rows(cluster, "orders", "SELECT id, quantity, product_id, buyer_id FROM orders ORDER BY id LIMIT 5")
+    orders = rows(
+        cluster, "orders", "SELECT id, quantity, product_id, buyer_id FROM orders ORDER BY id LIMIT 5"
+    )
     assert result == {
         "data": {
             "purchases": [

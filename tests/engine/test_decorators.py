@@ -50,10 +50,14 @@ async def test_batch_resolver_and_loader_decorators(cluster: Cluster) -> None:
 
     async with gateway:
         await cluster.reset_stats()
-        result = await gateway.execute("{ orders(first: 30) { id total product { name inStock seller { name } } } }")
+        result = await gateway.execute(
+            "{ orders(first: 30) { id total product { name inStock seller { name } } } }"
+        )
     accounts = {r["id"]: r["name"] for r in rows(cluster, "accounts", "SELECT id, name FROM accounts")}
     products = {r["id"]: r for r in rows(cluster, "catalog", "SELECT id, name, seller_id FROM products")}
-    orders = rows(cluster, "orders", "SELECT id, product_id, quantity, unit_price FROM orders ORDER BY id LIMIT 30")
+    orders = rows(
+        cluster, "orders", "SELECT id, product_id, quantity, unit_price FROM orders ORDER BY id LIMIT 30"
+    )
     assert result == {
         "data": {
             "orders": [
@@ -100,7 +104,13 @@ async def test_a_failing_resolver_nulls_only_its_field(cluster: Cluster) -> None
         query = "{ orders(first: 3) { id label } }"
         result = await gateway.execute(query)
     assert result == {
-        "data": {"orders": [{"id": "1", "label": "order #1"}, {"id": "2", "label": None}, {"id": "3", "label": "order #3"}]},
+        "data": {
+            "orders": [
+                {"id": "1", "label": "order #1"},
+                {"id": "2", "label": None},
+                {"id": "3", "label": "order #3"},
+            ]
+        },
         "errors": [
             {
                 "message": "no label for order 2",
@@ -125,8 +135,17 @@ async def test_mutation_then_batch(cluster: Cluster) -> None:
     product = rows(cluster, "catalog", "SELECT name, price FROM products WHERE id = 5")[0]
     assert result == {
         "data": {
-            "placeOrder": {"quantity": 2, "unitPrice": product["price"], "product": {"name": product["name"]}, "buyer": {"id": "9"}}
+            "placeOrder": {
+                "quantity": 2,
+                "unitPrice": product["price"],
+                "product": {"name": product["name"]},
+                "buyer": {"id": "9"},
+            }
         }
     }
-    stored = rows(cluster, "orders", "SELECT buyer_id, product_id, quantity, unit_price FROM orders ORDER BY id DESC LIMIT 1")
+    stored = rows(
+        cluster,
+        "orders",
+        "SELECT buyer_id, product_id, quantity, unit_price FROM orders ORDER BY id DESC LIMIT 1",
+    )
     assert tuple(stored[0]) == (9, 5, 2, product["price"])

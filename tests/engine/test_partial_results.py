@@ -69,7 +69,10 @@ async def run_with_catalog(cluster: Cluster, make_gateway: MakeGateway, url: str
 
 def expected_with_null_products(cluster: Cluster) -> list[dict[str, Any]]:
     names = buyer_names(cluster)
-    return [{"id": str(o["id"]), "product": None, "buyer": {"name": names[o["buyer_id"]]}} for o in first_orders(cluster)]
+    return [
+        {"id": str(o["id"]), "product": None, "buyer": {"name": names[o["buyer_id"]]}}
+        for o in first_orders(cluster)
+    ]
 
 
 async def test_service_down(cluster: Cluster, make_gateway: MakeGateway) -> None:
@@ -83,7 +86,9 @@ async def test_service_down(cluster: Cluster, make_gateway: MakeGateway) -> None
     assert result["errors"] == [product_error(message, i, "SERVICE_UNAVAILABLE") for i in range(6)]
 
 
-async def test_service_answers_http_500(cluster: Cluster, make_gateway: MakeGateway, fake_catalog: Any) -> None:
+async def test_service_answers_http_500(
+    cluster: Cluster, make_gateway: MakeGateway, fake_catalog: Any
+) -> None:
     async def handler(request: web.Request) -> web.Response:
         return web.Response(status=500, text="Traceback (most recent call last): secret internals")
 
@@ -94,7 +99,9 @@ async def test_service_answers_http_500(cluster: Cluster, make_gateway: MakeGate
     assert "Traceback" not in json.dumps(result)
 
 
-async def test_service_answers_invalid_json(cluster: Cluster, make_gateway: MakeGateway, fake_catalog: Any) -> None:
+async def test_service_answers_invalid_json(
+    cluster: Cluster, make_gateway: MakeGateway, fake_catalog: Any
+) -> None:
     async def handler(request: web.Request) -> web.Response:
         return web.Response(text='{"data": {"b1": [', content_type="application/json")
 
@@ -136,7 +143,9 @@ def graphql_catalog(failing: set[str], missing: set[str]) -> Handler:
     return handler
 
 
-async def test_graphql_errors_for_some_keys(cluster: Cluster, make_gateway: MakeGateway, fake_catalog: Any) -> None:
+async def test_graphql_errors_for_some_keys(
+    cluster: Cluster, make_gateway: MakeGateway, fake_catalog: Any
+) -> None:
     orders = first_orders(cluster)
     failing = str(orders[1]["product_id"])
     url = await fake_catalog(graphql_catalog(failing={failing}, missing=set()))
@@ -146,7 +155,9 @@ async def test_graphql_errors_for_some_keys(cluster: Cluster, make_gateway: Make
     assert result["data"]["orders"] == [
         {
             "id": str(o["id"]),
-            "product": None if str(o["product_id"]) == failing else {"id": str(o["product_id"]), "name": f"Product {o['product_id']}"},
+            "product": None
+            if str(o["product_id"]) == failing
+            else {"id": str(o["product_id"]), "name": f"Product {o['product_id']}"},
             "buyer": {"name": names[o["buyer_id"]]},
         }
         for o in orders
@@ -158,14 +169,18 @@ async def test_graphql_errors_for_some_keys(cluster: Cluster, make_gateway: Make
     ]
 
 
-async def test_missing_entity_is_null_without_error(cluster: Cluster, make_gateway: MakeGateway, fake_catalog: Any) -> None:
+async def test_missing_entity_is_null_without_error(
+    cluster: Cluster, make_gateway: MakeGateway, fake_catalog: Any
+) -> None:
     orders = first_orders(cluster)
     missing = str(orders[2]["product_id"])
     url = await fake_catalog(graphql_catalog(failing=set(), missing={missing}))
     result = await run_with_catalog(cluster, make_gateway, url)
     assert "errors" not in result
     assert [o["product"] for o in result["data"]["orders"]] == [
-        None if str(o["product_id"]) == missing else {"id": str(o["product_id"]), "name": f"Product {o['product_id']}"}
+        None
+        if str(o["product_id"]) == missing
+        else {"id": str(o["product_id"]), "name": f"Product {o['product_id']}"}
         for o in orders
     ]
 
@@ -189,8 +204,14 @@ async def test_failed_non_null_batch_field_propagates_to_its_nullable_parent(
 
     # Product.reviews is [Review!]!: its error nulls the nullable Query.product, with one error at its path.
     query = '{ product(id: "1") { id reviews { rating } } }'
-    assert await gateway.execute(query) == {"data": {"product": None}, "errors": [error(query, ["product", "reviews"])]}
+    assert await gateway.execute(query) == {
+        "data": {"product": None},
+        "errors": [error(query, ["product", "reviews"])],
+    }
     # Through a non-null list of non-null products the null reaches the root: data is null, and only the first
     # failing path is reported (graphql-core stops completing a list at its first failed item).
     query = "{ products(first: 2) { id reviews { rating } } }"
-    assert await gateway.execute(query) == {"data": None, "errors": [error(query, ["products", 0, "reviews"])]}
+    assert await gateway.execute(query) == {
+        "data": None,
+        "errors": [error(query, ["products", 0, "reviews"])],
+    }

@@ -41,12 +41,15 @@ CASES: dict[str, tuple[str, dict[str, Any]]] = {
         {},
     ),
     "union_fragments": (
-        "{ search(text: \"x\") { __typename ... on Product { name seller { name } } ... on Order { buyer { name } } } }",
+        '{ search(text: "x") { __typename ... on Product { name seller { name } } ... on Order { buyer { name } } } }',
         {},
     ),
     "list_of_lists": ("{ shelves { name seller { name } } }", {}),
     "dotted_federation_key": ("{ reviews(first: 10) { rating product { name } } }", {}),
-    "one_to_many_from_rest_root": ("query($id: ID!) { account(id: $id) { name orders { id product { name } } } }", {"id": "7"}),
+    "one_to_many_from_rest_root": (
+        "query($id: ID!) { account(id: $id) { name orders { id product { name } } } }",
+        {"id": "7"},
+    ),
     "skip_true": (
         "query($noBuyer: Boolean!) { orders(first: 2) { id buyer @skip(if: $noBuyer) { name } } }",
         {"noBuyer": True},
@@ -74,7 +77,9 @@ def gateway() -> Gateway:
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_printed_plan(gateway: Gateway, case: str) -> None:
     query, variables = CASES[case]
-    printed = f"# {query}\n# variables: {variables}\n" + print_plan(gateway.plan(query, None, variables)) + "\n"
+    printed = (
+        f"# {query}\n# variables: {variables}\n" + print_plan(gateway.plan(query, None, variables)) + "\n"
+    )
     snapshot = HERE / "plans" / f"{case}.txt"
     if os.environ.get("FUNNEL_UPDATE_SNAPSHOTS") or not snapshot.exists():
         snapshot.write_text(printed)
