@@ -1,0 +1,114 @@
+"""accounts: a REST/JSON service of 1,000 shop accounts.
+
+``GET /accounts?ids=1,2,3`` answers a JSON array of ``{"id", "name", "email"}`` for the ids that exist, in
+descending id order (deliberately not the order asked for); ``GET /accounts/{id}`` answers one account or 404.
+"""
+
+from __future__ import annotations
+
+import functools
+import random
+import sqlite3
+from collections.abc import Sequence
+
+from aiohttp import web
+
+from .common import (
+    DB_KEY,
+    STATS_KEY,
+    Database,
+    RequestError,
+    app_options,
+    create_service_app,
+    fetch_by_ids,
+    json_response,
+    parse_id,
+    run_service,
+    service_parser,
+)
+
+__all__ = ["ACCOUNT_COUNT", "create_app", "main", "seed_accounts"]
+
+ACCOUNT_COUNT = 1000
+_SEED = 1001
+
+_FIRST_NAMES = (
+    "Ada", "Alan", "Barbara", "Claude", "Dennis", "Donald", "Edsger", "Frances", "Grace", "Guido",
+    "Hedy", "Ivan", "John", "Ken", "Leslie", "Linus", "Margaret", "Niklaus", "Radia", "Shafi",
+    "Sophie", "Tim", "Tony", "Whitfield", "Yukihiro",
+)  # fmt: skip
+_LAST_NAMES = (
+    "Allen", "Backus", "Bell", "Cerf", "Dijkstra", "Floyd", "Goldwasser", "Hamilton", "Hoare", "Hopper",
+    "Kahn", "Knuth", "Lamport", "Liskov", "Lovelace", "McCarthy", "Perlman", "Ritchie", "Shannon",
+    "Sutherland", "Thompson", "Turing", "Wilson", "Wirth",
+)  # fmt: skip
+
+_SCHEMA = ("CREATE TABLE accounts (id INTEGER PRIMARY KEY, name TEXT NOT NULL, email TEXT NOT NULL)",)
+_SELECT = "SELECT id, name, email FROM accounts"
+
+
+@functools.cache
+def seed_accounts() -> tuple[tuple[int, str, str], ...]:
+    """The seeded rows ``(id, name, email)``: the same on every machine."""
+    rng = random.Random(_SEED)
+    rows = []
+    for account_id in range(1, ACCOUNT_COUNT + 1):
+        first, last = rng.choice(_FIRST_NAMES), rng.choice(_LAST_NAMES)
+        rows.append((account_id, f"{first} {last}", f"{first}.{last}.{account_id}@example.com".lower()))
+    return tuple(rows)
+
+
+def _seed(conn: sqlite3.Connection) -> None:
+    conn.executemany("INSERT INTO accounts (id, name, email) VALUES (?, ?, ?)", seed_accounts())
+
+
+def _parse_id_list(raw: str) -> list[int]:
+    if not raw.strip():
+        return []
+    ids = []
+    for part in raw.split(","):
+        account_id = parse_id(part)
+        if account_id is None:
+            raise RequestError(400, f"Invalid id '{part}' in 'ids': expected comma-separated integers")
+        ids.append(account_id)
+    return ids
+
+
+async def _accounts_by_ids(request: web.Request) -> web.Response:
+    raw = request.query.get("ids")
+    if raw is None:
+        raise RequestError(400, "Missing query parameter 'ids'")
+    ids = _parse_id_list(raw)
+    request.app[STATS_KEY].keys += len(ids)
+    return json_response(fetch_by_ids(request.app[DB_KEY].conn, _SELECT, ids))
+
+
+async def _account(request: web.Request) -> web.Response:
+    raw = request.match_info["id"]
+    account_id = parse_id(raw)
+    if account_id is None:
+        raise RequestError(400, f"Invalid account id '{raw}': expected an integer")
+    request.app[STATS_KEY].keys += 1
+    row = request.app[DB_KEY].conn.execute(f"{_SELECT} WHERE id = ?", (account_id,)).fetchone()
+    if row is None:
+        raise RequestError(404, f"Unknown account '{raw}'")
+    return json_response(row)
+
+
+def create_app(
+    *, db_path: str | None = None, latency_ms: float = 0, max_concurrency: int | None = None
+) -> web.Application:
+    database = Database("accounts", "accounts", _SCHEMA, _seed, db_path)
+    app = create_service_app(database, latency_ms=latency_ms, max_concurrency=max_concurrency)
+    app.router.add_get("/accounts", _accounts_by_ids)
+    app.router.add_get("/accounts/{id}", _account)
+    return app
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = service_parser("accounts", "The accounts example service (REST/JSON).").parse_args(argv)
+    run_service("accounts", create_app(**app_options(args)), args)
+
+
+if __name__ == "__main__":
+    main()

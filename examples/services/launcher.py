@@ -1,0 +1,202 @@
+"""Run the four example services as separate processes (``python -m examples.services`` and ``funnel demo``).
+
+    with start_services(4001) as services:      # blocks until every /health answers
+        services.urls                            # {"accounts": "http://127.0.0.1:4001", "catalog": ...}
+        services.exited()                        # {} while all run; else name -> exit code
+    # all stopped here (SIGTERM, then SIGKILL after a grace period)
+
+accounts listens on the base port, catalog on +1, orders on +2, reviews on +3; orders is told where catalog
+and accounts are. This is synchronous (subprocess + urllib); from async code call ``start``/``stop`` through
+``asyncio.to_thread``.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from types import TracebackType
+from typing import IO, Self, TypedDict, Unpack
+
+from .topology import DEFAULT_BASE_PORT, DEFAULT_HOST, SERVICE_NAMES, service_urls, upstream_urls
+
+__all__ = ["ServiceOptions", "ServiceProcesses", "ServiceStartError", "service_urls", "start_services"]
+
+_PROJECT_ROOT = Path(__file__).resolve().parents[2]
+_POLL_S = 0.05
+_STDERR_TAIL_LINES = 20
+# A proxy from the environment must never sit between us and loopback.
+_DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+class ServiceStartError(RuntimeError):
+    """A service did not come up; the message names it (and shows its last stderr lines when captured)."""
+
+
+def _answers_health(url: str) -> bool:
+    try:
+        with _DIRECT.open(f"{url}/health", timeout=0.5) as response:
+            return bool(response.status == 200)
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+class ServiceOptions(TypedDict, total=False):
+    """How to run the services; the defaults are those of :class:`ServiceProcesses`."""
+
+    host: str
+    latency_ms: float
+    max_concurrency: int | None
+    db_dir: str | None
+    startup_timeout_s: float
+    quiet: bool
+
+
+class ServiceProcesses:
+    """The four services as child processes; a context manager that starts them and always stops them.
+
+    ``quiet=True`` silences the children, keeping their stderr only to quote it if one fails to start.
+    ``db_dir`` keeps the databases as ``<db_dir>/<name>.sqlite3``; by default each child uses a temporary
+    file it removes on exit.
+    """
+
+    def __init__(self, base_port: int = DEFAULT_BASE_PORT, **options: Unpack[ServiceOptions]) -> None:
+        self.host = options.get("host", DEFAULT_HOST)
+        self.latency_ms = options.get("latency_ms", 0.0)
+        self.max_concurrency = options.get("max_concurrency")
+        self.db_dir = options.get("db_dir")
+        self.startup_timeout_s = options.get("startup_timeout_s", 20.0)
+        self.quiet = options.get("quiet", False)
+        self.urls = service_urls(base_port, self.host)
+        self.processes: dict[str, subprocess.Popen[bytes]] = {}
+        self._stderr: dict[str, IO[bytes]] = {}
+
+    # ---------------------------------------------------------------------------------------- lifecycle
+
+    def start(self) -> dict[str, str]:
+        """Start every service and wait until each answers ``/health``; returns :attr:`urls`.
+
+        On failure everything already started is stopped and :class:`ServiceStartError` names the service.
+        """
+        if self.processes:
+            return self.urls
+        if self.db_dir is not None:
+            os.makedirs(self.db_dir, exist_ok=True)
+        try:
+            for name in SERVICE_NAMES:
+                self._spawn(name)
+            self._wait_until_healthy()
+        except BaseException:
+            self.stop()
+            raise
+        return self.urls
+
+    def stop(self, grace_s: float = 5.0) -> None:
+        """SIGTERM every child still running, SIGKILL those that outlive ``grace_s``, reap them all."""
+        for process in self.processes.values():
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + grace_s
+        for process in self.processes.values():
+            try:
+                process.wait(timeout=max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        for stderr in self._stderr.values():
+            stderr.close()
+        self._stderr.clear()
+
+    def exited(self) -> dict[str, int]:
+        """Service name -> exit code, for every child that is no longer running."""
+        codes = {name: process.poll() for name, process in self.processes.items()}
+        return {name: code for name, code in codes.items() if code is not None}
+
+    @property
+    def pids(self) -> dict[str, int]:
+        return {name: process.pid for name, process in self.processes.items()}
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    # ------------------------------------------------------------------------------------------ helpers
+
+    def command(self, name: str) -> list[str]:
+        """The command line that runs one service."""
+        port = self.urls[name].rsplit(":", 1)[1]
+        command = [sys.executable, "-m", f"examples.services.{name}", "--port", port, "--host", self.host]
+        command += ["--latency-ms", str(self.latency_ms), "--parent-pid", str(os.getpid())]
+        if self.max_concurrency is not None:
+            command += ["--max-concurrency", str(self.max_concurrency)]
+        if self.db_dir is not None:
+            command += ["--db", os.path.join(self.db_dir, f"{name}.sqlite3")]
+        if name == "orders":
+            upstreams = upstream_urls(self.urls)
+            command += [
+                "--catalog-url",
+                upstreams["catalog_url"],
+                "--accounts-url",
+                upstreams["accounts_url"],
+            ]
+        return command
+
+    def _spawn(self, name: str) -> None:
+        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        # The examples are not an installed package: the children find them from the project root.
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(_PROJECT_ROOT), env.get("PYTHONPATH")]))
+        stdout: int | None = None
+        stderr: IO[bytes] | None = None
+        if self.quiet:
+            stdout = subprocess.DEVNULL
+            # Kept open for the child's lifetime (closed by stop()), so no with-block.
+            stderr = self._stderr[name] = tempfile.TemporaryFile()  # noqa: SIM115
+        self.processes[name] = subprocess.Popen(
+            self.command(name), env=env, cwd=_PROJECT_ROOT, stdout=stdout, stderr=stderr
+        )
+
+    def _wait_until_healthy(self) -> None:
+        deadline = time.monotonic() + self.startup_timeout_s
+        waiting = list(SERVICE_NAMES)
+        while waiting:
+            for name in list(waiting):
+                code = self.processes[name].poll()
+                if code is not None:
+                    raise ServiceStartError(self._failure(name, f"exited with code {code} during startup"))
+                if _answers_health(self.urls[name]):
+                    waiting.remove(name)
+            if waiting and time.monotonic() > deadline:
+                name = waiting[0]
+                late = f"did not answer {self.urls[name]}/health within {self.startup_timeout_s:g} s"
+                raise ServiceStartError(self._failure(name, late))
+            if waiting:
+                time.sleep(_POLL_S)
+
+    def _failure(self, name: str, what: str) -> str:
+        message = f"service {name!r} {what}"
+        stderr = self._stderr.get(name)
+        if stderr is not None:
+            stderr.seek(0)
+            tail = stderr.read().decode(errors="replace").strip().splitlines()[-_STDERR_TAIL_LINES:]
+            if tail:
+                message += ":\n" + "\n".join(tail)
+        return message
+
+
+def start_services(base_port: int = DEFAULT_BASE_PORT, **options: Unpack[ServiceOptions]) -> ServiceProcesses:
+    """Start the services and wait until they answer; use the result in a ``with`` block (or call its
+    ``stop()``) to stop them. ``.urls`` maps each name to its base URL."""
+    services = ServiceProcesses(base_port, **options)
+    services.start()
+    return services
