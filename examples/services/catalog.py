@@ -47,6 +47,8 @@ type Query {
   product(id: ID!): Product
   "Batch lookup: unknown ids are left out and the order is not the order of ids."
   productsByIds(ids: [ID!]!): [Product]!
+  "The first count × size products by id, as count shelves of size products: a list of lists."
+  shelves(count: Int!, size: Int!): [[Product!]!]!
 }
 
 type Mutation {
@@ -118,6 +120,14 @@ def _resolve_products(_obj: None, info: GraphQLResolveInfo, first: int, after: s
 @_query.field("product")
 def _resolve_product(_obj: None, info: GraphQLResolveInfo, id: str) -> Any:
     return _product(info.context.db, id)
+
+
+@_query.field("shelves")
+def _resolve_shelves(_obj: None, info: GraphQLResolveInfo, count: int, size: int) -> Any:
+    if count < 0 or size < 1:
+        raise GraphQLError(f"count must be at least 0 and size at least 1, got count {count} and size {size}")
+    products = fetch_page(info.context.db, _SELECT, count * size, None)
+    return [products[i : i + size] for i in range(0, len(products), size)]
 
 
 @_query.field("productsByIds")
