@@ -47,7 +47,7 @@ type Query {
   product(id: ID!): Product
   "Batch lookup: unknown ids are left out and the order is not the order of ids."
   productsByIds(ids: [ID!]!): [Product]!
-  "The first count × size products by id, as count shelves of size products: a list of lists."
+  "The first count * size products by id, as count shelves of size products: a list of lists."
   shelves(count: Int!, size: Int!): [[Product!]!]!
 }
 

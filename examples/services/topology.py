@@ -6,6 +6,7 @@ Stdlib only, so that the launcher spawns the services without first loading aioh
 from __future__ import annotations
 
 import argparse
+import socket
 from collections.abc import Mapping
 
 __all__ = [
@@ -15,6 +16,8 @@ __all__ = [
     "SERVICE_NAMES",
     "base_url",
     "default_port",
+    "free_port",
+    "free_port_block",
     "non_negative_float",
     "positive_int",
     "service_urls",
@@ -61,3 +64,29 @@ def positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {text}")
     return value
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port nothing listens on right now (closed again before returning)."""
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _is_free(port: int, host: str) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+        return True
+
+
+def free_port_block(count: int = 4, host: str = "127.0.0.1", attempts: int = 100) -> int:
+    """The first of ``count`` consecutive free ports."""
+    for _ in range(attempts):
+        base = free_port(host)
+        if base + count <= 65536 and all(_is_free(base + i, host) for i in range(count)):
+            return base
+    raise RuntimeError(f"no {count} consecutive free ports found")

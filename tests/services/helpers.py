@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import socket
 from typing import Any
 
 import aiohttp
+
+from examples.services.topology import free_port, free_port_block
 
 __all__ = ["free_port", "free_port_block", "get_json", "graphql", "post_json"]
 
@@ -25,29 +26,3 @@ async def graphql(
 ) -> tuple[int, Any]:
     """POST a query to ``url`` (a service's /graphql); the status and the decoded answer."""
     return await post_json(session, url, {"query": query, "variables": variables})
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    """A port nothing listens on right now (closed again before returning)."""
-    with socket.socket() as sock:
-        sock.bind((host, 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def _is_free(port: int, host: str) -> bool:
-    with socket.socket() as sock:
-        try:
-            sock.bind((host, port))
-        except OSError:
-            return False
-        return True
-
-
-def free_port_block(count: int = 4, host: str = "127.0.0.1", attempts: int = 100) -> int:
-    """The first of ``count`` consecutive free ports."""
-    for _ in range(attempts):
-        base = free_port(host)
-        if base + count <= 65536 and all(_is_free(base + i, host) for i in range(count)):
-            return base
-    raise RuntimeError(f"no {count} consecutive free ports found")
