@@ -39,7 +39,7 @@ from registry.config import GatewayConfig, ServiceConfig, load_config
 from registry.errors import ConfigError, Problem
 
 from .annotations import load_schema, validate_bindings
-from .documents import DocumentCache
+from .documents import DocumentCache, PreparedDocument
 from .transport import ServiceClients
 
 __all__ = ["Gateway", "Result"]
@@ -247,9 +247,12 @@ class Gateway:
         prepared = self.documents.get(query)
         if prepared.document is None:
             raise PlanError("; ".join(e.message for e in prepared.errors))
-        values = variables or {}
-        key = (operation_name, tuple(bool(values.get(n)) for n in prepared.conditions))
+        return self._plan(prepared, operation_name, variables or {})
+
+    def _plan(self, prepared: PreparedDocument, operation_name: str | None, values: Mapping[str, Any]) -> Plan:
         document = prepared.document
+        assert document is not None
+        key = (operation_name, tuple(bool(values.get(n)) for n in prepared.conditions))
         return prepared.plans.get_or_make(key, lambda: self.planner.plan(document, operation_name, values))
 
     async def execute(
@@ -286,7 +289,7 @@ class Gateway:
             return _request_error(coerced)
         values = coerced.coerced
         try:
-            plan = self.plan(query, operation_name, values)
+            plan = self._plan(prepared, operation_name, values)
         except PlanError as error:
             return _request_error([GraphQLError(str(error))])
         root: dict[str, Any] = {}

@@ -240,3 +240,12 @@ async def test_list_of_lists_one_call_per_service_per_level(cluster: Cluster, ma
     ]
     assert result == {"data": {"shelves": [shelf[0:4], shelf[4:8], shelf[8:12]]}}
     assert await calls(cluster) == {"orders": 0, "catalog": 1, "accounts": 1, "reviews": 1}
+
+
+async def test_parse_validate_and_plan_happen_once_per_query(cluster: Cluster, make_gateway: MakeGateway) -> None:
+    gateway = await make_gateway()
+    for _ in range(3):
+        assert "errors" not in await gateway.execute(DEEP)
+    assert (gateway.documents.documents.misses, gateway.documents.documents.hits) == (1, 2)
+    prepared = gateway.documents.get(DEEP)
+    assert (prepared.plans.misses, prepared.plans.hits) == (1, 2)

@@ -1,0 +1,140 @@
+"""What every benchmark shares: the services as child processes, gateways over them, statistics, output.
+
+Benchmarks compare modes side by side in one run, alternating requests so that machine noise hits every mode
+alike; they report ratios as well as times, and every loop is bounded in count and time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from examples.services.launcher import ServiceProcesses
+from examples.services.topology import free_port_block
+from gateway.gateway import Gateway
+from registry.config import ServiceConfig
+
+__all__ = [
+    "EXAMPLE_SCHEMA",
+    "add_common_arguments",
+    "count_fields",
+    "example_gateway",
+    "machine",
+    "percentile",
+    "print_table",
+    "read_stats",
+    "reset_stats",
+    "running_services",
+    "service_configs",
+    "write_json",
+]
+
+EXAMPLE_SCHEMA = Path(__file__).parents[1] / "examples" / "gateway.graphql"
+SERVICES = ("accounts", "catalog", "orders", "reviews")
+
+
+def add_common_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", metavar="PATH", help="write the results as JSON to PATH")
+    parser.add_argument("--quick", action="store_true", help="a small, fast run (a smoke test)")
+
+
+@contextlib.contextmanager
+def running_services(latency_ms: float = 0, max_concurrency: int | None = None) -> Iterator[dict[str, str]]:
+    """The four example services as child processes on free loopback ports (base URLs by name)."""
+    processes = ServiceProcesses(free_port_block(4), latency_ms=latency_ms, max_concurrency=max_concurrency, quiet=True)
+    with processes:
+        yield processes.urls
+
+
+def service_configs(urls: Mapping[str, str], **overrides: Any) -> dict[str, ServiceConfig]:
+    return {
+        "accounts": ServiceConfig("accounts", urls["accounts"], protocol="rest", timeout_ms=30_000, **overrides),
+        "catalog": ServiceConfig("catalog", urls["catalog"] + "/graphql", timeout_ms=30_000, **overrides),
+        "orders": ServiceConfig("orders", urls["orders"] + "/graphql", timeout_ms=30_000, **overrides),
+        "reviews": ServiceConfig("reviews", urls["reviews"] + "/graphql", timeout_ms=30_000, **overrides),
+    }
+
+
+def example_gateway(urls: Mapping[str, str], *, batching: bool = True) -> Gateway:
+    gateway = Gateway.from_sdl(EXAMPLE_SCHEMA.read_text(), service_configs(urls), batching=batching)
+    gateway.freeze()
+    return gateway
+
+
+async def read_stats(http: aiohttp.ClientSession, urls: Mapping[str, str]) -> dict[str, dict[str, int]]:
+    """Each service's own counters (`GET /stats`): requests served and keys asked for."""
+    stats = {}
+    for name in SERVICES:
+        async with http.get(urls[name] + "/stats") as response:
+            stats[name] = await response.json()
+    return stats
+
+
+async def reset_stats(http: aiohttp.ClientSession, urls: Mapping[str, str]) -> None:
+    for name in SERVICES:
+        async with http.post(urls[name] + "/stats/reset") as response:
+            response.raise_for_status()
+
+
+def count_fields(value: Any) -> int:
+    """Resolved fields in a response's data: every key of every object."""
+    if isinstance(value, dict):
+        return sum(1 + count_fields(v) for v in value.values())
+    if isinstance(value, list):
+        return sum(count_fields(v) for v in value)
+    return 0
+
+
+def percentile(values: Sequence[float], p: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(p / 100 * (len(ordered) - 1))))
+    return ordered[index]
+
+
+def median(values: Sequence[float]) -> float:
+    return statistics.median(values) if values else float("nan")
+
+
+def machine() -> dict[str, Any]:
+    return {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "cpus": os.cpu_count(),
+        "date": time.strftime("%Y-%m-%d"),
+    }
+
+
+def print_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str], file: Any = sys.stdout) -> None:
+    def show(value: Any) -> str:
+        if isinstance(value, float):
+            return f"{value:.3f}" if abs(value) < 10 else f"{value:.1f}"
+        if isinstance(value, dict):
+            return " ".join(f"{k}={v}" for k, v in value.items())
+        return str(value)
+
+    cells = [[show(row.get(c, "")) for c in columns] for row in rows]
+    widths = [max(len(c), *(len(r[i]) for r in cells)) for i, c in enumerate(columns)]
+    print("  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)), file=file)
+    print("  ".join("-" * w for w in widths), file=file)
+    for r in cells:
+        print("  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)), file=file)
+
+
+def write_json(path: str | None, payload: Mapping[str, Any]) -> None:
+    if path:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        Path(path).write_text(json.dumps(payload, indent=2) + "\n")
