@@ -1,0 +1,170 @@
+"""Batching on against off: downstream calls and latency for N = 10, 100, 1000, side by side in one run.
+
+The example services run as child processes with a latency and a concurrency cap (defaults 5 ms and 16: a
+real service with a pool). Two gateways over the same schema, batching on and off, answer the same queries;
+requests alternate between them so that drift hits both. Calls and keys are read from the services' own
+`/stats`, per query.
+
+    python -m benchmarks.batching [--latency-ms 5] [--max-concurrency 16] [--iterations 10]
+                                  [--quick] [--json PATH] [--plot PATH]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import time
+from typing import Any
+
+import aiohttp
+
+from gateway.gateway import Gateway
+
+from .common import (
+    SERVICES,
+    add_common_arguments,
+    example_gateway,
+    machine,
+    median,
+    percentile,
+    print_table,
+    read_stats,
+    reset_stats,
+    running_services,
+    write_json,
+)
+
+__all__ = ["QUERIES", "complete", "main", "run"]
+
+QUERIES = {
+    "flat": "{{ orders(first: {n}) {{ id product {{ name price }} }} }}",
+    "deep": "{{ orders(first: {n}) {{ id product {{ name seller {{ name }} reviews {{ rating }} }} buyer {{ name }} }} }}",
+}
+
+
+def complete(response: dict[str, Any], n: int) -> bool:
+    """No errors, N orders, and no null anywhere: every field the query asked for is present."""
+
+    def no_nulls(value: Any) -> bool:
+        if isinstance(value, dict):
+            return all(v is not None and no_nulls(v) for v in value.values())
+        if isinstance(value, list):
+            return all(no_nulls(v) for v in value)
+        return value is not None
+
+    data = response.get("data")
+    return "errors" not in response and isinstance(data, dict) and len(data["orders"]) == n and no_nulls(data)
+
+
+async def counted(
+    http: aiohttp.ClientSession, urls: dict[str, str], gateway: Gateway, query: str
+) -> tuple[dict[str, Any], dict[str, int], dict[str, int]]:
+    """One request with the services' counters reset before: what this query costs downstream."""
+    await reset_stats(http, urls)
+    response = await gateway.execute(query)
+    stats = await read_stats(http, urls)
+    return response, {s: stats[s]["requests"] for s in SERVICES}, {s: stats[s]["keys"] for s in SERVICES}
+
+
+async def run(sizes: list[int], iterations: int, latency_ms: float, max_concurrency: int) -> dict[str, Any]:
+    runs: list[dict[str, Any]] = []
+    with running_services(latency_ms=latency_ms, max_concurrency=max_concurrency) as urls:
+        gateways = {"on": example_gateway(urls, batching=True), "off": example_gateway(urls, batching=False)}
+        async with aiohttp.ClientSession() as http:
+            try:
+                for name, template in QUERIES.items():
+                    for n in sizes:
+                        runs += await measure(http, urls, gateways, name, template.format(n=n), n, iterations)
+            finally:
+                for gateway in gateways.values():
+                    await gateway.close()
+    return {
+        "benchmark": "batching",
+        "settings": {
+            "latency_ms": latency_ms,
+            "max_concurrency": max_concurrency,
+            "iterations": iterations,
+            "sizes": sizes,
+            "mode": "in-process Gateway.execute",
+        },
+        "machine": machine(),
+        "runs": runs,
+    }
+
+
+async def measure(
+    http: aiohttp.ClientSession, urls: dict[str, str], gateways: dict[str, Gateway], name: str, query: str, n: int, iterations: int
+) -> list[dict[str, Any]]:
+    results: dict[str, dict[str, Any]] = {}
+    for mode, gateway in gateways.items():
+        response, calls, keys = await counted(http, urls, gateway, query)
+        results[mode] = {"query": name, "n": n, "mode": mode, "calls": calls, "keys": keys, "complete": complete(response, n)}
+        results[mode]["errors"] = len(response.get("errors", []))
+    timings: dict[str, list[float]] = {mode: [] for mode in gateways}
+    for i in range(iterations):
+        order = list(gateways.items()) if i % 2 == 0 else list(gateways.items())[::-1]
+        for mode, gateway in order:
+            start = time.perf_counter()
+            response = await gateway.execute(query)
+            timings[mode].append((time.perf_counter() - start) * 1e3)
+            if not complete(response, n):
+                results[mode]["complete"] = False
+                results[mode]["errors"] += len(response.get("errors", [])) or 1
+    for mode, samples in timings.items():
+        results[mode].update(p50_ms=median(samples), p95_ms=percentile(samples, 95), samples=len(samples))
+    on, off = results["on"], results["off"]
+    on["calls_ratio_off_on"] = sum(off["calls"].values()) / max(1, sum(on["calls"].values()))
+    on["latency_ratio_off_on"] = off["p50_ms"] / on["p50_ms"]
+    return [on, off]
+
+
+def plot(result: dict[str, Any], path: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, (latency, calls) = plt.subplots(1, 2, figsize=(12, 4.8))
+    for query in QUERIES:
+        for mode, style in (("on", "-o"), ("off", "--s")):
+            runs = [r for r in result["runs"] if r["query"] == query and r["mode"] == mode]
+            sizes = [r["n"] for r in runs]
+            latency.plot(sizes, [r["p50_ms"] for r in runs], style, label=f"{query}, batching {mode}")
+            calls.plot(sizes, [sum(r["calls"].values()) for r in runs], style, label=f"{query}, batching {mode}")
+    for axes, label in ((latency, "p50 latency (ms)"), (calls, "downstream calls per query")):
+        axes.set_xscale("log")
+        axes.set_yscale("log")
+        axes.set_xlabel("N (orders in the query)")
+        axes.set_ylabel(label)
+        axes.grid(True, which="both", alpha=0.3)
+        axes.legend()
+    settings, host = result["settings"], result["machine"]
+    figure.suptitle(
+        f"Funnel: batching on vs off — services {settings['latency_ms']} ms, pool {settings['max_concurrency']}; "
+        f"{host['processor']}, {host['cpus']} CPUs, Python {host['python']}, {host['date']}"
+    )
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.batching", description=__doc__.splitlines()[0])
+    parser.add_argument("--latency-ms", type=float, default=5.0)
+    parser.add_argument("--max-concurrency", type=int, default=16)
+    parser.add_argument("--iterations", type=int, default=10)
+    parser.add_argument("--plot", metavar="PATH", help="draw latency and calls against N as a PNG")
+    add_common_arguments(parser)
+    args = parser.parse_args(argv)
+    sizes, iterations = ([10, 100], 2) if args.quick else ([10, 100, 1000], args.iterations)
+    result = asyncio.run(run(sizes, iterations, args.latency_ms, args.max_concurrency))
+    print_table(
+        result["runs"],
+        ["query", "n", "mode", "calls", "keys", "p50_ms", "p95_ms", "calls_ratio_off_on", "latency_ratio_off_on", "errors"],
+    )
+    write_json(args.json, result)
+    if args.plot:
+        plot(result, args.plot)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,76 @@
+"""The benchmarks' --quick modes, run as a user runs them, with their JSON checked exactly (counts, not times)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from examples.services.catalog import seed_products
+from examples.services.orders import seed_orders
+
+ROOT = Path(__file__).parents[2]
+
+
+def run_benchmark(name: str, tmp_path: Path, *args: str) -> dict[str, Any]:
+    output = tmp_path / f"{name}.json"
+    completed = subprocess.run(
+        [sys.executable, "-m", f"benchmarks.{name}", "--quick", "--json", str(output), *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stdout.strip(), "the benchmark prints a table"
+    return json.loads(output.read_text())  # type: ignore[no-any-return]
+
+
+def distinct_products(n: int) -> int:
+    return len({row[2] for row in sorted(seed_orders())[:n]})
+
+
+def distinct_buyers_and_sellers(n: int) -> tuple[int, int]:
+    orders = sorted(seed_orders())[:n]
+    sellers = {row[0]: row[3] for row in seed_products()}
+    return len({row[1] for row in orders}), len({sellers[row[2]] for row in orders})
+
+
+def test_batching_quick(tmp_path: Path) -> None:
+    result = run_benchmark("batching", tmp_path, "--plot", str(tmp_path / "batching.png"))
+    assert result["benchmark"] == "batching"
+    assert (tmp_path / "batching.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    runs = {(r["query"], r["n"], r["mode"]): r for r in result["runs"]}
+    assert sorted(runs) == sorted((q, n, m) for q in ("flat", "deep") for n in (10, 100) for m in ("on", "off"))
+    for (query, n, mode), run in runs.items():
+        assert run["errors"] == 0 and run["complete"] is True, run
+        products = distinct_products(n)
+        buyers, sellers = distinct_buyers_and_sellers(n)
+        if query == "flat":
+            expected_calls = {"orders": 1, "catalog": 1 if mode == "on" else n, "accounts": 0, "reviews": 0}
+            expected_keys = {"orders": 0, "catalog": products if mode == "on" else n, "accounts": 0, "reviews": 0}
+        elif mode == "on":  # one call per service per level: accounts twice (buyers, then sellers)
+            expected_calls = {"orders": 1, "catalog": 1, "accounts": 2, "reviews": 1}
+            expected_keys = {"orders": 0, "catalog": products, "accounts": buyers + sellers, "reviews": products}
+        else:  # one call per parent
+            expected_calls = {"orders": 1, "catalog": n, "accounts": 2 * n, "reviews": n}
+            expected_keys = {"orders": 0, "catalog": n, "accounts": 2 * n, "reviews": n}
+        assert run["calls"] == expected_calls, (query, n, mode)
+        assert run["keys"] == expected_keys, (query, n, mode)
+        assert run["p50_ms"] > 0 and run["p95_ms"] >= run["p50_ms"]
+
+
+def test_overhead_quick(tmp_path: Path) -> None:
+    result = run_benchmark("overhead", tmp_path)
+    assert result["benchmark"] == "overhead"
+    runs = {r["query"]: r for r in result["runs"]}
+    assert sorted(runs) == ["deep", "flat"]
+    # every resolved field counted: orders + per order (flat) id, product, name, price / (deep) id, product,
+    # name, seller, name, buyer, name
+    assert runs["flat"]["fields"] == 1 + 100 * 4
+    assert runs["deep"]["fields"] == 1 + 100 * 7
+    for run in runs.values():
+        assert run["gateway_p50_ms"] > 0 and run["floor_p50_ms"] > 0
+        assert run["latency_ratio"] == run["gateway_p50_ms"] / run["floor_p50_ms"]
