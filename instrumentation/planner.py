@@ -305,7 +305,8 @@ class _PlanBuilder:
             fields = self.object_fields(object_type, nodes, owner, selection.on_type(object_type.name), typed_steps)
             by_type[object_type.name] = object_completer(object_type.name, fields, info)
         known = frozenset(name for name, t in self.schema.type_map.items() if is_object_type(t))
-        return abstract_completer(abstract_type.name, by_type, known, info)
+        others = frozenset(self.schema.type_map) - known
+        return abstract_completer(abstract_type.name, by_type, known, info, others)
 
     def object_fields(
         self,

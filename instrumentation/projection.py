@@ -246,24 +246,41 @@ def abstract_completer(
     by_type: Mapping[str, Completer],
     known_types: frozenset[str],
     info: FieldInfo,
+    other_types: frozenset[str] = frozenset(),
 ) -> Completer:
-    """An interface or union: the object's `__typename` picks the completer of its concrete type."""
+    """An interface or union: the object's `__typename` picks the completer of its concrete type.
+
+    `known_types` are the schema's object types, `other_types` its other named types: a `__typename` naming
+    one of those is reported in graphql-core's words for a non-object type."""
 
     def complete(value: Any, path: Path, errors: list[dict[str, Any]]) -> Any:
         if value is None:
             return None
-        if not isinstance(value, Mapping):
-            raise _not_an_object(value, path, info, abstract_name)
-        type_name = value.get("__typename")
+        if isinstance(value, Mapping):
+            type_name = value.get("__typename")
+        elif value.__class__ is FieldError:
+            raise _field_error(value, path, info)
+        else:  # not an object: no runtime type, as graphql-core's type resolver finds none for it
+            type_name = None
         completer = by_type.get(type_name) if isinstance(type_name, str) else None
         if completer is None:
-            raise _Failure(_error(_type_resolution_message(abstract_name, type_name, known_types, info), path, info))
+            message = _type_resolution_message(
+                abstract_name, value, type_name, known_types, other_types, info
+            )
+            raise _Failure(_error(message, path, info))
         return completer(value, path, errors)
 
     return complete
 
 
-def _type_resolution_message(abstract_name: str, type_name: Any, known_types: frozenset[str], info: FieldInfo) -> str:
+def _type_resolution_message(
+    abstract_name: str,
+    value: Any,
+    type_name: Any,
+    known_types: frozenset[str],
+    other_types: frozenset[str],
+    info: FieldInfo,
+) -> str:
     # The same words as graphql-core's `ensure_valid_runtime_type`, so both executors agree on bad data.
     if type_name is None:
         return (
@@ -275,9 +292,11 @@ def _type_resolution_message(abstract_name: str, type_name: Any, known_types: fr
     if not isinstance(type_name, str):
         return (
             f"Abstract type '{abstract_name}' must resolve to an Object type at runtime"
-            f" for field '{info.parent_type}.{info.field_name}' with value {inspect(type_name)},"
+            f" for field '{info.parent_type}.{info.field_name}' with value {inspect(value)},"
             f" received '{inspect(type_name)}', which is not a valid Object type name."
         )
+    if type_name in other_types:
+        return f"Abstract type '{abstract_name}' was resolved to a non-object type '{type_name}'."
     if type_name not in known_types:
         return f"Abstract type '{abstract_name}' was resolved to a type '{type_name}' that does not exist inside the schema."
     return f"Runtime Object type '{type_name}' is not a possible type for '{abstract_name}'."
