@@ -38,7 +38,9 @@ __all__ = ["QUERIES", "complete", "main", "run"]
 
 QUERIES = {
     "flat": "{{ orders(first: {n}) {{ id product {{ name price }} }} }}",
-    "deep": "{{ orders(first: {n}) {{ id product {{ name seller {{ name }} reviews {{ rating }} }} buyer {{ name }} }} }}",
+    "deep": (
+        "{{ orders(first: {n}) {{ id product {{ name seller {{ name }} reviews {{ rating }} }} buyer {{ name }} }} }}"
+    ),
 }
 
 
@@ -93,12 +95,25 @@ async def run(sizes: list[int], iterations: int, latency_ms: float, max_concurre
 
 
 async def measure(
-    http: aiohttp.ClientSession, urls: dict[str, str], gateways: dict[str, Gateway], name: str, query: str, n: int, iterations: int
+    http: aiohttp.ClientSession,
+    urls: dict[str, str],
+    gateways: dict[str, Gateway],
+    name: str,
+    query: str,
+    n: int,
+    iterations: int,
 ) -> list[dict[str, Any]]:
     results: dict[str, dict[str, Any]] = {}
     for mode, gateway in gateways.items():
         response, calls, keys = await counted(http, urls, gateway, query)
-        results[mode] = {"query": name, "n": n, "mode": mode, "calls": calls, "keys": keys, "complete": complete(response, n)}
+        results[mode] = {
+            "query": name,
+            "n": n,
+            "mode": mode,
+            "calls": calls,
+            "keys": keys,
+            "complete": complete(response, n),
+        }
         results[mode]["errors"] = len(response.get("errors", []))
     timings: dict[str, list[float]] = {mode: [] for mode in gateways}
     for i in range(iterations):
@@ -130,7 +145,9 @@ def plot(result: dict[str, Any], path: str) -> None:
             runs = [r for r in result["runs"] if r["query"] == query and r["mode"] == mode]
             sizes = [r["n"] for r in runs]
             latency.plot(sizes, [r["p50_ms"] for r in runs], style, label=f"{query}, batching {mode}")
-            calls.plot(sizes, [sum(r["calls"].values()) for r in runs], style, label=f"{query}, batching {mode}")
+            calls.plot(
+                sizes, [sum(r["calls"].values()) for r in runs], style, label=f"{query}, batching {mode}"
+            )
     for axes, label in ((latency, "p50 latency (ms)"), (calls, "downstream calls per query")):
         axes.set_xscale("log")
         axes.set_yscale("log")
@@ -148,7 +165,9 @@ def plot(result: dict[str, Any], path: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.batching", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.batching", description=__doc__.splitlines()[0]
+    )
     parser.add_argument("--latency-ms", type=float, default=5.0)
     parser.add_argument("--max-concurrency", type=int, default=16)
     parser.add_argument("--iterations", type=int, default=10)
@@ -159,7 +178,18 @@ def main(argv: list[str] | None = None) -> None:
     result = asyncio.run(run(sizes, iterations, args.latency_ms, args.max_concurrency))
     print_table(
         result["runs"],
-        ["query", "n", "mode", "calls", "keys", "p50_ms", "p95_ms", "calls_ratio_off_on", "latency_ratio_off_on", "errors"],
+        [
+            "query",
+            "n",
+            "mode",
+            "calls",
+            "keys",
+            "p50_ms",
+            "p95_ms",
+            "calls_ratio_off_on",
+            "latency_ratio_off_on",
+            "errors",
+        ],
     )
     write_json(args.json, result)
     if args.plot:

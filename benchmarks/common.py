@@ -52,14 +52,18 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
 @contextlib.contextmanager
 def running_services(latency_ms: float = 0, max_concurrency: int | None = None) -> Iterator[dict[str, str]]:
     """The four example services as child processes on free loopback ports (base URLs by name)."""
-    processes = ServiceProcesses(free_port_block(4), latency_ms=latency_ms, max_concurrency=max_concurrency, quiet=True)
+    processes = ServiceProcesses(
+        free_port_block(4), latency_ms=latency_ms, max_concurrency=max_concurrency, quiet=True
+    )
     with processes:
         yield processes.urls
 
 
 def service_configs(urls: Mapping[str, str], **overrides: Any) -> dict[str, ServiceConfig]:
     return {
-        "accounts": ServiceConfig("accounts", urls["accounts"], protocol="rest", timeout_ms=30_000, **overrides),
+        "accounts": ServiceConfig(
+            "accounts", urls["accounts"], protocol="rest", timeout_ms=30_000, **overrides
+        ),
         "catalog": ServiceConfig("catalog", urls["catalog"] + "/graphql", timeout_ms=30_000, **overrides),
         "orders": ServiceConfig("orders", urls["orders"] + "/graphql", timeout_ms=30_000, **overrides),
         "reviews": ServiceConfig("reviews", urls["reviews"] + "/graphql", timeout_ms=30_000, **overrides),

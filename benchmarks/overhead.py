@@ -20,7 +20,17 @@ from typing import Any
 import aiohttp
 import orjson
 
-from .common import add_common_arguments, count_fields, example_gateway, machine, median, percentile, print_table, running_services, write_json
+from .common import (
+    add_common_arguments,
+    count_fields,
+    example_gateway,
+    machine,
+    median,
+    percentile,
+    print_table,
+    running_services,
+    write_json,
+)
 
 __all__ = ["main", "run"]
 
@@ -45,15 +55,21 @@ class Floor:
     async def graphql(self, service: str, query: str, variables: dict[str, Any]) -> Any:
         body = orjson.dumps({"query": query, "variables": variables})
         headers = {"content-type": "application/json"}
-        async with self.sessions[service].post(self.urls[service] + "/graphql", data=body, headers=headers) as r:
+        async with self.sessions[service].post(
+            self.urls[service] + "/graphql", data=body, headers=headers
+        ) as r:
             return orjson.loads(await r.read())["data"]
 
     async def accounts(self, ids: list[str]) -> Any:
-        async with self.sessions["accounts"].get(self.urls["accounts"] + "/accounts", params={"ids": ",".join(ids)}) as r:
+        async with self.sessions["accounts"].get(
+            self.urls["accounts"] + "/accounts", params={"ids": ",".join(ids)}
+        ) as r:
             return orjson.loads(await r.read())
 
     async def orders(self, fields: str) -> list[dict[str, Any]]:
-        data = await self.graphql("orders", f"query($n: Int!) {{ orders(first: $n) {{ {fields} }} }}", {"n": N})
+        data = await self.graphql(
+            "orders", f"query($n: Int!) {{ orders(first: $n) {{ {fields} }} }}", {"n": N}
+        )
         return data["orders"]  # type: ignore[no-any-return]
 
     async def products(self, ids: list[str], fields: str) -> list[dict[str, Any]]:
@@ -128,14 +144,21 @@ async def run(iterations: int, warmup: int) -> dict[str, Any]:
             await gateway.close()
     return {
         "benchmark": "overhead",
-        "settings": {"iterations": iterations, "warmup": warmup, "latency_ms": 0, "mode": "in-process Gateway.execute"},
+        "settings": {
+            "iterations": iterations,
+            "warmup": warmup,
+            "latency_ms": 0,
+            "mode": "in-process Gateway.execute",
+        },
         "machine": machine(),
         "runs": runs,
     }
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.overhead", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.overhead", description=__doc__.splitlines()[0]
+    )
     parser.add_argument("--iterations", type=int, default=300)
     add_common_arguments(parser)
     args = parser.parse_args(argv)
@@ -143,7 +166,16 @@ def main(argv: list[str] | None = None) -> None:
     result = asyncio.run(run(iterations, warmup))
     print_table(
         result["runs"],
-        ["query", "fields", "gateway_p50_ms", "floor_p50_ms", "latency_ratio", "gateway_p95_ms", "floor_p95_ms", "gateway_cpu_us_per_field"],
+        [
+            "query",
+            "fields",
+            "gateway_p50_ms",
+            "floor_p50_ms",
+            "latency_ratio",
+            "gateway_p95_ms",
+            "floor_p95_ms",
+            "gateway_cpu_us_per_field",
+        ],
     )
     write_json(args.json, result)
 

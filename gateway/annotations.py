@@ -60,7 +60,7 @@ directive @batch(
   select: String     # read this field of each returned item as the value (default: the item itself),
                      # e.g. Product.reviews from a Federation subgraph that extends Product
 ) on FIELD_DEFINITION
-'''  # noqa: E501 - word for word as in ARCHITECTURE.md
+'''
 
 # Parsed on its own (not pasted in front of the user's text) so the user's line numbers stay true.
 _DIRECTIVES: Final = parse(Source(DIRECTIVES_SDL, "<funnel directives>"))

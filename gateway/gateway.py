@@ -249,10 +249,12 @@ class Gateway:
             raise PlanError("; ".join(e.message for e in prepared.errors))
         return self._plan(prepared, operation_name, variables or {})
 
-    def _plan(self, prepared: PreparedDocument, operation_name: str | None, values: Mapping[str, Any]) -> Plan:
+    def _plan(
+        self, prepared: PreparedDocument, operation_name: str | None, values: Mapping[str, Any]
+    ) -> Plan:
         document = prepared.document
         assert document is not None
-        key = (operation_name, tuple(bool(values.get(n)) for n in prepared.conditions))
+        key = (operation_name, tuple(_condition(values, n) for n in prepared.conditions))
         return prepared.plans.get_or_make(key, lambda: self.planner.plan(document, operation_name, values))
 
     async def execute(
@@ -291,7 +293,10 @@ class Gateway:
         try:
             plan = self._plan(prepared, operation_name, values)
         except PlanError as error:
-            return _request_error([GraphQLError(str(error))])
+            located = GraphQLError(error.message, error.node)
+            if error.execution:
+                return Result(None, [dict(located.formatted)])
+            return _request_error([located])
         root: dict[str, Any] = {}
         if plan.introspection is not None:
             introspection = execute_sync(self.introspection_schema, plan.introspection, variable_values=raw)
@@ -309,8 +314,15 @@ class Gateway:
         return Result(data, errors, plan, execution.calls)
 
 
+def _condition(values: Mapping[str, Any], name: str) -> bool | None:
+    """A condition variable's part of the plan key: true, false, or an explicit null (which fails)."""
+    if name in values and values[name] is None:
+        return None
+    return bool(values.get(name))
+
+
 def _request_error(errors: Sequence[GraphQLError]) -> Result:
-    return Result(None, [e.formatted for e in errors], request_error=True)
+    return Result(None, [dict(e.formatted) for e in errors], request_error=True)
 
 
 def _public_schema(schema: GraphQLSchema) -> GraphQLSchema:

@@ -26,7 +26,9 @@ class DownstreamError(Exception):
 
     code = "DOWNSTREAM_ERROR"
 
-    def __init__(self, message: str, *, service: str, call: Call | None = None, status: int | None = None) -> None:
+    def __init__(
+        self, message: str, *, service: str, call: Call | None = None, status: int | None = None
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.service = service

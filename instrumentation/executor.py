@@ -143,7 +143,15 @@ class Executor:
             raise DownstreamError(f"{call.service}: {error}", service=call.service, call=call) from error
         finally:
             self.calls.append(
-                CallRecord(call.service, call.level, fetches, call.keys, call.chunk, (time.perf_counter() - start) * 1e3, outcome)
+                CallRecord(
+                    call.service,
+                    call.level,
+                    fetches,
+                    call.keys,
+                    call.chunk,
+                    (time.perf_counter() - start) * 1e3,
+                    outcome,
+                )
             )
 
     # -- level 0 --------------------------------------------------------------------------------------------
@@ -179,7 +187,7 @@ class Executor:
     async def run_rest_root(self, fetch: RootFetch) -> None:
         path, params = fetch.path, {}
         for argument in fetch.arguments:
-            value = value_from_ast(argument.value, argument.type, self.coerced_variables)
+            value = value_from_ast(argument.value, argument.type, dict(self.coerced_variables))
             if value is None:
                 continue
             placeholder = "{" + argument.name + "}"
@@ -215,7 +223,9 @@ class Executor:
         size = max(1, self.max_batch.get(service, DEFAULT_MAX_BATCH))
         return [keys[i : i + size] for i in range(0, len(keys), size)]
 
-    def requests(self, group: list[BatchFetch], pending: Mapping[int, Pending]) -> list[list[tuple[BatchFetch, list[Any], Pending]]]:
+    def requests(
+        self, group: list[BatchFetch], pending: Mapping[int, Pending]
+    ) -> list[list[tuple[BatchFetch, list[Any], Pending]]]:
         """What each request carries: per fetch, the keys it asks for and the parents that receive the answer.
 
         Batching on: the distinct keys, chunk i of every fetch in request i. Off: one request per parent."""
@@ -227,12 +237,17 @@ class Executor:
             if keys:
                 per_fetch.append((f, self.chunks(f.service, keys), pending[f.id]))
         count = max((len(chunks) for _, chunks, _ in per_fetch), default=0)
-        return [[(f, chunks[i], parents) for f, chunks, parents in per_fetch if i < len(chunks)] for i in range(count)]
+        return [
+            [(f, chunks[i], parents) for f, chunks, parents in per_fetch if i < len(chunks)]
+            for i in range(count)
+        ]
 
     async def run_graphql_group(self, group: list[BatchFetch], pending: Mapping[int, Pending]) -> None:
         requests = self.requests(group, pending)
         lookups: dict[int, Lookup] = {f.id: {} for f in group}
-        await asyncio.gather(*(self.send_graphql_batch(parts, i, lookups) for i, parts in enumerate(requests)))
+        await asyncio.gather(
+            *(self.send_graphql_batch(parts, i, lookups) for i, parts in enumerate(requests))
+        )
         if self.batching:
             for f in group:
                 assign(f, pending[f.id], lookups[f.id])
@@ -248,7 +263,9 @@ class Executor:
             binding = f.binding
             assert isinstance(binding, BatchBinding)
             variables[f"k{f.id}"] = (
-                [{"__typename": binding.entity, binding.match: k} for k in keys] if binding.entity is not None else keys
+                [{"__typename": binding.entity, binding.match: k} for k in keys]
+                if binding.entity is not None
+                else keys
             )
             definitions[f"k{f.id}"] = f.key_type
             for name in f.variables:
@@ -258,7 +275,13 @@ class Executor:
         query = "query(" + ", ".join(f"${n}: {t}" for n, t in definitions.items()) + ") { "
         query += " ".join(f.document_field for f in fetches) + " }"
         call = GraphQLCall(
-            first.service, query, variables, "query", keys=sum(len(k) for _, k, _ in parts), level=first.level, chunk=chunk
+            first.service,
+            query,
+            variables,
+            "query",
+            keys=sum(len(k) for _, k, _ in parts),
+            level=first.level,
+            chunk=chunk,
         )
         lookup_of = lookups if self.batching else {f.id: {} for f in fetches}
         try:
@@ -275,7 +298,12 @@ class Executor:
             for f, _, parents in parts:
                 assign(f, parents, lookup_of[f.id])
 
-    def index_graphql(self, parts: list[tuple[BatchFetch, list[Any], Pending]], response: Mapping[str, Any], lookups: dict[int, Lookup]) -> None:
+    def index_graphql(
+        self,
+        parts: list[tuple[BatchFetch, list[Any], Pending]],
+        response: Mapping[str, Any],
+        lookups: dict[int, Lookup],
+    ) -> None:
         service = parts[0][0].service
         data = response.get("data")
         errors = response.get("errors") or []
@@ -319,7 +347,10 @@ class Executor:
             keys = _distinct(key for f in fetches for _, key in pending[f.id])
             lookup: Lookup = {}
             await asyncio.gather(
-                *(self.send_rest_batch(first, [f.id for f in fetches], chunk, i, lookup) for i, chunk in enumerate(self.chunks(first.service, keys)))
+                *(
+                    self.send_rest_batch(first, [f.id for f in fetches], chunk, i, lookup)
+                    for i, chunk in enumerate(self.chunks(first.service, keys))
+                )
             )
             for f in fetches:
                 assign(f, pending[f.id], lookup)
@@ -332,10 +363,19 @@ class Executor:
 
         await asyncio.gather(*(one(f, parent, key) for f in fetches for parent, key in pending[f.id]))
 
-    async def send_rest_batch(self, fetch: BatchFetch, ids: list[int], keys: list[Any], chunk: int, lookup: Lookup) -> None:
+    async def send_rest_batch(
+        self, fetch: BatchFetch, ids: list[int], keys: list[Any], chunk: int, lookup: Lookup
+    ) -> None:
         binding = fetch.binding
         assert isinstance(binding, BatchBinding) and binding.path is not None
-        call = RestCall(fetch.service, binding.path, {binding.arg: ",".join(map(str, keys))}, len(keys), fetch.level, chunk)
+        call = RestCall(
+            fetch.service,
+            binding.path,
+            {binding.arg: ",".join(map(str, keys))},
+            len(keys),
+            fetch.level,
+            chunk,
+        )
         try:
             items = await self.send(call, tuple(ids))
             if not isinstance(items, list):
@@ -370,7 +410,9 @@ class Executor:
                 return [failed] * len(parents)
             finally:
                 ms = (time.perf_counter() - start) * 1e3
-                self.calls.append(CallRecord(fetch.service, fetch.level, (fetch.id,), len(parents), 0, ms, outcome))
+                self.calls.append(
+                    CallRecord(fetch.service, fetch.level, (fetch.id,), len(parents), 0, ms, outcome)
+                )
 
         # aiodataloader collects every load() of this tick into one call: with the barrier above, one per level.
         loader = DataLoader(load, batch=self.batching, cache=self.batching, get_cache_key=id)
@@ -413,4 +455,3 @@ def _request_error(errors: Sequence[Any], service: str, items: Any = None) -> Fi
     if items is not None:
         return FieldError(f"{service}: unexpected answer shape", "DOWNSTREAM_BAD_RESPONSE", service)
     return FieldError(f"{service}: no data in the answer", "DOWNSTREAM_ERROR", service)
-

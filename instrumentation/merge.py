@@ -30,7 +30,7 @@ Lookup = dict[str, Any]  # normalized key → item, list of items (one-to-many) 
 def normalize(key: Any) -> str:
     """Keys are compared as text: a GraphQL ID "5" and a REST integer 5 are the same key."""
     if key.__class__ is str:
-        return key  # type: ignore[no-any-return]
+        return key
     if key.__class__ is int:
         return str(key)
     return repr(key)
@@ -85,7 +85,9 @@ def pending_keys(fetch: BatchFetch, root: Mapping[str, Any]) -> Pending:
                 try:
                     key = key_function(parent)
                 except Exception as error:
-                    parent[fetch.storage] = FieldError(f"key of {fetch.binding.coordinate}: {error}", "KEY_ERROR")
+                    parent[fetch.storage] = FieldError(
+                        f"key of {fetch.binding.coordinate}: {error}", "KEY_ERROR"
+                    )
                     continue
             elif path.key:
                 key = read_key(parent, path.key)
@@ -137,14 +139,18 @@ def place_errors(data: Any, errors: Iterable[Any], service: str) -> list[Any]:
     for error in errors:
         path = error.get("path") if isinstance(error, dict) else None
         message = _message(error)
-        if not isinstance(path, list) or not path or not _place(data, path, FieldError(message, "DOWNSTREAM_ERROR", service)):
+        if (
+            not isinstance(path, list)
+            or not path
+            or not _place(data, path, FieldError(message, "DOWNSTREAM_ERROR", service))
+        ):
             unplaced.append(error)
     return unplaced
 
 
 def _message(error: Any) -> str:
     if isinstance(error, dict) and isinstance(error.get("message"), str):
-        return error["message"]  # type: ignore[no-any-return]
+        return error["message"]
     return "downstream error without a message"
 
 

@@ -33,11 +33,13 @@ from graphql import (
     GraphQLOutputType,
     GraphQLSchema,
     InlineFragmentNode,
+    Node,
     OperationDefinitionNode,
     OperationType,
     SelectionNode,
     SelectionSetNode,
     VariableNode,
+    Visitor,
     get_named_type,
     get_operation_ast,
     is_abstract_type,
@@ -47,7 +49,6 @@ from graphql import (
     is_object_type,
     print_ast,
     visit,
-    Visitor,
 )
 from graphql.language import get_location
 
@@ -88,7 +89,16 @@ Protocol = Literal["graphql", "rest", "local"]
 
 
 class PlanError(Exception):
-    """The operation cannot be planned (an unbound root field, an abstract type from a REST service, ...)."""
+    """The operation cannot be planned (an unbound root field, an abstract type from a REST service, ...).
+
+    `node` locates the problem in the document. `execution` marks what graphql-core reports as a failed
+    execution (data null, one error) rather than a request that cannot be executed at all."""
+
+    def __init__(self, message: str, node: Node | None = None, *, execution: bool = False) -> None:
+        super().__init__(message)
+        self.message = message
+        self.node = node
+        self.execution = execution
 
 
 def plan_operation(
@@ -136,7 +146,9 @@ class Planner:
         operation = get_operation_ast(document, operation_name)
         if operation is None:
             raise PlanError(
-                f"Unknown operation named '{operation_name}'." if operation_name else "Must provide operation name."
+                f"Unknown operation named '{operation_name}'."
+                if operation_name
+                else "Must provide operation name."
             )
         return _PlanBuilder(self, document, operation, variables).build()
 
@@ -176,7 +188,9 @@ class _PlanBuilder:
         self.protocols = planner.protocols
         self.operation = operation
         self.variables = variables
-        self.fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
+        self.fragments = {
+            d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
+        }
         self.document = document
         self.fetches: list[_Fetch] = []
         self.batch_fetches: dict[tuple[FieldCoordinate, int], _Fetch] = {}
@@ -211,7 +225,8 @@ class _PlanBuilder:
             operation=operation,
             fetches=self.freeze(operation),
             variable_definitions={
-                d.variable.name.value: print_ast(d.type) + (f" = {print_ast(d.default_value)}" if d.default_value else "")
+                d.variable.name.value: print_ast(d.type)
+                + (f" = {print_ast(d.default_value)}" if d.default_value else "")
                 for d in self.operation.variable_definitions or ()
             },
             projection=projection,
@@ -248,7 +263,7 @@ class _PlanBuilder:
             fetch.path = binding.path or ""
             fetch.arguments = tuple(
                 RestArgument(a.name.value, a.value, cast(GraphQLInputType, field_def.args[a.name.value].type))
-                for a in nodes[0].arguments
+                for a in nodes[0].arguments or ()
             )
             key = self.canonical_key(name, arguments)
             selection = fetch.selection
@@ -302,7 +317,9 @@ class _PlanBuilder:
         by_type: dict[str, Completer] = {}
         for object_type in self.schema.get_possible_types(abstract_type):
             typed_steps = (*steps[:-1], dataclasses.replace(steps[-1], type_condition=object_type.name))
-            fields = self.object_fields(object_type, nodes, owner, selection.on_type(object_type.name), typed_steps)
+            fields = self.object_fields(
+                object_type, nodes, owner, selection.on_type(object_type.name), typed_steps
+            )
             by_type[object_type.name] = object_completer(object_type.name, fields, info)
         known = frozenset(name for name, t in self.schema.type_map.items() if is_object_type(t))
         others = frozenset(self.schema.type_map) - known
@@ -327,14 +344,26 @@ class _PlanBuilder:
             info = self.field_info(object_type, field_nodes)
             binding = self.bindings.get(FieldCoordinate(object_type.name, name))
             if isinstance(binding, BatchBinding | LoaderBinding):
-                fields.append(self.batched_field(binding, field_def, field_nodes, response_key, owner, selection, steps, info))
+                fields.append(
+                    self.batched_field(
+                        binding, field_def, field_nodes, response_key, owner, selection, steps, info
+                    )
+                )
             elif isinstance(binding, ResolverBinding):
                 self.require(owner, selection, binding.requires)
                 value = self.completer(field_def.type, field_nodes, owner, selection, steps, info)
                 computed = resolver_completer(binding.function, value, info)
-                fields.append((response_key, None, guard(computed) if not is_non_null_type(field_def.type) else computed))
+                fields.append(
+                    (
+                        response_key,
+                        None,
+                        guard(computed) if not is_non_null_type(field_def.type) else computed,
+                    )
+                )
             else:
-                fields.append(self.passed_through(field_def, field_nodes, response_key, owner, selection, steps, info))
+                fields.append(
+                    self.passed_through(field_def, field_nodes, response_key, owner, selection, steps, info)
+                )
         return fields
 
     def passed_through(
@@ -390,11 +419,19 @@ class _PlanBuilder:
     # -- fetches ------------------------------------------------------------------------------------------
 
     def new_fetch(self, service: str, protocol: Protocol, level: int) -> _Fetch:
-        fetch = _Fetch(id=len(self.fetches), service=service, protocol=protocol, level=level, selection=SelectionBuilder())
+        fetch = _Fetch(
+            id=len(self.fetches),
+            service=service,
+            protocol=protocol,
+            level=level,
+            selection=SelectionBuilder(),
+        )
         self.fetches.append(fetch)
         return fetch
 
-    def batch_fetch(self, binding: BatchBinding | LoaderBinding, field_def: GraphQLField, owner: _Fetch) -> _Fetch:
+    def batch_fetch(
+        self, binding: BatchBinding | LoaderBinding, field_def: GraphQLField, owner: _Fetch
+    ) -> _Fetch:
         level = owner.level + 1
         fetch = self.batch_fetches.get((binding.coordinate, level))
         if fetch is None:
@@ -413,7 +450,9 @@ class _PlanBuilder:
         fetch.depends_on.add(owner.id)
         return fetch
 
-    def key_reader(self, key_path: tuple[str, ...], owner: _Fetch, selection: SelectionBuilder) -> tuple[str, ...]:
+    def key_reader(
+        self, key_path: tuple[str, ...], owner: _Fetch, selection: SelectionBuilder
+    ) -> tuple[str, ...]:
         """Ask the parent's service for the key, and say how to read it from each parent."""
         if owner.protocol != "graphql":
             return key_path  # a REST or local object: the key is read by field names
@@ -546,9 +585,17 @@ class _PlanBuilder:
             name = directive.name.value
             if name not in ("skip", "include"):
                 continue
-            value = next((a.value for a in directive.arguments if a.name.value == "if"), None)
+            value = next((a.value for a in directive.arguments or () if a.name.value == "if"), None)
             if isinstance(value, VariableNode):
-                condition = bool(self.variables.get(value.name.value))
+                variable = value.name.value
+                if variable in self.variables and self.variables[variable] is None:
+                    raise PlanError(
+                        f"Argument 'if' has invalid value: Expected variable '${variable}' provided to non-null"
+                        " type 'Boolean!' not to be None.",
+                        value,
+                        execution=True,
+                    )
+                condition = bool(self.variables.get(variable))
             else:
                 condition = isinstance(value, BooleanValueNode) and value.value
             if condition == (name == "skip"):
@@ -629,7 +676,9 @@ class _PlanBuilder:
 
     def downstream_document(self, operation: str, variables: Sequence[str], selection: str) -> str:
         definitions = {
-            d.variable.name.value: d for d in self.operation.variable_definitions or () if d.variable.name.value in variables
+            d.variable.name.value: d
+            for d in self.operation.variable_definitions or ()
+            if d.variable.name.value in variables
         }
         if not definitions:
             return f"{operation} {selection}"
@@ -644,7 +693,9 @@ def _document_field(fetch_id: int, binding: BatchBinding, selection: str) -> str
     """The batch's root field in a downstream document; alias and variable are named after the fetch, so that
     several batches of one service share a request."""
     if binding.entity is not None:
-        return f"b{fetch_id}: _entities(representations: $k{fetch_id}) {{ ... on {binding.entity} {selection} }}"
+        return (
+            f"b{fetch_id}: _entities(representations: $k{fetch_id}) {{ ... on {binding.entity} {selection} }}"
+        )
     return f"b{fetch_id}: {binding.field}({binding.arg}: $k{fetch_id}) {selection}"
 
 

@@ -51,7 +51,9 @@ __all__ = [
 
 Path = tuple[Any, str | int] | None
 Completer = Callable[[Any, Path, list[dict[str, Any]]], Any]
-ObjectField = tuple[str, str | None, Completer]  # response key, source key (None: the parent itself), completer
+ObjectField = tuple[
+    str, str | None, Completer
+]  # response key, source key (None: the parent itself), completer
 
 _INT_MIN, _INT_MAX = -(2**31), 2**31 - 1
 
@@ -77,7 +79,9 @@ class _Failure(Exception):
         self.error = error
 
 
-def project(projection: Projection, data: Mapping[str, Any]) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
+def project(
+    projection: Projection, data: Mapping[str, Any]
+) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
     """The response's `data` and `errors` for the merged data of one request."""
     errors: list[dict[str, Any]] = []
     try:
@@ -97,7 +101,9 @@ def _path_list(path: Path) -> list[str | int]:
     return keys
 
 
-def _error(message: str, path: Path, info: FieldInfo, extensions: Mapping[str, Any] | None = None) -> dict[str, Any]:
+def _error(
+    message: str, path: Path, info: FieldInfo, extensions: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
     error: dict[str, Any] = {
         "message": message,
         "locations": [{"line": line, "column": column} for line, column in info.locations],
@@ -113,7 +119,9 @@ def _field_error(value: FieldError, path: Path, info: FieldInfo) -> _Failure:
 
 
 def _null_error(path: Path, info: FieldInfo) -> _Failure:
-    return _Failure(_error(f"Cannot return null for non-nullable field {info.parent_type}.{info.field_name}.", path, info))
+    return _Failure(
+        _error(f"Cannot return null for non-nullable field {info.parent_type}.{info.field_name}.", path, info)
+    )
 
 
 def guard(completer: Completer) -> Completer:
@@ -298,7 +306,10 @@ def _type_resolution_message(
     if type_name in other_types:
         return f"Abstract type '{abstract_name}' was resolved to a non-object type '{type_name}'."
     if type_name not in known_types:
-        return f"Abstract type '{abstract_name}' was resolved to a type '{type_name}' that does not exist inside the schema."
+        return (
+            f"Abstract type '{abstract_name}' was resolved to a type '{type_name}'"
+            " that does not exist inside the schema."
+        )
     return f"Runtime Object type '{type_name}' is not a possible type for '{abstract_name}'."
 
 
@@ -309,7 +320,9 @@ def typename_completer(type_name: str) -> Completer:
     return complete
 
 
-def resolver_completer(function: Callable[[Mapping[str, Any]], Any], value: Completer, info: FieldInfo) -> Completer:
+def resolver_completer(
+    function: Callable[[Mapping[str, Any]], Any], value: Completer, info: FieldInfo
+) -> Completer:
     """A field computed in the gateway from its parent (which this completer receives instead of a value)."""
 
     def complete(parent: Any, path: Path, errors: list[dict[str, Any]]) -> Any:

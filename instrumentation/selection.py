@@ -30,7 +30,9 @@ class ForwardedField:
 @dataclass(frozen=True, slots=True)
 class Selection:
     fields: tuple[ForwardedField, ...] = ()
-    fragments: tuple[tuple[str, Selection], ...] = ()  # inline fragments on concrete types of an abstract type
+    fragments: tuple[
+        tuple[str, Selection], ...
+    ] = ()  # inline fragments on concrete types of an abstract type
 
     @property
     def is_empty(self) -> bool:
@@ -40,7 +42,11 @@ class Selection:
 def print_selection(selection: Selection) -> str:
     """`{ a b: c(x: 1) { d } ... on T { e } }` — one line, the form sent downstream."""
     parts = [f.print() for f in selection.fields]
-    parts += [f"... on {type_name} {print_selection(sub)}" for type_name, sub in selection.fragments if not sub.is_empty]
+    parts += [
+        f"... on {type_name} {print_selection(sub)}"
+        for type_name, sub in selection.fragments
+        if not sub.is_empty
+    ]
     return "{ " + " ".join(parts) + " }" if parts else "{ }"
 
 

@@ -814,11 +814,6 @@ def test_generated_queries(operation: tuple[str, dict[str, Any]], seed: int, pro
         check(query, variables, merged, plan)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the planner reads a null @skip/@include variable as false (and the plan cache key, bool(value), cannot"
-    " tell null from false), where graphql-core fails the request",
-)
 def test_null_condition_variable_fails_like_graphql_core() -> None:
     # `$s: Boolean = true` may be used in `if: Boolean!`, but an explicit null is not a Boolean at run time.
     query = "query ($s: Boolean = true) { int @skip(if: $s) float }"
@@ -827,3 +822,11 @@ def test_null_condition_variable_fails_like_graphql_core() -> None:
     assert expected.data is None and expected.errors
     with pytest.raises(PlanError, match=r"Argument 'if' has invalid value"):
         GATEWAY.plan(query, None, coerced_variables(query, {"s": None}))
+
+
+async def test_null_condition_variable_response_matches_graphql_core() -> None:
+    query = "query ($s: Boolean = true) { int @skip(if: $s) float }"
+    plan = GATEWAY.plan(query, None, {"s": False})
+    expected = reference(plan, query, {"s": None}, {"int": 1, "float": 2.0})
+    response = await GATEWAY.execute(query, {"s": None})
+    assert response == {"data": None, "errors": [e.formatted for e in expected.errors or []]}
