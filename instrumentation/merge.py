@@ -119,10 +119,17 @@ def assign(fetch: BatchFetch, pending: Pending, lookup: Lookup) -> None:
     missing: Any = [] if one_to_many else None
     for parent, key in pending:
         if key.__class__ is list:
-            value: Any = [_selected(lookup.get(normalize(k)), select) for k in key]
+            value: Any = [_selected(_one(lookup.get(normalize(k)), one_to_many), select) for k in key]
         else:
             value = _selected(lookup.get(normalize(key), missing), select)
         parent[storage] = value
+
+
+def _one(found: Any, one_to_many: bool) -> Any:
+    """Each key of a list key stands for one item, even where a list field indexed items in buckets."""
+    if one_to_many and found.__class__ is list:
+        return found[0] if found else None
+    return found
 
 
 def _selected(item: Any, select: str | None) -> Any:

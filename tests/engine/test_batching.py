@@ -6,6 +6,7 @@ import asyncio
 from typing import Any
 
 from examples.services.cluster import Cluster
+from gateway.gateway import Gateway
 
 from .conftest import MakeGateway, calls, rows, service_configs
 
@@ -225,27 +226,100 @@ async def test_max_batch_chunks_go_out_concurrently(cluster: Cluster, make_gatew
     assert (await cluster.stats("accounts"))["keys"] == 50
 
 
-async def test_list_of_lists_one_call_per_service_per_level(cluster: Cluster, make_gateway: MakeGateway) -> None:
+async def test_list_of_lists_one_call_per_service_per_level(
+    cluster: Cluster, make_gateway: MakeGateway
+) -> None:
     gateway = await make_gateway()
     await cluster.reset_stats()
     result = await gateway.execute("{ shelves(count: 3, size: 4) { id seller { name } reviews { rating } } }")
     accounts = {r["id"]: r["name"] for r in rows(cluster, "accounts", "SELECT id, name FROM accounts")}
     products = rows(cluster, "catalog", "SELECT id, seller_id FROM products ORDER BY id LIMIT 12")
     ratings: dict[int, list[int]] = {p["id"]: [] for p in products}
-    for r in rows(cluster, "reviews", "SELECT product_id, rating FROM reviews WHERE product_id <= 12 ORDER BY id"):
+    for r in rows(
+        cluster, "reviews", "SELECT product_id, rating FROM reviews WHERE product_id <= 12 ORDER BY id"
+    ):
         ratings[r["product_id"]].append(r["rating"])
     shelf = [
-        {"id": str(p["id"]), "seller": {"name": accounts[p["seller_id"]]}, "reviews": [{"rating": x} for x in ratings[p["id"]]]}
+        {
+            "id": str(p["id"]),
+            "seller": {"name": accounts[p["seller_id"]]},
+            "reviews": [{"rating": x} for x in ratings[p["id"]]],
+        }
         for p in products
     ]
     assert result == {"data": {"shelves": [shelf[0:4], shelf[4:8], shelf[8:12]]}}
     assert await calls(cluster) == {"orders": 0, "catalog": 1, "accounts": 1, "reviews": 1}
 
 
-async def test_parse_validate_and_plan_happen_once_per_query(cluster: Cluster, make_gateway: MakeGateway) -> None:
+async def test_parse_validate_and_plan_happen_once_per_query(
+    cluster: Cluster, make_gateway: MakeGateway
+) -> None:
     gateway = await make_gateway()
     for _ in range(3):
         assert "errors" not in await gateway.execute(DEEP)
     assert (gateway.documents.documents.misses, gateway.documents.documents.hits) == (1, 2)
     prepared = gateway.documents.get(DEEP)
     assert (prepared.plans.misses, prepared.plans.hits) == (1, 2)
+
+
+TWO_BINDINGS_SDL = """
+type Query { orders(first: Int!): [Order!]! @remote(service: "orders") }
+type Order {
+  id: ID!
+  productId: ID!
+  buyerId: ID!
+  product: Product @batch(service: "catalog", key: "productId", field: "productsByIds")
+  sameProduct: Product @batch(service: "catalog", key: "productId", field: "productsByIds")
+  nextProducts: [Product]
+}
+type Product { id: ID! name: String! }
+"""
+
+
+async def test_two_bindings_of_one_service_at_one_level_share_a_request(
+    cluster: Cluster, make_gateway: MakeGateway
+) -> None:
+    gateway = await make_gateway(sdl=TWO_BINDINGS_SDL)
+    await cluster.reset_stats()
+    result = await gateway.execute("{ orders(first: 10) { product { name } sameProduct { id } } }")
+    products = {r["id"]: r["name"] for r in rows(cluster, "catalog", "SELECT id, name FROM products")}
+    orders = rows(cluster, "orders", "SELECT product_id FROM orders ORDER BY id LIMIT 10")
+    assert result == {
+        "data": {
+            "orders": [
+                {"product": {"name": products[o["product_id"]]}, "sameProduct": {"id": str(o["product_id"])}}
+                for o in orders
+            ]
+        }
+    }
+    assert await calls(cluster) == {"orders": 1, "catalog": 1, "accounts": 0, "reviews": 0}
+    # both bindings' keys went in that one request, as two aliased root fields
+    assert (await cluster.stats("catalog"))["keys"] == 2 * len({o["product_id"] for o in orders})
+
+
+async def test_a_list_key_returns_items_in_key_order(cluster: Cluster, make_gateway: MakeGateway) -> None:
+    gateway = Gateway.from_sdl(TWO_BINDINGS_SDL, service_configs(cluster))
+
+    @gateway.batch("Order.nextProducts", service="catalog", field="productsByIds", requires=("productId",))
+    def next_products(order: dict[str, Any]) -> list[str]:
+        first = int(order["productId"])
+        return [str(first + 2), str(first + 1), "9999"]  # descending, and one that does not exist
+
+    async with gateway:
+        await cluster.reset_stats()
+        result = await gateway.execute("{ orders(first: 5) { nextProducts { id name } } }")
+    products = {r["id"]: r["name"] for r in rows(cluster, "catalog", "SELECT id, name FROM products")}
+    orders = rows(cluster, "orders", "SELECT product_id FROM orders ORDER BY id LIMIT 5")
+
+    def product(i: int) -> dict[str, str] | None:
+        return {"id": str(i), "name": products[i]} if i in products else None
+
+    assert result == {
+        "data": {
+            "orders": [
+                {"nextProducts": [product(o["product_id"] + 2), product(o["product_id"] + 1), None]}
+                for o in orders
+            ]
+        }
+    }
+    assert await calls(cluster) == {"orders": 1, "catalog": 1, "accounts": 0, "reviews": 0}
