@@ -323,3 +323,32 @@ async def test_a_list_key_returns_items_in_key_order(cluster: Cluster, make_gate
         }
     }
     assert await calls(cluster) == {"orders": 1, "catalog": 1, "accounts": 0, "reviews": 0}
+
+
+async def test_introspection_is_answered_by_the_gateway_beside_remote_fields(
+    cluster: Cluster, make_gateway: MakeGateway
+) -> None:
+    gateway = await make_gateway()
+    await cluster.reset_stats()
+    result = await gateway.execute(
+        '{ __typename s: __schema { queryType { name } } t: __type(name: "Order") { fields { name } } '
+        "orders(first: 1) { id } }"
+    )
+    order_fields = ["id", "buyerId", "productId", "quantity", "unitPrice", "createdAt", "product", "buyer"]
+    assert result == {
+        "data": {
+            "__typename": "Query",
+            "s": {"queryType": {"name": "Query"}},
+            "t": {"fields": [{"name": name} for name in order_fields]},
+            "orders": [{"id": "1"}],
+        }
+    }
+    assert await calls(cluster) == {"orders": 1, "catalog": 0, "accounts": 0, "reviews": 0}
+    directives = await gateway.execute("{ __schema { directives { name } } }")
+    assert {d["name"] for d in directives["data"]["__schema"]["directives"]} == {
+        "include",
+        "skip",
+        "deprecated",
+        "specifiedBy",
+        "oneOf",
+    }
