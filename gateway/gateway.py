@@ -88,8 +88,11 @@ class Gateway:
         self._frozen = False
 
     @classmethod
-    def from_config(cls, path: str | Path, *, batching: bool | None = None) -> Gateway:
-        config = load_config(path)
+    def from_config(cls, source: str | Path | GatewayConfig, *, batching: bool | None = None) -> Gateway:
+        """A gateway from a YAML file, or from a config already loaded (and perhaps changed, as `funnel demo`
+        points the example config at the ports it chose)."""
+        config = source if isinstance(source, GatewayConfig) else load_config(source)
+        path = config.path or "<config>"
         if config.schema_path is None:
             raise ConfigError(
                 [Problem("the config names no schema (add `schema: schema.graphql`)", str(path))]
@@ -215,6 +218,7 @@ class Gateway:
         )
         self.documents = DocumentCache(self.schema)
         self.max_batch = {name: s.max_batch for name, s in self.services.items()}
+        self.max_keys = {name: s.max_keys for name, s in self.services.items()}
         self.introspection_schema = _public_schema(self.schema)
         if self._clients is None:
             self._clients = ServiceClients(self.services)
@@ -308,6 +312,7 @@ class Gateway:
             coerced_variables=values,
             batching=self.batching,
             max_batch=self.max_batch,
+            max_keys=self.max_keys,
             root=root,
         )
         data, errors = project(plan.projection, execution.data)

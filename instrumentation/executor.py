@@ -69,6 +69,7 @@ async def execute_plan(
     coerced_variables: Mapping[str, Any] | None = None,
     batching: bool = True,
     max_batch: Mapping[str, int] | None = None,
+    max_keys: Mapping[str, int] | None = None,
     root: dict[str, Any] | None = None,
 ) -> Execution:
     """Run every fetch of the plan and return the merged data.
@@ -81,6 +82,7 @@ async def execute_plan(
         coerced_variables=coerced_variables or variables or {},
         batching=batching,
         max_batch=max_batch or {},
+        max_keys=max_keys or {},
     )
     return await executor.run(plan, root if root is not None else {})
 
@@ -96,12 +98,14 @@ class Executor:
         coerced_variables: Mapping[str, Any],
         batching: bool,
         max_batch: Mapping[str, int],
+        max_keys: Mapping[str, int] | None = None,
     ) -> None:
         self.fetch = fetch
         self.variables = variables
         self.coerced_variables = coerced_variables
         self.batching = batching
         self.max_batch = max_batch
+        self.max_keys = max_keys or {}
         self.calls: list[CallRecord] = []
         self.root: dict[str, Any] = {}
         self.variable_definitions: Mapping[str, str] = {}
@@ -214,10 +218,31 @@ class Executor:
         first = group[0]
         if first.protocol == "local":
             await self.run_loader(first, pending[first.id])
+        elif self.too_many_keys(group, pending):
+            return
         elif first.protocol == "rest":
             await self.run_rest_group(group, pending)
         else:
             await self.run_graphql_group(group, pending)
+
+    def too_many_keys(self, group: list[BatchFetch], pending: Mapping[int, Pending]) -> bool:
+        """Fail the group's fields, sending nothing, when it asks for more keys than the service's `max_keys`.
+
+        One request must not fan out to a service without bound. Counted the same with batching on or off, so
+        the two modes give the same answer."""
+        service = group[0].service
+        limit = self.max_keys.get(service)
+        if limit is None:
+            return False
+        count = sum(len(_distinct(key for _, key in pending[f.id])) for f in group)
+        if count <= limit:
+            return False
+        message = f"{service}: {count} keys at one level exceed max_keys ({limit}); nothing was sent"
+        failed = FieldError(message, "TOO_MANY_KEYS", service)
+        for f in group:
+            for parent, _ in pending[f.id]:
+                parent[f.storage] = failed
+        return True
 
     def chunks(self, service: str, keys: list[Any]) -> list[list[Any]]:
         size = max(1, self.max_batch.get(service, DEFAULT_MAX_BATCH))

@@ -21,7 +21,15 @@ from yaml.constructor import SafeConstructor
 from .bindings import SourceLocation
 from .errors import ConfigError, Problem
 
-__all__ = ["PROTOCOLS", "GatewayConfig", "Protocol", "ServiceConfig", "load_config", "parse_config"]
+__all__ = [
+    "PROTOCOLS",
+    "GatewayConfig",
+    "Protocol",
+    "ServerConfig",
+    "ServiceConfig",
+    "load_config",
+    "parse_config",
+]
 
 Protocol = Literal["graphql", "rest"]
 PROTOCOLS: Final[tuple[Protocol, ...]] = ("graphql", "rest")
@@ -34,8 +42,24 @@ class ServiceConfig:
     protocol: Protocol = "graphql"
     timeout_ms: int = 1000
     max_batch: int = 500
+    # Distinct keys one level may ask of this service in one request; more fail those fields unsent.
+    max_keys: int = 10_000
     forward_headers: tuple[str, ...] = ()  # lower-case header names passed on from the client's request
     location: SourceLocation | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ServerConfig:
+    """The `server:` section: how the HTTP server listens, what it accepts, what it shows."""
+
+    host: str = "127.0.0.1"
+    port: int = 4000
+    max_body_bytes: int = 1 << 20
+    max_depth: int = 20  # the standard introspection query is 15 deep
+    max_aliases: int = 50
+    browser_page: bool = True
+    debug_plan: bool = False  # every response carries extensions.funnel, as with `funnel-debug: plan`
+    shutdown_timeout_ms: int = 10_000  # how long requests in flight may take to finish on shutdown
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +68,7 @@ class GatewayConfig:
     schema_path: str | None
     batching: bool = True
     services: Mapping[str, ServiceConfig] = field(default_factory=lambda: MappingProxyType({}))
+    server: ServerConfig = field(default_factory=ServerConfig)
 
 
 def load_config(path: str | os.PathLike[str]) -> GatewayConfig:
@@ -286,6 +311,17 @@ def _named(noun: str, keys: Mapping[str, _Key], build: Callable[..., Any]) -> _C
     return check
 
 
+def _record(keys: Mapping[str, _Key], build: Callable[..., Any]) -> _Check:
+    """A mapping with the given keys, built as `build(**fields)`."""
+    section = _section(keys)
+
+    def check(reader: _Reader, entry: _Entry) -> Any:
+        values = section(reader, entry)
+        return values if values is _INVALID else build(**values)
+
+    return check
+
+
 def _list_of(item: _Check) -> _Check:
     def check(reader: _Reader, entry: _Entry) -> Any:
         if not isinstance(entry.value, yaml.SequenceNode):
@@ -321,6 +357,8 @@ _url = _expect("an http(s) URL like http://host:port/path", _http_url)
 _header_name = _expect(
     "an HTTP header name", lambda v: v.lower() if isinstance(v, str) and _HEADER_TOKEN.fullmatch(v) else None
 )
+_port = _expect("a port number (0 to 65535)", lambda v: v if type(v) is int and 0 <= v <= 65535 else None)
+_host = _expect("a host name or address", lambda v: v if isinstance(v, str) and v.strip() else None)
 _file_name = _expect("a file name", lambda v: v if isinstance(v, str) and v.strip() else None)
 
 
@@ -341,7 +379,21 @@ _SERVICE: Final[Mapping[str, _Key]] = MappingProxyType(
         "protocol": _Key(_protocol),
         "timeout_ms": _Key(_positive_int),
         "max_batch": _Key(_positive_int),
+        "max_keys": _Key(_positive_int),
         "headers": _Key(_section(_HEADERS), inline=True),
+    }
+)
+
+_SERVER: Final[Mapping[str, _Key]] = MappingProxyType(
+    {
+        "host": _Key(_host),
+        "port": _Key(_port),
+        "max_body_bytes": _Key(_positive_int),
+        "max_depth": _Key(_positive_int),
+        "max_aliases": _Key(_positive_int),
+        "browser_page": _Key(_boolean),
+        "debug_plan": _Key(_boolean),
+        "shutdown_timeout_ms": _Key(_positive_int),
     }
 )
 
@@ -350,6 +402,7 @@ _TOP_LEVEL: Final[Mapping[str, _Key]] = MappingProxyType(
         "schema": _Key(_schema_file, attr="schema_path"),
         "batching": _Key(_boolean),
         "services": _Key(_named("service", _SERVICE, ServiceConfig), required=True),
+        "server": _Key(_record(_SERVER, ServerConfig)),
     }
 )
 

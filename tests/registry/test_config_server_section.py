@@ -1,0 +1,79 @@
+"""registry.config: the `server:` section and a service's `max_keys`."""
+
+from __future__ import annotations
+
+import pytest
+
+from registry.config import ServerConfig, parse_config
+from registry.errors import ConfigError
+
+SERVICES = "services:\n  catalog:\n    url: http://catalog/graphql\n"
+
+
+def problems(text: str) -> list[str]:
+    with pytest.raises(ConfigError) as caught:
+        parse_config(text, "funnel.yaml")
+    return [str(problem) for problem in caught.value.problems]
+
+
+def test_defaults_without_a_server_section() -> None:
+    config = parse_config(SERVICES, "funnel.yaml")
+    assert config.server == ServerConfig()
+    assert config.server == ServerConfig(
+        host="127.0.0.1",
+        port=4000,
+        max_body_bytes=1048576,
+        max_depth=20,
+        max_aliases=50,
+        browser_page=True,
+        debug_plan=False,
+        shutdown_timeout_ms=10000,
+    )
+    assert config.services["catalog"].max_keys == 10000
+
+
+def test_every_server_key() -> None:
+    text = SERVICES + (
+        "server:\n  host: 0.0.0.0\n  port: 8080\n  max_body_bytes: 2048\n  max_depth: 7\n  max_aliases: 3\n"
+        "  browser_page: false\n  debug_plan: true\n  shutdown_timeout_ms: 500\n"
+    )
+    assert parse_config(text, "funnel.yaml").server == ServerConfig(
+        "0.0.0.0", 8080, 2048, 7, 3, False, True, 500
+    )
+
+
+def test_an_empty_server_section_keeps_the_defaults() -> None:
+    assert parse_config(SERVICES + "server:\n", "funnel.yaml").server == ServerConfig()
+
+
+def test_max_keys_per_service() -> None:
+    config = parse_config(SERVICES + "    max_keys: 25\n", "funnel.yaml")
+    assert config.services["catalog"].max_keys == 25
+
+
+def test_every_wrong_server_value_is_reported_at_once_with_its_line() -> None:
+    text = SERVICES + (
+        "server:\n  port: 70000\n  max_depth: 0\n  browser_page: sometimes\n  host: ''\n  workers: 4\n"
+        "  max_aliases: -1\n"
+    )
+    assert problems(text) == [
+        "funnel.yaml:5: server.port: port must be a port number (0 to 65535), got 70000",
+        "funnel.yaml:6: server.max_depth: max_depth must be a positive integer, got 0",
+        "funnel.yaml:7: server.browser_page: browser_page must be true or false, got 'sometimes'",
+        "funnel.yaml:8: server.host: host must be a host name or address, got ''",
+        "funnel.yaml:9: server.workers: unknown key 'workers' (allowed: browser_page, debug_plan, host, "
+        "max_aliases, max_body_bytes, max_depth, port, shutdown_timeout_ms)",
+        "funnel.yaml:10: server.max_aliases: max_aliases must be a positive integer, got -1",
+    ]
+
+
+def test_server_must_be_a_mapping() -> None:
+    assert problems(SERVICES + "server: [port]\n") == [
+        "funnel.yaml:4: server: server must be a mapping, got a list"
+    ]
+
+
+def test_max_keys_must_be_a_positive_integer() -> None:
+    assert problems(SERVICES + "    max_keys: 0\n") == [
+        "funnel.yaml:4: services.catalog.max_keys: max_keys must be a positive integer, got 0"
+    ]
