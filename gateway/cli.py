@@ -1,0 +1,210 @@
+"""The `funnel` command (also `python -m gateway`): serve, demo, explain, check."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from typing import Any
+
+import orjson
+
+from instrumentation.plan import print_plan
+from instrumentation.planner import PlanError
+from registry.errors import ConfigError
+
+from .gateway import Gateway
+from .server import GRAPHQL_PATH
+from .serving import event_loop_factory, listen_error, run, serve, serve_workers
+
+__all__ = ["main"]
+
+DEFAULT_CONFIG = "funnel.yaml"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    command: Callable[[argparse.Namespace], int] | None = getattr(args, "command", None)
+    if command is None:
+        parser.print_help(sys.stderr)
+        return 2
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    return command(args)
+
+
+# -- the commands --------------------------------------------------------------------------------------------
+
+
+def _serve(args: argparse.Namespace) -> int:
+    gateway = _load(args.config, batching=False if args.no_batching else None)
+    if gateway is None:
+        return 1
+    assert gateway.config is not None
+    settings = gateway.config.server
+    settings = replace(
+        settings,
+        host=settings.host if args.host is None else args.host,
+        port=settings.port if args.port is None else args.port,
+    )
+    workers: int = args.workers
+
+    def announce(url: str) -> None:
+        loop = "uvloop" if event_loop_factory() is not None else "asyncio"
+        count = f"{workers} worker{'s' if workers != 1 else ''}"
+        batching = "on" if gateway.batching else "off"
+        print(f"Funnel listening on {url}{GRAPHQL_PATH} (batching {batching}, {count}, {loop})", flush=True)
+
+    if workers > 1:
+        return serve_workers(gateway, settings, workers, on_listening=announce)
+    try:
+        run(serve(gateway, settings, on_listening=announce))
+    except OSError as error:
+        print(f"error: {listen_error(settings.host, settings.port, error)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from .demo import run_demo  # loads the examples: only for this command
+
+    return run(run_demo(args.port, args.host, batching=not args.no_batching))
+
+
+def _explain(args: argparse.Namespace) -> int:
+    gateway = _load(args.config)
+    if gateway is None:
+        return 1
+    try:
+        query = sys.stdin.read() if args.query_file == "-" else _read(args.query_file)
+        variables = _variables(args.variables)
+        plan = gateway.plan(query, args.operation, variables)
+    except (OSError, ValueError, PlanError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    print(print_plan(plan))
+    return 0
+
+
+def _check(args: argparse.Namespace) -> int:
+    gateway = _load(args.config)
+    if gateway is None:
+        return 1
+    config = gateway.config
+    assert config is not None and config.schema_path is not None
+    schema = os.path.relpath(config.schema_path, os.path.dirname(os.path.abspath(args.config)))
+    services = _plural(len(gateway.services), "service")
+    fields = _plural(len(gateway.bindings), "annotated field")
+    print(f"OK: {args.config} (schema {schema}, {services}, {fields})")
+    return 0
+
+
+# -- helpers -------------------------------------------------------------------------------------------------
+
+
+def _load(config: str, *, batching: bool | None = None) -> Gateway | None:
+    """The gateway, frozen (every binding checked), or None after printing every problem."""
+    try:
+        gateway = Gateway.from_config(config, batching=batching)
+        gateway.freeze()
+    except ConfigError as error:
+        for problem in error.problems:
+            print(problem, file=sys.stderr)
+        print(f"{_plural(len(error.problems), 'problem')} in {config}", file=sys.stderr)
+        return None
+    return gateway
+
+
+def _read(path: str) -> str:
+    try:
+        with open(path, encoding="utf-8") as file:
+            return file.read()
+    except OSError as error:
+        raise OSError(f"cannot read {path}: {error.strerror}") from None
+
+
+def _variables(text: str | None) -> dict[str, Any]:
+    if text is None:
+        return {}
+    try:
+        value = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        raise ValueError("--variables must be a JSON object, got invalid JSON") from None
+    if not isinstance(value, dict):
+        raise ValueError("--variables must be a JSON object")
+    return value
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {text}")
+    return value
+
+
+def _port(text: str) -> int:
+    value = int(text)
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"must be a port number (0 to 65535), got {text}")
+    return value
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="funnel", description="A GraphQL gateway that sends one batched call per service per level."
+    )
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND")
+
+    def config_option(command: argparse.ArgumentParser) -> None:
+        command.add_argument(
+            "--config", default=DEFAULT_CONFIG, help=f"the YAML configuration (default: {DEFAULT_CONFIG})"
+        )
+
+    serve_command = commands.add_parser("serve", help="serve the gateway over HTTP")
+    config_option(serve_command)
+    serve_command.add_argument("--host", help="address to listen on (default: server.host, 127.0.0.1)")
+    serve_command.add_argument(
+        "--port", type=_port, help="port to listen on; 0 picks a free one (default: 4000)"
+    )
+    serve_command.add_argument(
+        "--no-batching", action="store_true", help="one call per parent: the N+1 baseline"
+    )
+    serve_command.add_argument(
+        "--workers", type=_positive_int, default=1, help="processes sharing the port (SO_REUSEPORT, Linux)"
+    )
+    serve_command.set_defaults(command=_serve)
+
+    demo_command = commands.add_parser(
+        "demo", help="start the four example services and a gateway over them; Ctrl-C stops everything"
+    )
+    demo_command.add_argument(
+        "--port", type=_port, default=4000, help="the gateway's port; the services take the next four"
+    )
+    demo_command.add_argument("--host", default="127.0.0.1")
+    demo_command.add_argument(
+        "--no-batching", action="store_true", help="one call per parent: the N+1 baseline"
+    )
+    demo_command.set_defaults(command=_demo)
+
+    explain_command = commands.add_parser(
+        "explain", help="print the plan for a query without calling anything"
+    )
+    config_option(explain_command)
+    explain_command.add_argument(
+        "query_file", metavar="QUERY_FILE", help="a file with the GraphQL query; - reads stdin"
+    )
+    explain_command.add_argument("--operation", help="the operation to plan, when the file has several")
+    explain_command.add_argument("--variables", help="JSON object; decides @skip/@include")
+    explain_command.set_defaults(command=_explain)
+
+    check_command = commands.add_parser("check", help="check the configuration and the schema's annotations")
+    config_option(check_command)
+    check_command.set_defaults(command=_check)
+    return parser

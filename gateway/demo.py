@@ -1,0 +1,142 @@
+"""`funnel demo`: the four example services and a gateway over them, on one machine, stopped by Ctrl-C.
+
+The examples are not an installed package (only gateway, registry and instrumentation are): they are found
+next to this package in the repository checkout, and the repository root is put on `sys.path` to import their
+launcher. An install from a wheel has no examples, and `funnel demo` says so.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib
+import sys
+from dataclasses import replace
+from pathlib import Path
+from types import MappingProxyType, ModuleType
+from typing import TYPE_CHECKING, Final
+from urllib.parse import urlsplit, urlunsplit
+
+from registry.config import GatewayConfig, load_config
+
+from .gateway import Gateway
+from .server import DEBUG_HEADER, GRAPHQL_PATH, create_app
+from .serving import listen_error, listening, stop_signals
+
+if TYPE_CHECKING:  # imported for real by _examples(), once the repository root is on sys.path
+    from examples.services.launcher import ServiceProcesses
+
+__all__ = ["EXAMPLES", "REPOSITORY", "TRY_QUERY", "demo_config", "run_demo", "try_command"]
+
+REPOSITORY: Final = Path(__file__).resolve().parents[1]
+EXAMPLES: Final = REPOSITORY / "examples"
+TRY_QUERY: Final = "{ orders(first: 100) { id product { name seller { name } } buyer { name } } }"
+
+_SUPERVISE_POLL_S: Final = 0.5
+
+
+class ExamplesMissing(RuntimeError):
+    pass
+
+
+def _examples(module: str) -> ModuleType:
+    if not (EXAMPLES / "services").is_dir():
+        raise ExamplesMissing(
+            f"funnel demo needs the repository's examples/ folder, not found at {EXAMPLES}: "
+            "run it from a checkout installed with `pip install -e .`"
+        )
+    if str(REPOSITORY) not in sys.path:
+        sys.path.insert(0, str(REPOSITORY))
+    return importlib.import_module(f"examples.services.{module}")
+
+
+def demo_config(port: int, host: str = "127.0.0.1", *, batching: bool = True) -> GatewayConfig:
+    """examples/funnel.yaml with the gateway on `port` and the services on port+1 to port+4 (each URL keeps
+    its path), in the launcher's order."""
+    config = load_config(EXAMPLES / "funnel.yaml")
+    urls: dict[str, str] = _examples("topology").service_urls(port + 1, host)
+    services = {
+        name: replace(service, url=_moved(service.url, urls[name]))
+        for name, service in config.services.items()
+    }
+    return replace(
+        config,
+        batching=batching,
+        services=MappingProxyType(services),
+        server=replace(config.server, host=host, port=port),
+    )
+
+
+def _moved(url: str, base: str) -> str:
+    """`url` with the scheme, host and port of `base`."""
+    target = urlsplit(base)
+    return urlunsplit(urlsplit(url)._replace(scheme=target.scheme, netloc=target.netloc))
+
+
+def try_command(url: str) -> str:
+    """A curl command that runs TRY_QUERY against the gateway at `url` and shows the plan and the calls."""
+    body = '{"query": "' + TRY_QUERY + '"}'
+    return f"curl -s {url}{GRAPHQL_PATH} -H 'content-type: application/json' -H '{DEBUG_HEADER}: plan' -d '{body}'"
+
+
+async def run_demo(port: int, host: str = "127.0.0.1", *, batching: bool = True) -> int:
+    """Run until SIGINT/SIGTERM (0) or until a service dies (1); everything started is stopped on the way out."""
+    stop = stop_signals()
+    try:
+        launcher = _examples("launcher")
+    except ExamplesMissing as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    services: ServiceProcesses = launcher.ServiceProcesses(port + 1, host=host, quiet=True)
+    try:
+        try:
+            await asyncio.to_thread(services.start)
+        except launcher.ServiceStartError as error:
+            if stop.is_set():  # Ctrl-C reached the services too while they were starting
+                return 0
+            print(f"error: {error}", file=sys.stderr)
+            return 1
+        if stop.is_set():
+            return 0
+        config = demo_config(port, host, batching=batching)
+        app = create_app(Gateway.from_config(config), config.server)
+        shutdown_timeout_s = config.server.shutdown_timeout_ms / 1000
+        try:
+            async with listening(app, host, port, shutdown_timeout_s=shutdown_timeout_s) as url:
+                _print_banner(url, config, services)
+                return await _supervise(stop, services)
+        except OSError as error:
+            print(f"error: {listen_error(host, port, error)}", file=sys.stderr)
+            return 1
+    finally:
+        await asyncio.to_thread(services.stop)
+
+
+async def _supervise(stop: asyncio.Event, services: ServiceProcesses) -> int:
+    while not stop.is_set():
+        exited = services.exited()
+        if exited:
+            for name, code in exited.items():
+                print(f"error: service {name!r} exited with code {code}; stopping", file=sys.stderr)
+            return 1
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), _SUPERVISE_POLL_S)
+    return 0
+
+
+def _print_banner(url: str, config: GatewayConfig, services: ServiceProcesses) -> None:
+    pids = services.pids
+    lines = [
+        f"Funnel demo (batching {'on' if config.batching else 'off'}): the gateway and four example services.",
+        f"  gateway   {url}{GRAPHQL_PATH}  (open it in a browser to write queries)",
+    ]
+    lines += [
+        f"  {name:<9} {service.url}  ({service.protocol}, pid {pids[name]})"
+        for name, service in config.services.items()
+    ]
+    lines += [
+        "Try a query, with the plan and every downstream call in extensions.funnel:",
+        f"  {try_command(url)}",
+        "Compare with `funnel demo --no-batching`. Press Ctrl-C to stop.",
+    ]
+    print("\n".join(lines), flush=True)

@@ -1,0 +1,218 @@
+"""The HTTP server: GraphQL over HTTP at /graphql, /health and /ready, the browser page.
+
+    app = create_app(Gateway.from_config("funnel.yaml"), config.server)
+
+Status codes follow the GraphQL-over-HTTP specification. A request that is not a GraphQL request (bad JSON,
+no query, parameters of the wrong type) is 400 whatever the media type. A GraphQL request that cannot run (a
+syntax or validation error, a limit, an unknown operation, variables of the wrong type) is 400 under
+`application/graphql-response+json` and 200 under `application/json`, the legacy media type whose clients
+read `errors` from a 200. Once execution starts the answer is 200, field errors included.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, Final
+
+import orjson
+from aiohttp import web
+from graphql import GraphQLError, OperationType, get_operation_ast
+
+from instrumentation.plan import print_plan
+from registry.config import ServerConfig
+
+from .gateway import Gateway, Result
+from .limits import QueryLimits
+from .media import GRAPHQL_RESPONSE, HTML, JSON, negotiate
+from .page import page_response
+from .params import BadParams, GraphQLParams, from_json_body, from_url
+from .readiness import probe_all
+
+__all__ = [
+    "DEBUG_HEADER",
+    "GATEWAY",
+    "GRAPHQL_PATH",
+    "LIMITS",
+    "SETTINGS",
+    "STATE",
+    "ServerState",
+    "create_app",
+]
+
+log = logging.getLogger("funnel.server")
+
+GRAPHQL_PATH: Final = "/graphql"
+DEBUG_HEADER: Final = "funnel-debug"
+
+
+@dataclass(slots=True)
+class ServerState:
+    shutting_down: bool = False
+
+
+GATEWAY: Final = web.AppKey("funnel.gateway", Gateway)
+SETTINGS: Final = web.AppKey("funnel.settings", ServerConfig)
+LIMITS: Final = web.AppKey("funnel.limits", QueryLimits)
+STATE: Final = web.AppKey("funnel.state", ServerState)
+
+_MIN_LINE_SIZE: Final = 8190  # aiohttp's default for the request line
+_JSON_TYPES: Final = (GRAPHQL_RESPONSE, JSON)
+_WITH_PAGE: Final = (GRAPHQL_RESPONSE, JSON, HTML)
+
+
+def create_app(gateway: Gateway, settings: ServerConfig | None = None) -> web.Application:
+    """An aiohttp application serving `gateway`; it closes the gateway's client sessions on cleanup.
+
+    The gateway is frozen here, so a binding problem stops start-up instead of the first request."""
+    settings = settings or ServerConfig()
+    gateway.freeze()
+    app = web.Application(
+        middlewares=[_errors_as_json],
+        client_max_size=settings.max_body_bytes,
+        # A GET carries the query in the request line: allow it the size a POST body may have.
+        handler_args={"max_line_size": max(_MIN_LINE_SIZE, settings.max_body_bytes)},
+    )
+    app[GATEWAY] = gateway
+    app[SETTINGS] = settings
+    app[LIMITS] = QueryLimits(settings.max_depth, settings.max_aliases)
+    app[STATE] = ServerState()
+    app.cleanup_ctx.append(_gateway_context)
+    app.on_shutdown.append(_not_ready)
+    app.router.add_route("GET", GRAPHQL_PATH, _graphql)
+    app.router.add_route("POST", GRAPHQL_PATH, _graphql)
+    app.router.add_get("/health", _health)
+    app.router.add_get("/ready", _ready)
+    return app
+
+
+async def _gateway_context(app: web.Application) -> AsyncIterator[None]:
+    yield
+    await app[GATEWAY].close()
+
+
+async def _not_ready(app: web.Application) -> None:
+    # Shutdown has begun: a load balancer polling /ready stops sending requests while those in flight finish.
+    app[STATE].shutting_down = True
+
+
+# -- /graphql ----------------------------------------------------------------------------------------------
+
+
+class _UnsupportedMediaType(Exception):
+    """A POST body that is not application/json (HTTP 415)."""
+
+
+async def _graphql(request: web.Request) -> web.StreamResponse:
+    settings = request.app[SETTINGS]
+    page = request.method == "GET" and settings.browser_page
+    media = negotiate(request.headers.get("Accept"), _WITH_PAGE if page else _JSON_TYPES, JSON)
+    if media is None:
+        accepted = request.headers.get("Accept", "")
+        message = f"Cannot answer with any type in Accept ({accepted}): use {GRAPHQL_RESPONSE} or {JSON}."
+        return _error(406, message, JSON)
+    if media == HTML:
+        return page_response()
+    try:
+        params = await _read_params(request)
+    except BadParams as error:
+        return _error(400, error.message, media)
+    except web.HTTPRequestEntityTooLarge:
+        limit = settings.max_body_bytes
+        return _error(413, f"The body is larger than {limit} bytes (server.max_body_bytes).", media)
+    except _UnsupportedMediaType as error:
+        return _error(415, str(error), media)
+
+    gateway = request.app[GATEWAY]
+    document = gateway.documents.get(params.query).document
+    if document is not None:  # else gateway.run reports the syntax or validation errors
+        operation = get_operation_ast(document, params.operation_name)
+        if (
+            request.method == "GET"
+            and operation is not None
+            and operation.operation == OperationType.MUTATION
+        ):
+            return _error(405, "A mutation cannot be sent with GET: use POST.", media, {"Allow": "POST"})
+        exceeded = request.app[LIMITS].check(params.query, document)
+        if exceeded:
+            return _respond({"errors": [e.formatted for e in exceeded]}, _request_error_status(media), media)
+
+    result = await gateway.run(params.query, params.variables, params.operation_name, headers=request.headers)
+    body = result.response()
+    if settings.debug_plan or request.headers.get(DEBUG_HEADER, "").strip().lower() == "plan":
+        _add_debug(body, result)
+    return _respond(body, _request_error_status(media) if result.request_error else 200, media)
+
+
+async def _read_params(request: web.Request) -> GraphQLParams:
+    if request.method == "GET":
+        return from_url(request.query)
+    content_type = request.headers.get("Content-Type")
+    if content_type is None or content_type.split(";", 1)[0].strip().lower() != JSON:
+        got = f'"{content_type}"' if content_type is not None else "none"
+        raise _UnsupportedMediaType(f"The Content-Type must be {JSON}, got {got}.")
+    return from_json_body(await request.read())
+
+
+def _request_error_status(media: str) -> int:
+    return 400 if media == GRAPHQL_RESPONSE else 200
+
+
+def _add_debug(body: dict[str, Any], result: Result) -> None:
+    if result.plan is None:  # the request never got as far as a plan
+        return
+    funnel = {"plan": print_plan(result.plan), "calls": [call.as_dict() for call in result.calls]}
+    body.setdefault("extensions", {})["funnel"] = funnel
+
+
+def _respond(body: Any, status: int, media: str, headers: dict[str, str] | None = None) -> web.Response:
+    return web.Response(
+        body=orjson.dumps(body), status=status, content_type=media, charset="utf-8", headers=headers
+    )
+
+
+def _error(status: int, message: str, media: str, headers: dict[str, str] | None = None) -> web.Response:
+    return _respond({"errors": [GraphQLError(message).formatted]}, status, media, headers)
+
+
+# -- /health, /ready ----------------------------------------------------------------------------------------
+
+
+async def _health(_request: web.Request) -> web.Response:
+    return _respond({"status": "ok"}, 200, JSON)
+
+
+async def _ready(request: web.Request) -> web.Response:
+    """200 when every service answers its probe; 503 naming those that do not, and while shutting down."""
+    if request.app[STATE].shutting_down:
+        return _respond({"status": "shutting down"}, 503, JSON)
+    gateway = request.app[GATEWAY]
+    services = await probe_all(gateway.clients, gateway.services)
+    ready = all(outcome == "ok" for outcome in services.values())
+    return _respond(
+        {"status": "ready" if ready else "unavailable", "services": services}, 200 if ready else 503, JSON
+    )
+
+
+# -- errors outside the handlers ------------------------------------------------------------------------------
+
+_Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@web.middleware
+async def _errors_as_json(request: web.Request, handler: _Handler) -> web.StreamResponse:
+    """Unknown paths, wrong methods and unexpected failures answer JSON too, never a stack trace."""
+    try:
+        return await handler(request)
+    except web.HTTPNotFound:
+        return _error(404, f"Nothing at {request.path}: GraphQL is served at {GRAPHQL_PATH}.", JSON)
+    except web.HTTPMethodNotAllowed as error:
+        allowed = ", ".join(sorted(error.allowed_methods))
+        message = f"{request.method} is not allowed on {request.path}: use {allowed}."
+        return _error(405, message, JSON, {"Allow": allowed})
+    except web.HTTPException:
+        raise
+    except Exception:
+        log.exception("unexpected error answering %s %s", request.method, request.path)
+        return _error(500, "Internal server error.", JSON)

@@ -1,0 +1,229 @@
+"""Running the server: an event loop (uvloop when installed), a listening socket, a graceful stop on
+SIGINT/SIGTERM, and `--workers N` processes sharing one port through SO_REUSEPORT.
+
+A graceful stop closes the listening socket first, lets the requests in flight finish (for up to the
+`server.shutdown_timeout_ms`), then closes the gateway's client sessions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import multiprocessing
+import multiprocessing.connection
+import os
+import queue
+import signal
+import socket
+import sys
+import time
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
+from dataclasses import replace
+from types import FrameType
+from typing import Any, TypeVar
+
+from aiohttp import web
+
+from registry.config import ServerConfig
+
+from .gateway import Gateway
+from .server import create_app
+
+__all__ = [
+    "base_url",
+    "event_loop_factory",
+    "listen_error",
+    "listening",
+    "run",
+    "serve",
+    "serve_workers",
+    "stop_signals",
+]
+
+T = TypeVar("T")
+
+_WORKER_START_TIMEOUT_S = 30.0
+_KILL_GRACE_S = 5.0
+
+
+def event_loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop's loop when uvloop is installed (`pip install -e ".[fast]"`), else None: asyncio's own."""
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    factory: Callable[[], asyncio.AbstractEventLoop] = uvloop.new_event_loop
+    return factory
+
+
+def run(main: Coroutine[Any, Any, T]) -> T:
+    """`asyncio.run`, on uvloop when it is installed."""
+    with asyncio.Runner(loop_factory=event_loop_factory()) as runner:
+        return runner.run(main)
+
+
+def listen_error(host: str, port: int, error: OSError) -> str:
+    """Why listening failed, in the same words on every event loop (asyncio and uvloop word errno differently)."""
+    reason = os.strerror(error.errno) if error.errno else str(error)
+    return f"cannot listen on {host}:{port}: {reason}"
+
+
+def base_url(host: str, port: int) -> str:
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+@contextlib.asynccontextmanager
+async def listening(
+    app: web.Application, host: str, port: int, *, reuse_port: bool = False, shutdown_timeout_s: float = 10.0
+) -> AsyncIterator[str]:
+    """Serve `app` on host:port (0: a free port) inside the block; yields the base URL. Leaving the block
+    stops listening, waits for requests in flight, then runs the app's cleanup."""
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=shutdown_timeout_s)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, host, port, reuse_port=reuse_port or None)
+        await site.start()
+        yield base_url(host, runner.addresses[0][1])
+    finally:
+        await runner.cleanup()
+
+
+def stop_signals() -> asyncio.Event:
+    """An event set by the first SIGINT or SIGTERM (a second one changes nothing: the stop is under way)."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    return stop
+
+
+async def serve(
+    gateway: Gateway,
+    settings: ServerConfig,
+    *,
+    reuse_port: bool = False,
+    on_listening: Callable[[str], None] | None = None,
+) -> None:
+    """Serve `gateway` until SIGINT/SIGTERM; `on_listening` receives the base URL once the port is open."""
+    stop = stop_signals()  # before listening: a signal during start-up must still stop cleanly
+    app = create_app(gateway, settings)
+    async with listening(
+        app,
+        settings.host,
+        settings.port,
+        reuse_port=reuse_port,
+        shutdown_timeout_s=settings.shutdown_timeout_ms / 1000,
+    ) as url:
+        if on_listening is not None:
+            on_listening(url)
+        await stop.wait()
+
+
+# -- several processes on one port ---------------------------------------------------------------------------
+
+
+class _Stop(Exception):
+    """Raised in the supervisor's main thread by the first SIGINT/SIGTERM."""
+
+
+def _ignore_stop_signals() -> None:
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, signal.SIG_IGN)
+
+
+def _raise_stop(_signum: int, _frame: FrameType | None) -> None:
+    _ignore_stop_signals()
+    raise _Stop
+
+
+def _worker(gateway: Gateway, settings: ServerConfig, ready: multiprocessing.Queue[str]) -> None:
+    """One worker process: its own event loop and client sessions, the shared port."""
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, signal.SIG_DFL)  # the supervisor's handlers are not this process's
+    try:
+        run(serve(gateway, settings, reuse_port=True, on_listening=lambda _url: ready.put("ok")))
+    except OSError as error:
+        ready.put(listen_error(settings.host, settings.port, error))
+        sys.exit(1)
+
+
+def serve_workers(
+    gateway: Gateway, settings: ServerConfig, workers: int, on_listening: Callable[[str], None] | None = None
+) -> int:
+    """Run `workers` processes that all listen on one port (the kernel spreads connections across them);
+    return when SIGINT/SIGTERM stops them (0) or one of them dies (1). Needs Linux's SO_REUSEPORT."""
+    if not hasattr(socket, "SO_REUSEPORT"):
+        print("error: --workers needs SO_REUSEPORT, which this system lacks", file=sys.stderr)
+        return 1
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, _raise_stop)
+    # Fork, not spawn: the workers inherit the gateway the supervisor has loaded and checked, and there is no
+    # event loop or thread yet to inherit badly.
+    context = multiprocessing.get_context("fork")
+    ready: multiprocessing.Queue[str] = context.Queue()
+    processes: list[multiprocessing.process.BaseProcess] = []
+    try:
+        with _reserved_port(settings.host, settings.port) as port:
+            settings = replace(settings, port=port)
+            for _ in range(workers):
+                processes.append(context.Process(target=_worker, args=(gateway, settings, ready)))
+                processes[-1].start()
+            failure = _wait_ready(ready, processes)
+            if failure is not None:
+                print(f"error: {failure}", file=sys.stderr)
+                return 1
+        if on_listening is not None:
+            on_listening(base_url(settings.host, port))
+        multiprocessing.connection.wait([p.sentinel for p in processes])
+        for dead in processes:
+            if dead.exitcode is not None:
+                print(f"error: worker {dead.pid} exited with code {dead.exitcode}", file=sys.stderr)
+        return 1
+    except _Stop:
+        return 0
+    finally:
+        _ignore_stop_signals()
+        _stop_all(processes, settings.shutdown_timeout_ms / 1000 + _KILL_GRACE_S)
+
+
+@contextlib.contextmanager
+def _reserved_port(host: str, port: int) -> Iterator[int]:
+    """The port the workers share. For port 0 a free one is chosen and held (bound with SO_REUSEPORT, not
+    listening, so it receives no connections) until every worker listens on it."""
+    if port != 0:
+        yield port
+        return
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as placeholder:
+        placeholder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        placeholder.bind((host, 0))
+        yield placeholder.getsockname()[1]
+
+
+def _wait_ready(
+    ready: multiprocessing.Queue[str], processes: list[multiprocessing.process.BaseProcess]
+) -> str | None:
+    """None once every worker listens, else the first failure."""
+    waiting = len(processes)
+    while waiting:
+        try:
+            message = ready.get(timeout=_WORKER_START_TIMEOUT_S)
+        except queue.Empty:
+            return f"the workers did not start within {_WORKER_START_TIMEOUT_S:g} s"
+        if message != "ok":
+            return message
+        waiting -= 1
+    return None
+
+
+def _stop_all(processes: list[multiprocessing.process.BaseProcess], grace_s: float) -> None:
+    """SIGTERM each worker (each finishes its requests in flight), SIGKILL those still there after `grace_s`."""
+    for process in processes:
+        if process.is_alive() and process.pid is not None:
+            os.kill(process.pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace_s
+    for process in processes:
+        process.join(max(0.0, deadline - time.monotonic()))
+        if process.is_alive():
+            process.kill()
+            process.join()

@@ -1,0 +1,78 @@
+"""A real Funnel server on 127.0.0.1, port 0, over the example services running in-process."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp import web
+
+from examples.services.cluster import Cluster, run_cluster
+from gateway.gateway import Gateway
+from gateway.server import create_app
+from gateway.serving import listening
+from registry.config import ServerConfig, ServiceConfig
+from tests.engine.conftest import EXAMPLE_SCHEMA, service_configs
+
+GRAPHQL_RESPONSE = "application/graphql-response+json"
+
+
+@dataclass
+class Server:
+    url: str  # the base URL: http://127.0.0.1:PORT
+    gateway: Gateway
+    app: web.Application
+
+    @property
+    def graphql(self) -> str:
+        return self.url + "/graphql"
+
+
+StartServer = Callable[..., Awaitable[Server]]
+
+
+@pytest.fixture
+async def cluster() -> AsyncIterator[Cluster]:
+    async with run_cluster() as running:
+        yield running
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as session:
+        yield session
+
+
+@pytest.fixture
+async def start_server(cluster: Cluster) -> AsyncIterator[StartServer]:
+    """Start servers over the cluster (the example schema unless `sdl` is given); all stopped at the end."""
+    async with contextlib.AsyncExitStack() as stack:
+
+        async def start(
+            *,
+            services: dict[str, ServiceConfig] | None = None,
+            sdl: str | None = None,
+            batching: bool = True,
+            **settings: Any,
+        ) -> Server:
+            gateway = Gateway.from_sdl(
+                sdl if sdl is not None else EXAMPLE_SCHEMA.read_text(),
+                services if services is not None else service_configs(cluster),
+                path="gateway.graphql",
+                batching=batching,
+            )
+            app = create_app(gateway, dataclasses.replace(ServerConfig(), **settings))
+            url = await stack.enter_async_context(listening(app, "127.0.0.1", 0, shutdown_timeout_s=5))
+            return Server(url, gateway, app)
+
+        yield start
+
+
+@pytest.fixture
+async def server(start_server: StartServer) -> Server:
+    return await start_server()
