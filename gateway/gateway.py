@@ -37,9 +37,11 @@ from registry.bindings import (
 )
 from registry.config import GatewayConfig, ServiceConfig, load_config
 from registry.errors import ConfigError, Problem
+from registry.resilience import GatewayResilience
 
 from .annotations import load_schema, validate_bindings
 from .documents import DocumentCache, PreparedDocument
+from .resilience import BreakerSnapshot, circuit_states, request_deadline, resilient_transport
 from .transport import ServiceClients
 
 __all__ = ["Gateway", "Result"]
@@ -76,6 +78,7 @@ class Gateway:
         batching: bool = True,
         clients: ServiceClients | None = None,
         config: GatewayConfig | None = None,
+        resilience: GatewayResilience | None = None,
     ) -> None:
         if not isinstance(services, Mapping):
             services = {s.name: s for s in services}
@@ -83,6 +86,9 @@ class Gateway:
         self.services: Mapping[str, ServiceConfig] = MappingProxyType(dict(services))
         self.batching = batching
         self.config = config
+        if resilience is None:
+            resilience = config.resilience if config is not None else GatewayResilience()
+        self.resilience = resilience
         self._bindings: list[Binding] = list(bindings)
         self._clients = clients
         self._frozen = False
@@ -119,11 +125,12 @@ class Gateway:
         *,
         path: str = "<schema>",
         batching: bool = True,
+        resilience: GatewayResilience | None = None,
     ) -> Gateway:
         if not isinstance(services, Mapping):
             services = {s.name: s for s in services}
         schema, bindings = load_schema(sdl, path, services)
-        return cls(schema, services, bindings, batching=batching)
+        return cls(schema, services, bindings, batching=batching, resilience=resilience)
 
     # -- decorators: compile to the same bindings as the SDL annotations -----------------------------------
 
@@ -221,7 +228,7 @@ class Gateway:
         self.max_keys = {name: s.max_keys for name, s in self.services.items()}
         self.introspection_schema = _public_schema(self.schema)
         if self._clients is None:
-            self._clients = ServiceClients(self.services)
+            self._clients = ServiceClients(self.services, transport_factory=resilient_transport)
         self._frozen = True
 
     @property
@@ -229,6 +236,10 @@ class Gateway:
         self.freeze()
         assert self._clients is not None
         return self._clients
+
+    def circuits(self) -> dict[str, BreakerSnapshot]:
+        """Each service's circuit breaker (state, recent calls and failures), for `/ready` and metrics."""
+        return circuit_states(self.clients)
 
     async def close(self) -> None:
         if self._clients is not None:
@@ -267,8 +278,10 @@ class Gateway:
         variables: Mapping[str, Any] | None = None,
         operation_name: str | None = None,
         headers: Mapping[str, str] | None = None,
+        *,
+        timeout_ms: float | None = None,
     ) -> dict[str, Any]:
-        return (await self.run(query, variables, operation_name, headers)).response()
+        return (await self.run(query, variables, operation_name, headers, timeout_ms=timeout_ms)).response()
 
     async def run(
         self,
@@ -276,7 +289,12 @@ class Gateway:
         variables: Mapping[str, Any] | None = None,
         operation_name: str | None = None,
         headers: Mapping[str, str] | None = None,
+        *,
+        timeout_ms: float | None = None,
     ) -> Result:
+        """Answer one request. Its downstream calls end by its deadline: `resilience.deadline_ms` from now, or the
+        client's `timeout_ms` (the `funnel-timeout-ms` header) when that is shorter."""
+        deadline = request_deadline(self.resilience.deadline_ms, timeout_ms)
         self.freeze()
         prepared = self.documents.get(query)
         if prepared.document is None:
@@ -314,6 +332,7 @@ class Gateway:
             max_batch=self.max_batch,
             max_keys=self.max_keys,
             root=root,
+            deadline=deadline,
         )
         data, errors = project(plan.projection, execution.data)
         return Result(data, errors, plan, execution.calls)

@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-__all__ = ["Call", "Fetch", "GraphQLCall", "RestCall"]
+__all__ = ["Call", "Fetch", "GraphQLCall", "RestCall", "time_left"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,6 +23,7 @@ class GraphQLCall:
     keys: int = 0  # keys (ids or representations) this call asks for
     level: int = 0
     chunk: int = 0
+    deadline: float | None = None  # time.monotonic() by which the answer is needed: the request's deadline
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,9 +36,16 @@ class RestCall:
     keys: int = 0
     level: int = 0
     chunk: int = 0
+    deadline: float | None = None
 
 
 Call = GraphQLCall | RestCall
+
+
+def time_left(call: Call, now: float) -> float | None:
+    """Seconds until the call's deadline (zero or less once it has passed); None when it has no deadline."""
+    return None if call.deadline is None else call.deadline - now
+
 
 # Sends one call and returns the parsed answer, or raises a DownstreamError. For a GraphQLCall the answer is a
 # dict with "data" and/or "errors"; for a RestCall, any JSON value.

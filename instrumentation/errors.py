@@ -12,6 +12,9 @@ if TYPE_CHECKING:
     from .call import Call
 
 __all__ = [
+    "BulkheadFull",
+    "CircuitOpen",
+    "DeadlinePassed",
     "DownstreamBadResponse",
     "DownstreamError",
     "DownstreamHTTPError",
@@ -42,16 +45,50 @@ class DownstreamUnavailable(DownstreamError):
     code = "SERVICE_UNAVAILABLE"
 
 
+class CircuitOpen(DownstreamUnavailable):
+    """Not sent: the service's circuit breaker is open after too many recent failures (fail fast)."""
+
+
 class DownstreamTimeout(DownstreamError):
     """The service did not answer in time."""
 
     code = "DOWNSTREAM_TIMEOUT"
 
 
+class DeadlinePassed(DownstreamTimeout):
+    """Not sent: the request's deadline had passed before the call could go out."""
+
+    @classmethod
+    def before(cls, call: Call) -> DeadlinePassed:
+        return cls(
+            f"{call.service}: the request deadline passed before the call was sent",
+            service=call.service,
+            call=call,
+        )
+
+
+class BulkheadFull(DownstreamError):
+    """Not sent: too many calls to the service in flight, and no room (or no time) to wait for a free slot."""
+
+    code = "BULKHEAD_FULL"
+
+
 class DownstreamHTTPError(DownstreamError):
     """The service answered with an HTTP error status."""
 
     code = "DOWNSTREAM_HTTP_ERROR"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        service: str,
+        call: Call | None = None,
+        status: int | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message, service=service, call=call, status=status)
+        self.retry_after = retry_after  # seconds the service asked callers to wait (`Retry-After`), if it did
 
 
 class DownstreamBadResponse(DownstreamError):

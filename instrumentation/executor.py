@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from aiodataloader import DataLoader
@@ -22,7 +22,7 @@ from graphql import value_from_ast
 from registry.bindings import BatchBinding, LoaderBinding
 
 from .call import Call, Fetch, GraphQLCall, RestCall
-from .errors import DownstreamError, FieldError
+from .errors import DownstreamBadResponse, DownstreamError, FieldError
 from .merge import Lookup, Pending, assign, index_items, normalize, pending_keys, place_errors
 from .plan import BatchFetch, Plan, RootFetch
 
@@ -71,11 +71,13 @@ async def execute_plan(
     max_batch: Mapping[str, int] | None = None,
     max_keys: Mapping[str, int] | None = None,
     root: dict[str, Any] | None = None,
+    deadline: float | None = None,
 ) -> Execution:
     """Run every fetch of the plan and return the merged data.
 
     `variables` are the client's raw JSON values (forwarded as they came); `coerced_variables` the values
-    graphql-core coerced (used for REST path arguments)."""
+    graphql-core coerced (used for REST path arguments). `deadline` (on `time.monotonic()`) is the request's:
+    every call carries it, so a later level has only what the earlier ones left."""
     executor = Executor(
         fetch,
         variables=variables or {},
@@ -83,6 +85,7 @@ async def execute_plan(
         batching=batching,
         max_batch=max_batch or {},
         max_keys=max_keys or {},
+        deadline=deadline,
     )
     return await executor.run(plan, root if root is not None else {})
 
@@ -99,8 +102,10 @@ class Executor:
         batching: bool,
         max_batch: Mapping[str, int],
         max_keys: Mapping[str, int] | None = None,
+        deadline: float | None = None,
     ) -> None:
         self.fetch = fetch
+        self.deadline = deadline
         self.variables = variables
         self.coerced_variables = coerced_variables
         self.batching = batching
@@ -135,6 +140,8 @@ class Executor:
 
     async def send(self, call: Call, fetches: tuple[int, ...]) -> Any:
         """Send one call, record it, and raise DownstreamError on failure."""
+        if self.deadline is not None:
+            call = replace(call, deadline=self.deadline)
         start = time.perf_counter()
         outcome = "ok"
         try:
@@ -346,7 +353,14 @@ class Executor:
                     lookup[normalize(k)] = failed
                 continue
             if binding.entity is not None:  # `_entities` answers in the order of the representations
-                for k, item in zip(keys, items, strict=False):
+                if len(items) != len(keys):  # then no item can be trusted to be its key's
+                    failed = FieldError(
+                        f"{service}: _entities answered {len(items)} items for {len(keys)} representations",
+                        DownstreamBadResponse.code,
+                        service,
+                    )
+                    items = [failed] * len(keys)
+                for k, item in zip(keys, items, strict=True):
                     lookup[normalize(k)] = item
             else:
                 index_items(items, binding.match, f.one_to_many, lookup)
@@ -404,7 +418,7 @@ class Executor:
         try:
             items = await self.send(call, tuple(ids))
             if not isinstance(items, list):
-                raise DownstreamError(
+                raise DownstreamBadResponse(
                     f"{fetch.service}: expected a JSON array from GET {binding.path}, got {type(items).__name__}",
                     service=fetch.service,
                     call=call,

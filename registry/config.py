@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from types import MappingProxyType
 from typing import Any, Final, Literal
 from urllib.parse import urlsplit
@@ -20,6 +20,7 @@ from yaml.constructor import SafeConstructor
 
 from .bindings import SourceLocation
 from .errors import ConfigError, Problem
+from .resilience import GatewayResilience, ResiliencePolicy, merge_policy
 
 __all__ = [
     "PROTOCOLS",
@@ -40,11 +41,13 @@ class ServiceConfig:
     name: str
     url: str
     protocol: Protocol = "graphql"
-    timeout_ms: int = 1000
+    timeout_ms: int = 1000  # per attempt, and never past the request's deadline
+    connect_timeout_ms: int = 500
     max_batch: int = 500
     # Distinct keys one level may ask of this service in one request; more fail those fields unsent.
     max_keys: int = 10_000
     forward_headers: tuple[str, ...] = ()  # lower-case header names passed on from the client's request
+    resilience: ResiliencePolicy = field(default_factory=ResiliencePolicy)
     location: SourceLocation | None = None
 
 
@@ -69,6 +72,7 @@ class GatewayConfig:
     batching: bool = True
     services: Mapping[str, ServiceConfig] = field(default_factory=lambda: MappingProxyType({}))
     server: ServerConfig = field(default_factory=ServerConfig)
+    resilience: GatewayResilience = field(default_factory=GatewayResilience)
 
 
 def load_config(path: str | os.PathLike[str]) -> GatewayConfig:
@@ -96,6 +100,9 @@ def parse_config(text: str, path: str) -> GatewayConfig:
     values = _CONFIG(reader, _Entry("", "", None, root))
     if reader.problems:
         raise ConfigError(reader.problems)
+    defaults = values.pop("resilience", {})
+    values["services"] = MappingProxyType({name: s.build(defaults) for name, s in values["services"].items()})
+    values["resilience"] = GatewayResilience(**{k: v for k, v in defaults.items() if k in _REQUEST_WIDE})
     # `schema` is optional but GatewayConfig.schema_path has no default (its fields come before the defaults).
     return GatewayConfig(path=path, schema_path=values.pop("schema_path", None), **values)
 
@@ -357,6 +364,14 @@ _url = _expect("an http(s) URL like http://host:port/path", _http_url)
 _header_name = _expect(
     "an HTTP header name", lambda v: v.lower() if isinstance(v, str) and _HEADER_TOKEN.fullmatch(v) else None
 )
+_fraction = _expect("a number from 0 to 1", lambda v: v if type(v) in (int, float) and 0 <= v <= 1 else None)
+_rate = _expect(
+    "a number above 0, at most 1", lambda v: v if type(v) in (int, float) and 0 < v <= 1 else None
+)
+_non_negative_number = _expect(
+    "a number, 0 or more", lambda v: v if type(v) in (int, float) and 0 <= v < float("inf") else None
+)
+_non_negative_int = _expect("an integer, 0 or more", lambda v: v if type(v) is int and v >= 0 else None)
 _port = _expect("a port number (0 to 65535)", lambda v: v if type(v) is int and 0 <= v <= 65535 else None)
 _host = _expect("a host name or address", lambda v: v if isinstance(v, str) and v.strip() else None)
 _file_name = _expect("a file name", lambda v: v if isinstance(v, str) and v.strip() else None)
@@ -373,16 +388,82 @@ _HEADERS: Final[Mapping[str, _Key]] = MappingProxyType(
     }
 )
 
+_RETRY: Final[Mapping[str, _Key]] = MappingProxyType(
+    {
+        "attempts": _Key(_positive_int),
+        "backoff_base_ms": _Key(_positive_int),
+        "backoff_max_ms": _Key(_positive_int),
+        "budget_ratio": _Key(_fraction),
+        "budget_window_ms": _Key(_positive_int),
+        "min_retries_per_second": _Key(_non_negative_number),
+    }
+)
+
+_BREAKER: Final[Mapping[str, _Key]] = MappingProxyType(
+    {
+        "failure_rate": _Key(_rate),
+        "window_ms": _Key(_positive_int),
+        "min_calls": _Key(_positive_int),
+        "open_ms": _Key(_positive_int),
+        "half_open_probes": _Key(_positive_int),
+    }
+)
+
+_BULKHEAD: Final[Mapping[str, _Key]] = MappingProxyType(
+    {"max_in_flight": _Key(_positive_int), "max_queue": _Key(_non_negative_int)}
+)
+
+# A service's policies: the top-level `resilience:` sets them for every service, a service's own overrides them.
+_POLICY: Final[Mapping[str, _Key]] = MappingProxyType(
+    {
+        "retry": _Key(_section(_RETRY)),
+        "breaker": _Key(_section(_BREAKER)),
+        "bulkhead": _Key(_section(_BULKHEAD)),
+    }
+)
+# Service keys whose default the top-level `resilience:` may set.
+_SERVICE_DEFAULTS: Final = frozenset({"timeout_ms", "connect_timeout_ms"})
+# What concerns a whole request: only at the top level.
+_REQUEST_WIDE: Final = frozenset(f.name for f in fields(GatewayResilience))
+
+_RESILIENCE: Final[Mapping[str, _Key]] = MappingProxyType(
+    {
+        **_POLICY,
+        **{name: _Key(_positive_int) for name in sorted(_SERVICE_DEFAULTS | _REQUEST_WIDE)},
+    }
+)
+
 _SERVICE: Final[Mapping[str, _Key]] = MappingProxyType(
     {
         "url": _Key(_url, required=True),
         "protocol": _Key(_protocol),
         "timeout_ms": _Key(_positive_int),
+        "connect_timeout_ms": _Key(_positive_int),
         "max_batch": _Key(_positive_int),
         "max_keys": _Key(_positive_int),
         "headers": _Key(_section(_HEADERS), inline=True),
+        "resilience": _Key(_section(_POLICY)),
     }
 )
+
+
+@dataclass(frozen=True, slots=True)
+class _ServiceDraft:
+    """A service as its own section has it: the top-level `resilience:` defaults fill in what it leaves out,
+    once the whole file is read (the sections may come in any order)."""
+
+    values: Mapping[str, Any]
+
+    @classmethod
+    def of(cls, **values: Any) -> _ServiceDraft:
+        return cls(values)
+
+    def build(self, defaults: Mapping[str, Any]) -> ServiceConfig:
+        own = {k: v for k, v in defaults.items() if k in _SERVICE_DEFAULTS} | dict(self.values)
+        policy = {k: v for k, v in defaults.items() if k in _POLICY}
+        own["resilience"] = merge_policy(policy, own.pop("resilience", {}))
+        return ServiceConfig(**own)
+
 
 _SERVER: Final[Mapping[str, _Key]] = MappingProxyType(
     {
@@ -401,7 +482,8 @@ _TOP_LEVEL: Final[Mapping[str, _Key]] = MappingProxyType(
     {
         "schema": _Key(_schema_file, attr="schema_path"),
         "batching": _Key(_boolean),
-        "services": _Key(_named("service", _SERVICE, ServiceConfig), required=True),
+        "services": _Key(_named("service", _SERVICE, _ServiceDraft.of), required=True),
+        "resilience": _Key(_section(_RESILIENCE)),
         "server": _Key(_record(_SERVER, ServerConfig)),
     }
 )

@@ -6,15 +6,18 @@ executor can put it on the fields the call feeds without knowing anything about 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 import aiohttp
 import orjson
 from multidict import CIMultiDict
 
-from instrumentation.call import Call, GraphQLCall
+from instrumentation.call import Call, GraphQLCall, time_left
 from instrumentation.errors import (
+    DeadlinePassed,
     DownstreamBadResponse,
     DownstreamError,
     DownstreamHTTPError,
@@ -54,6 +57,22 @@ def _is_graphql_result(value: object) -> bool:
     )
 
 
+def _retry_after(value: str | None) -> float | None:
+    """A `Retry-After` header in seconds (it is either a number of seconds or an HTTP date); None if unusable."""
+    if value is None:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:  # HTTP dates are GMT; a date without a zone is not one
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
 def _first_error_message(body: bytes | bytearray | None) -> str | None:
     """The first GraphQL error's message in an HTTP error answer, if the body is a GraphQL result with one."""
     if body is None:
@@ -87,11 +106,12 @@ class HTTPTransport:
         self._session = session
         self._owns_session = session is None
         self._closed = False
-        self._timeout = aiohttp.ClientTimeout(total=service.timeout_ms / 1000)
+        self._timeout = self._client_timeout(service.timeout_ms / 1000)
 
     async def send(self, call: Call, headers: Mapping[str, str]) -> Any:
         session = self._client(call)
         name = self.service.name
+        timeout, timeout_message = self._attempt_timeout(call)
         if isinstance(call, GraphQLCall):
             method, url, params = "POST", self.service.url, None
             protocol_headers = _GRAPHQL_HEADERS
@@ -119,16 +139,21 @@ class HTTPTransport:
 
         try:
             async with session.request(
-                method, url, params=params, data=data, headers=request_headers, timeout=self._timeout
+                method, url, params=params, data=data, headers=request_headers, timeout=timeout
             ) as response:
                 status, reason = response.status, response.reason
+                retry_after = _retry_after(response.headers.get("Retry-After")) if status >= 400 else None
                 # A REST error body carries nothing we report; a GraphQL one may carry the reason in `errors`.
                 needs_body = status < 400 or isinstance(call, GraphQLCall)
                 body = await self._read(response) if needs_body else None
-        except TimeoutError as exc:
-            raise DownstreamTimeout(
-                f"{name}: no answer within {self.service.timeout_ms} ms", service=name, call=call
+        except aiohttp.ConnectionTimeoutError as exc:  # before TimeoutError, which it also is
+            raise DownstreamUnavailable(
+                f"{name}: cannot connect to {url} within {self.service.connect_timeout_ms} ms",
+                service=name,
+                call=call,
             ) from exc
+        except TimeoutError as exc:
+            raise DownstreamTimeout(timeout_message, service=name, call=call) from exc
         except aiohttp.ClientConnectorError as exc:
             raise DownstreamUnavailable(f"{name}: cannot connect to {url}", service=name, call=call) from exc
         except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError) as exc:
@@ -143,7 +168,9 @@ class HTTPTransport:
             message = f"{name}: HTTP {status} {reason}" if reason else f"{name}: HTTP {status}"
             if isinstance(call, GraphQLCall) and (error := _first_error_message(body)) is not None:
                 message = f"{name}: HTTP {status}: {error}"
-            raise DownstreamHTTPError(message, service=name, call=call, status=status)
+            raise DownstreamHTTPError(
+                message, service=name, call=call, status=status, retry_after=retry_after
+            )
         if body is None:
             raise DownstreamBadResponse(
                 f"{name}: response larger than {self.max_response_bytes} bytes",
@@ -171,6 +198,23 @@ class HTTPTransport:
         if self._owns_session and self._session is not None:
             await self._session.close()
         self._session = None
+
+    def _attempt_timeout(self, call: Call) -> tuple[aiohttp.ClientTimeout, str]:
+        """The service's timeout, or the time left before the call's deadline if that is shorter; and what to
+        say when it runs out."""
+        left = time_left(call, time.monotonic())
+        if left is None or left >= self.service.timeout_ms / 1000:
+            return self._timeout, f"{self.service.name}: no answer within {self.service.timeout_ms} ms"
+        if left <= 0:
+            raise DeadlinePassed.before(call)
+        message = f"{self.service.name}: no answer before the request deadline ({left * 1000:.0f} ms left)"
+        return self._client_timeout(left), message
+
+    def _client_timeout(self, total_s: float) -> aiohttp.ClientTimeout:
+        # sock_connect, not connect: connect also counts the wait for a free connection of the pool.
+        return aiohttp.ClientTimeout(
+            total=total_s, sock_connect=min(total_s, self.service.connect_timeout_ms / 1000)
+        )
 
     def _client(self, call: Call) -> aiohttp.ClientSession:
         # Created on first use, not in __init__, so it binds to the loop that actually runs the requests.

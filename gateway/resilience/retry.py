@@ -1,0 +1,132 @@
+"""Retries: another try for a query that failed in a way worth retrying, within a per-service retry budget.
+
+Only queries are retried (a mutation may have taken effect before its answer was lost), and only failures a
+second try can fix: the service could not be reached or dropped the connection, did not answer in time, or
+answered 502/503/504/429. The n-th retry waits a random time in [0, min(max, base * 2^(n-1))] ("full jitter":
+clients that failed together do not come back together), at least what a `Retry-After` asked for, and never
+past the request's deadline: a retry that could not finish in time is not made.
+
+The budget is what keeps an outage from becoming a retry storm: retries may be at most `budget_ratio` of the
+calls of the last `budget_window_ms`, plus a floor of `min_retries_per_second` so that a rarely called service
+can still retry. Whatever the load, attempts <= (1 + budget_ratio) * calls + floor in every window.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random as _random
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, Final
+
+from instrumentation.call import Call, GraphQLCall, time_left
+from instrumentation.errors import (
+    CircuitOpen,
+    DeadlinePassed,
+    DownstreamError,
+    DownstreamHTTPError,
+    DownstreamTimeout,
+    DownstreamUnavailable,
+)
+from registry.resilience import RetryPolicy
+
+from ..transport.base import Transport
+from .window import Clock, RollingWindow
+
+__all__ = ["RETRYABLE_STATUSES", "RetryBudget", "RetryTransport", "Sleep", "is_idempotent", "is_retryable"]
+
+Sleep = Callable[[float], Awaitable[None]]
+
+RETRYABLE_STATUSES: Final = frozenset({429, 502, 503, 504})
+
+
+def is_retryable(error: DownstreamError) -> bool:
+    """Would another try of the same call stand a chance?"""
+    if isinstance(error, CircuitOpen | DeadlinePassed):  # not sent; another try would not be sent either
+        return False
+    if isinstance(error, DownstreamUnavailable | DownstreamTimeout):
+        return True
+    return isinstance(error, DownstreamHTTPError) and error.status in RETRYABLE_STATUSES
+
+
+def is_idempotent(call: Call) -> bool:
+    """Safe to send twice: every call but a mutation (REST calls are GETs)."""
+    return not (isinstance(call, GraphQLCall) and call.operation == "mutation")
+
+
+class RetryBudget:
+    """Allows a retry while retries stay within `ratio` of the window's calls plus the floor."""
+
+    _CALLS, _RETRIES = 0, 1
+
+    def __init__(self, policy: RetryPolicy, clock: Clock) -> None:
+        window_s = policy.budget_window_ms / 1000
+        self.ratio = policy.budget_ratio
+        self.floor = policy.min_retries_per_second * window_s
+        self._window = RollingWindow(window_s, 2, clock)
+
+    def record_call(self) -> None:
+        self._window.add(self._CALLS)
+
+    def try_spend(self) -> bool:
+        calls, retries = self._window.totals()
+        if retries + 1 > self.ratio * calls + self.floor:
+            return False
+        self._window.add(self._RETRIES)
+        return True
+
+
+class RetryTransport:
+    """Retries what is worth retrying; the last failure is raised when the tries, the time or the budget run out."""
+
+    def __init__(
+        self,
+        inner: Transport,
+        policy: RetryPolicy,
+        *,
+        clock: Clock = time.monotonic,
+        sleep: Sleep = asyncio.sleep,
+        random: Callable[[], float] = _random.random,
+    ) -> None:
+        self.inner = inner
+        self.policy = policy
+        self.budget = RetryBudget(policy, clock)
+        self._clock = clock
+        self._sleep = sleep
+        self._random = random
+        self.retries = 0  # retries made since start
+        self.refused = 0  # retries the budget did not allow since start
+
+    async def send(self, call: Call, headers: Mapping[str, str]) -> Any:
+        self.budget.record_call()
+        tries = 1
+        while True:
+            try:
+                return await self.inner.send(call, headers)
+            except DownstreamError as error:
+                delay = self._delay(call, error, tries)
+                if delay is None:
+                    raise
+            tries += 1
+            self.retries += 1
+            await self._sleep(delay)
+
+    def _delay(self, call: Call, error: DownstreamError, tries: int) -> float | None:
+        """How long to wait before the next try, or None to give up."""
+        if tries >= self.policy.attempts or not is_idempotent(call) or not is_retryable(error):
+            return None
+        cap_ms = min(self.policy.backoff_max_ms, self.policy.backoff_base_ms * 2 ** (tries - 1))
+        delay = self._random() * cap_ms / 1000
+        if isinstance(error, DownstreamHTTPError) and error.retry_after is not None:
+            delay = max(delay, error.retry_after)
+        left = time_left(call, self._clock())
+        if left is not None and delay >= left:
+            return None
+        # Spent last, once the retry is certain to be made: a refused retry costs no budget.
+        if not self.budget.try_spend():
+            self.refused += 1
+            return None
+        return delay
+
+    async def close(self) -> None:
+        await self.inner.close()

@@ -1,0 +1,83 @@
+"""The policies composed around each service's transport, in one place and one order:
+
+    deadline → retry → breaker → bulkhead → HTTP
+
+- **Deadline outermost**: it bounds everything below it — every try, every backoff sleep, every wait in the
+  bulkhead's line — and refuses a call whose time is already up before anything else is spent on it.
+- **Retry outside the breaker**: the breaker sees every try, so it learns a service's real failure rate (a call
+  that fails twice and then succeeds is two failures and a success, not one success), a dead service opens it
+  after fewer calls, and once it is open a retry loop stops at once (`CircuitOpen` is not retryable: no sleep,
+  no budget spent). A breaker is per instance; with several instances, the instance picker goes between
+  the two, so that a retry can go to another instance whose circuit is closed.
+- **Breaker outside the bulkhead**: an open circuit fails without taking a slot or waiting in line, and the
+  bulkhead's refusals (local overload, not the service's health) reach the breaker as "not sent", which it
+  does not count.
+- **Bulkhead innermost**, right above HTTP: it caps what is actually on the wire, retries included, so
+  retries cannot exceed the service's concurrency cap.
+
+Gateway.freeze uses `resilient_transport` as the ServiceClients' transport factory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random as _random
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from instrumentation.call import Call
+from registry.config import ServiceConfig
+
+from ..transport import HTTPTransport, ServiceClients, TransportFactory
+from .breaker import BreakerSnapshot, CircuitBreaker
+from .bulkhead import Bulkhead
+from .deadline import DeadlineTransport
+from .retry import RetryTransport, Sleep
+from .window import Clock
+
+__all__ = ["ResilientTransport", "circuit_states", "resilient_transport"]
+
+
+class ResilientTransport:
+    """One service's transport (`base(service)`, HTTP by default) wrapped in the service's policies.
+
+    The layers stay reachable for metrics and tests: `.deadline`, `.retry`, `.breaker`, `.bulkhead`, `.base`.
+    `clock`, `sleep` and `random` are injectable for unit tests; `clock` must be the clock of `Call.deadline`.
+    """
+
+    def __init__(
+        self,
+        service: ServiceConfig,
+        *,
+        base: TransportFactory = HTTPTransport,
+        clock: Clock = time.monotonic,
+        sleep: Sleep = asyncio.sleep,
+        random: Callable[[], float] = _random.random,
+    ) -> None:
+        policy = service.resilience
+        self.base = base(service)
+        self.bulkhead = Bulkhead(self.base, policy.bulkhead, clock=clock)
+        self.breaker = CircuitBreaker(self.bulkhead, policy.breaker, url=service.url, clock=clock)
+        self.retry = RetryTransport(self.breaker, policy.retry, clock=clock, sleep=sleep, random=random)
+        self.deadline = DeadlineTransport(self.retry, clock=clock)
+
+    async def send(self, call: Call, headers: Mapping[str, str]) -> Any:
+        return await self.deadline.send(call, headers)
+
+    async def close(self) -> None:
+        await self.deadline.close()  # each layer closes the one below it
+
+
+def resilient_transport(service: ServiceConfig) -> ResilientTransport:
+    """The TransportFactory the gateway uses: HTTP with every policy of the service's config."""
+    return ResilientTransport(service)
+
+
+def circuit_states(clients: ServiceClients) -> dict[str, BreakerSnapshot]:
+    """Each service's circuit breaker, for `/ready` and metrics (services without the policies are left out)."""
+    return {
+        name: transport.breaker.snapshot()
+        for name, transport in clients.transports.items()
+        if isinstance(transport, ResilientTransport)
+    }
