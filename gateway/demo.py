@@ -35,13 +35,13 @@ TRY_QUERY: Final = "{ orders(first: 100) { id product { name seller { name } } b
 _SUPERVISE_POLL_S: Final = 0.5
 
 
-class ExamplesMissing(RuntimeError):
+class _ExamplesMissing(RuntimeError):
     pass
 
 
 def _examples(module: str) -> ModuleType:
     if not (EXAMPLES / "services").is_dir():
-        raise ExamplesMissing(
+        raise _ExamplesMissing(
             f"funnel demo needs the repository's examples/ folder, not found at {EXAMPLES}: "
             "run it from a checkout installed with `pip install -e .`"
         )
@@ -84,7 +84,7 @@ async def run_demo(port: int, host: str = "127.0.0.1", *, batching: bool = True)
     stop = stop_signals()
     try:
         launcher = _examples("launcher")
-    except ExamplesMissing as error:
+    except _ExamplesMissing as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     services: ServiceProcesses = launcher.ServiceProcesses(port + 1, host=host, quiet=True)

@@ -106,8 +106,8 @@ class _UnsupportedMediaType(Exception):
 
 async def _graphql(request: web.Request) -> web.StreamResponse:
     settings = request.app[SETTINGS]
-    page = request.method == "GET" and settings.browser_page
-    media = negotiate(request.headers.get("Accept"), _WITH_PAGE if page else _JSON_TYPES, JSON)
+    offer_page = request.method == "GET" and settings.browser_page
+    media = negotiate(request.headers.get("Accept"), _WITH_PAGE if offer_page else _JSON_TYPES, JSON)
     if media is None:
         accepted = request.headers.get("Accept", "")
         message = f"Cannot answer with any type in Accept ({accepted}): use {GRAPHQL_RESPONSE} or {JSON}."

@@ -1,8 +1,6 @@
 """Headless Chromium driven over the DevTools protocol (a websocket, with aiohttp): no Selenium, no downloads.
 
-async with chromium(tmp_path) as page:
-    await page.navigate(url)
-    await page.evaluate("document.title")
+`async with chromium(profile_dir) as page:` gives a tab to `navigate`, `type_into`, `click` and `evaluate` in.
 """
 
 from __future__ import annotations
