@@ -11,7 +11,9 @@ import contextlib
 import json
 import os
 import platform
+import signal
 import statistics
+import subprocess
 import sys
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -30,7 +32,10 @@ __all__ = [
     "add_common_arguments",
     "count_fields",
     "example_gateway",
+    "gateway_config",
+    "gateway_process",
     "machine",
+    "peak_rss_mb",
     "percentile",
     "print_table",
     "read_stats",
@@ -142,3 +147,55 @@ def write_json(path: str | None, payload: Mapping[str, Any]) -> None:
     if path:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         Path(path).write_text(json.dumps(payload, indent=2) + "\n")
+
+
+def gateway_config(urls: Mapping[str, str], path: Path, *, batching: bool = True, extra: str = "") -> Path:
+    """Write a funnel.yaml for the example schema over these services; returns its path."""
+    services = "".join(
+        f"  {name}:\n    url: {urls[name]}{'' if name == 'accounts' else '/graphql'}\n"
+        f"    protocol: {'rest' if name == 'accounts' else 'graphql'}\n    timeout_ms: 30000\n"
+        for name in SERVICES
+    )
+    text = (
+        f"schema: {EXAMPLE_SCHEMA}\nbatching: {'true' if batching else 'false'}\n{extra}services:\n{services}"
+    )
+    path.write_text(text)
+    return path
+
+
+@contextlib.contextmanager
+def gateway_process(config: Path, timeout_s: float = 30.0) -> Iterator[tuple[str, int]]:
+    """`funnel serve` on a free port as a child process; yields its GraphQL URL and pid, stops it after."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gateway", "serve", "--config", str(config), "--port", "0"],
+        cwd=Path(__file__).parents[1],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        deadline = time.monotonic() + timeout_s
+        line = ""
+        while time.monotonic() < deadline and "listening on" not in line:
+            line = process.stdout.readline()
+            if not line and process.poll() is not None:
+                raise RuntimeError(f"funnel serve exited: {process.stderr.read() if process.stderr else ''}")
+        if "listening on" not in line:
+            raise RuntimeError("funnel serve did not start in time")
+        yield line.split("listening on ", 1)[1].split()[0], process.pid
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def peak_rss_mb(pid: int) -> float:
+    """The process's peak resident memory (VmHWM), in MB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")

@@ -70,11 +70,11 @@ class Floor:
         data = await self.graphql(
             "orders", f"query($n: Int!) {{ orders(first: $n) {{ {fields} }} }}", {"n": N}
         )
-        return data["orders"]  # type: ignore[no-any-return]
+        return data["orders"]
 
     async def products(self, ids: list[str], fields: str) -> list[dict[str, Any]]:
         query = f"query($ids: [ID!]!) {{ productsByIds(ids: $ids) {{ {fields} }} }}"
-        return (await self.graphql("catalog", query, {"ids": ids}))["productsByIds"]  # type: ignore[no-any-return]
+        return (await self.graphql("catalog", query, {"ids": ids}))["productsByIds"]
 
     async def flat(self) -> None:
         orders = await self.orders("id productId")

@@ -43,17 +43,29 @@ def test_batching_quick(tmp_path: Path) -> None:
     assert result["benchmark"] == "batching"
     assert (tmp_path / "batching.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     runs = {(r["query"], r["n"], r["mode"]): r for r in result["runs"]}
-    assert sorted(runs) == sorted((q, n, m) for q in ("flat", "deep") for n in (10, 100) for m in ("on", "off"))
+    assert sorted(runs) == sorted(
+        (q, n, m) for q in ("flat", "deep") for n in (10, 100) for m in ("on", "off")
+    )
     for (query, n, mode), run in runs.items():
         assert run["errors"] == 0 and run["complete"] is True, run
         products = distinct_products(n)
         buyers, sellers = distinct_buyers_and_sellers(n)
         if query == "flat":
             expected_calls = {"orders": 1, "catalog": 1 if mode == "on" else n, "accounts": 0, "reviews": 0}
-            expected_keys = {"orders": 0, "catalog": products if mode == "on" else n, "accounts": 0, "reviews": 0}
+            expected_keys = {
+                "orders": 0,
+                "catalog": products if mode == "on" else n,
+                "accounts": 0,
+                "reviews": 0,
+            }
         elif mode == "on":  # one call per service per level: accounts twice (buyers, then sellers)
             expected_calls = {"orders": 1, "catalog": 1, "accounts": 2, "reviews": 1}
-            expected_keys = {"orders": 0, "catalog": products, "accounts": buyers + sellers, "reviews": products}
+            expected_keys = {
+                "orders": 0,
+                "catalog": products,
+                "accounts": buyers + sellers,
+                "reviews": products,
+            }
         else:  # one call per parent
             expected_calls = {"orders": 1, "catalog": n, "accounts": 2 * n, "reviews": n}
             expected_keys = {"orders": 0, "catalog": n, "accounts": 2 * n, "reviews": n}
@@ -74,3 +86,17 @@ def test_overhead_quick(tmp_path: Path) -> None:
     for run in runs.values():
         assert run["gateway_p50_ms"] > 0 and run["floor_p50_ms"] > 0
         assert run["latency_ratio"] == run["gateway_p50_ms"] / run["floor_p50_ms"]
+
+
+def test_load_quick(tmp_path: Path) -> None:
+    result = run_benchmark("load", tmp_path)
+    assert result["benchmark"] == "load"
+    n = result["settings"]["n"]
+    runs = {r["mode"]: r for r in result["runs"]}
+    assert sorted(runs) == ["off", "on"]
+    for mode, run in runs.items():
+        assert run["errors"] == 0 and run["requests"] > 0, run
+        assert run["peak_rss_mb"] > 0
+        # every request of the run cost exactly this downstream: the minimum with batching, one per parent off
+        catalog = 1 if mode == "on" else n
+        assert run["calls_per_request"] == {"accounts": 0, "catalog": catalog, "orders": 1, "reviews": 0}
