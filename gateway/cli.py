@@ -1,4 +1,4 @@
-"""The `funnel` command (also `python -m gateway`): serve, demo, explain, check."""
+"""The `funnel` command (also `python -m gateway`): serve, demo, explain, check, bench."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from instrumentation.plan import print_plan
 from instrumentation.planner import PlanError
 from registry.errors import ConfigError
 
+from .checkout import CheckoutMissing, import_from_checkout
 from .gateway import Gateway
 from .server import GRAPHQL_PATH
 from .serving import event_loop_factory, listen_error, run, serve, serve_workers
@@ -23,6 +24,7 @@ from .serving import event_loop_factory, listen_error, run, serve, serve_workers
 __all__ = ["main"]
 
 DEFAULT_CONFIG = "funnel.yaml"
+BENCHMARKS = ("batching", "load", "overhead")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -65,6 +67,16 @@ def _serve(args: argparse.Namespace) -> int:
     except OSError as error:
         print(f"error: {listen_error(settings.host, settings.port, error)}", file=sys.stderr)
         return 1
+    return 0
+
+
+def _bench(args: argparse.Namespace) -> int:
+    try:
+        benchmark = import_from_checkout(f"benchmarks.{args.benchmark}", command="bench")
+    except CheckoutMissing as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    benchmark.main(args.options)
     return 0
 
 
@@ -207,4 +219,11 @@ def _parser() -> argparse.ArgumentParser:
     check_command = commands.add_parser("check", help="check the configuration and the schema's annotations")
     config_option(check_command)
     check_command.set_defaults(command=_check)
+
+    bench_command = commands.add_parser(
+        "bench", help="run a benchmark from benchmarks/ (batching, load, overhead); options go to it"
+    )
+    bench_command.add_argument("benchmark", choices=BENCHMARKS)
+    bench_command.add_argument("options", nargs=argparse.REMAINDER, help="e.g. --quick --json out.json")
+    bench_command.set_defaults(command=_bench)
     return parser

@@ -1,53 +1,39 @@
 """`funnel demo`: the four example services and a gateway over them, on one machine, stopped by Ctrl-C.
 
-The examples are not an installed package (only gateway, registry and instrumentation are): they are found
-next to this package in the repository checkout, and the repository root is put on `sys.path` to import their
-launcher. An install from a wheel has no examples, and `funnel demo` says so.
+The examples are not an installed package: they are imported from the repository checkout (gateway.checkout).
+An install from a wheel has no examples, and `funnel demo` says so.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib
 import sys
 from dataclasses import replace
-from pathlib import Path
 from types import MappingProxyType, ModuleType
 from typing import TYPE_CHECKING, Final
 from urllib.parse import urlsplit, urlunsplit
 
 from registry.config import GatewayConfig, load_config
 
+from .checkout import REPOSITORY, CheckoutMissing, import_from_checkout
 from .gateway import Gateway
 from .server import DEBUG_HEADER, GRAPHQL_PATH, create_app
 from .serving import listen_error, listening, stop_signals
 
-if TYPE_CHECKING:  # imported for real by _examples(), once the repository root is on sys.path
+if TYPE_CHECKING:  # imported for real by _examples(), from the checkout
     from examples.services.launcher import ServiceProcesses
 
 __all__ = ["EXAMPLES", "REPOSITORY", "TRY_QUERY", "demo_config", "run_demo", "try_command"]
 
-REPOSITORY: Final = Path(__file__).resolve().parents[1]
 EXAMPLES: Final = REPOSITORY / "examples"
 TRY_QUERY: Final = "{ orders(first: 100) { id product { name seller { name } } buyer { name } } }"
 
 _SUPERVISE_POLL_S: Final = 0.5
 
 
-class _ExamplesMissing(RuntimeError):
-    pass
-
-
 def _examples(module: str) -> ModuleType:
-    if not (EXAMPLES / "services").is_dir():
-        raise _ExamplesMissing(
-            f"funnel demo needs the repository's examples/ folder, not found at {EXAMPLES}: "
-            "run it from a checkout installed with `pip install -e .`"
-        )
-    if str(REPOSITORY) not in sys.path:
-        sys.path.insert(0, str(REPOSITORY))
-    return importlib.import_module(f"examples.services.{module}")
+    return import_from_checkout(f"examples.services.{module}", command="demo")
 
 
 def demo_config(port: int, host: str = "127.0.0.1", *, batching: bool = True) -> GatewayConfig:
@@ -84,7 +70,7 @@ async def run_demo(port: int, host: str = "127.0.0.1", *, batching: bool = True)
     stop = stop_signals()
     try:
         launcher = _examples("launcher")
-    except _ExamplesMissing as error:
+    except CheckoutMissing as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     services: ServiceProcesses = launcher.ServiceProcesses(port + 1, host=host, quiet=True)
