@@ -175,6 +175,25 @@ class _Fetch:
     key_type: str = "[ID!]!"
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Position:
+    """Where the planner stands: the fetch that answers the objects here, the selection being built for them,
+    and the path to them in the merged data."""
+
+    owner: _Fetch
+    selection: SelectionBuilder
+    steps: tuple[PathStep, ...]
+
+    def step(self, key: str, selection: SelectionBuilder) -> _Position:
+        """One field deeper, in the same fetch."""
+        return _Position(self.owner, selection, (*self.steps, PathStep(key)))
+
+    def of_type(self, type_name: str) -> _Position:
+        """The objects here of one concrete type (below an interface or union)."""
+        last = dataclasses.replace(self.steps[-1], type_condition=type_name)
+        return _Position(self.owner, self.selection.on_type(type_name), (*self.steps[:-1], last))
+
+
 class _PlanBuilder:
     def __init__(
         self,
@@ -269,19 +288,13 @@ class _PlanBuilder:
             selection = fetch.selection
         fetch.root_keys.append(key)
         info = self.field_info(root_type, nodes)
-        completer = self.completer(field_def.type, nodes, fetch, selection, (PathStep(key),), info)
+        completer = self.completer(field_def.type, nodes, _Position(fetch, selection, (PathStep(key),)), info)
         return (response_key, key, completer)
 
     # -- fields and values ----------------------------------------------------------------------------------
 
     def completer(
-        self,
-        type_: GraphQLOutputType,
-        nodes: list[FieldNode],
-        owner: _Fetch,
-        selection: SelectionBuilder,
-        steps: tuple[PathStep, ...],
-        info: FieldInfo,
+        self, type_: GraphQLOutputType, nodes: list[FieldNode], at: _Position, info: FieldInfo
     ) -> Completer:
         """The completer of one position (a field or a list item) of this type, null handling included."""
         nullable = not is_non_null_type(type_)
@@ -289,49 +302,33 @@ class _PlanBuilder:
         if is_leaf_type(inner_type):
             return leaf_completer(cast(GraphQLLeafType, inner_type), info, nullable=nullable)
         if is_list_type(inner_type):
-            item = self.completer(inner_type.of_type, nodes, owner, selection, steps, info)
-            inner = list_completer(item, info)
+            inner = list_completer(self.completer(inner_type.of_type, nodes, at, info), info)
         elif is_object_type(inner_type):
             object_type = cast(GraphQLObjectType, inner_type)
-            fields = self.object_fields(object_type, nodes, owner, selection, steps)
-            inner = object_completer(object_type.name, fields, info)
+            inner = object_completer(object_type.name, self.object_fields(object_type, nodes, at), info)
         else:
-            inner = self.abstract(cast(GraphQLAbstractType, inner_type), nodes, owner, selection, steps, info)
+            inner = self.abstract(cast(GraphQLAbstractType, inner_type), nodes, at, info)
         return guard(inner) if nullable else non_null(inner, info)
 
     def abstract(
-        self,
-        abstract_type: GraphQLAbstractType,
-        nodes: list[FieldNode],
-        owner: _Fetch,
-        selection: SelectionBuilder,
-        steps: tuple[PathStep, ...],
-        info: FieldInfo,
+        self, abstract_type: GraphQLAbstractType, nodes: list[FieldNode], at: _Position, info: FieldInfo
     ) -> Completer:
-        if owner.protocol != "graphql":
+        if at.owner.protocol != "graphql":
             raise PlanError(
                 f"{info.parent_type}.{info.field_name}: an interface or union needs a GraphQL source to tell the"
-                f" types apart, but service '{owner.service}' is {owner.protocol}."
+                f" types apart, but service '{at.owner.service}' is {at.owner.protocol}."
             )
-        selection.add_leaf("__typename", "__typename")
+        at.selection.add_leaf("__typename", "__typename")
         by_type: dict[str, Completer] = {}
         for object_type in self.schema.get_possible_types(abstract_type):
-            typed_steps = (*steps[:-1], dataclasses.replace(steps[-1], type_condition=object_type.name))
-            fields = self.object_fields(
-                object_type, nodes, owner, selection.on_type(object_type.name), typed_steps
-            )
+            fields = self.object_fields(object_type, nodes, at.of_type(object_type.name))
             by_type[object_type.name] = object_completer(object_type.name, fields, info)
         known = frozenset(name for name, t in self.schema.type_map.items() if is_object_type(t))
         others = frozenset(self.schema.type_map) - known
         return abstract_completer(abstract_type.name, by_type, known, info, others)
 
     def object_fields(
-        self,
-        object_type: GraphQLObjectType,
-        nodes: list[FieldNode],
-        owner: _Fetch,
-        selection: SelectionBuilder,
-        steps: tuple[PathStep, ...],
+        self, object_type: GraphQLObjectType, nodes: list[FieldNode], at: _Position
     ) -> list[ObjectField]:
         sub_selections = [n.selection_set for n in nodes if n.selection_set is not None]
         fields: list[ObjectField] = []
@@ -344,26 +341,11 @@ class _PlanBuilder:
             info = self.field_info(object_type, field_nodes)
             binding = self.bindings.get(FieldCoordinate(object_type.name, name))
             if isinstance(binding, BatchBinding | LoaderBinding):
-                fields.append(
-                    self.batched_field(
-                        binding, field_def, field_nodes, response_key, owner, selection, steps, info
-                    )
-                )
+                fields.append(self.batched_field(binding, field_def, field_nodes, response_key, at, info))
             elif isinstance(binding, ResolverBinding):
-                self.require(owner, selection, binding.requires)
-                value = self.completer(field_def.type, field_nodes, owner, selection, steps, info)
-                computed = resolver_completer(binding.function, value, info)
-                fields.append(
-                    (
-                        response_key,
-                        None,
-                        guard(computed) if not is_non_null_type(field_def.type) else computed,
-                    )
-                )
+                fields.append(self.computed_field(binding, field_def, field_nodes, response_key, at, info))
             else:
-                fields.append(
-                    self.passed_through(field_def, field_nodes, response_key, owner, selection, steps, info)
-                )
+                fields.append(self.passed_through(field_def, field_nodes, response_key, at, info))
         return fields
 
     def passed_through(
@@ -371,22 +353,33 @@ class _PlanBuilder:
         field_def: GraphQLField,
         nodes: list[FieldNode],
         response_key: str,
-        owner: _Fetch,
-        selection: SelectionBuilder,
-        steps: tuple[PathStep, ...],
+        at: _Position,
         info: FieldInfo,
     ) -> ObjectField:
         """A field the owner's service answers itself: forwarded under its canonical key."""
         name = nodes[0].name.value
-        if owner.protocol == "graphql":
+        if at.owner.protocol == "graphql":
             arguments, used = self.print_arguments(nodes[0])
-            owner.variables |= used
+            at.owner.variables |= used
             key = self.canonical_key(name, arguments)
         else:
             arguments, key = "", name
-        sub = self.add_field(selection, field_def.type, key, name, arguments)
-        completer = self.completer(field_def.type, nodes, owner, sub, (*steps, PathStep(key)), info)
-        return (response_key, key, completer)
+        sub = self.add_field(at.selection, field_def.type, key, name, arguments)
+        return (response_key, key, self.completer(field_def.type, nodes, at.step(key, sub), info))
+
+    def computed_field(
+        self,
+        binding: ResolverBinding,
+        field_def: GraphQLField,
+        nodes: list[FieldNode],
+        response_key: str,
+        at: _Position,
+        info: FieldInfo,
+    ) -> ObjectField:
+        """A field computed in the gateway from its parent: its required fields join the parent's selection."""
+        self.require(at, binding.requires)
+        computed = resolver_completer(binding.function, self.completer(field_def.type, nodes, at, info), info)
+        return (response_key, None, computed if is_non_null_type(field_def.type) else guard(computed))
 
     def batched_field(
         self,
@@ -394,26 +387,26 @@ class _PlanBuilder:
         field_def: GraphQLField,
         nodes: list[FieldNode],
         response_key: str,
-        owner: _Fetch,
-        selection: SelectionBuilder,
-        steps: tuple[PathStep, ...],
+        at: _Position,
         info: FieldInfo,
     ) -> ObjectField:
         """A field resolved for all parents of a level at once: the parents' keys join a batch fetch."""
-        fetch = self.batch_fetch(binding, field_def, owner)
+        fetch = self.batch_fetch(binding, field_def, at.owner)
         if isinstance(binding, LoaderBinding) or binding.key_function is not None:
-            self.require(owner, selection, binding.requires)
+            self.require(at, binding.requires)
             key_path: tuple[str, ...] = ()
         else:
-            key_path = self.key_reader(binding.key_path, owner, selection)
-        parent_path = ParentPath(steps, key_path)
+            key_path = self.key_reader(binding.key_path, at)
+        parent_path = ParentPath(at.steps, key_path)
         if parent_path not in fetch.paths:  # the same field under two aliases: one set of parents
             fetch.paths.append(parent_path)
-        storage = field_def.ast_node.name.value if field_def.ast_node else nodes[0].name.value
+        storage = binding.coordinate.field_name
         item = fetch.selection
         if isinstance(binding, BatchBinding) and binding.select:
             item = self.add_field(item, field_def.type, binding.select, binding.select, "")
-        completer = self.completer(field_def.type, nodes, fetch, item, (*steps, PathStep(storage)), info)
+        completer = self.completer(
+            field_def.type, nodes, _Position(fetch, item, at.steps).step(storage, item), info
+        )
         return (response_key, storage, completer)
 
     # -- fetches ------------------------------------------------------------------------------------------
@@ -450,11 +443,10 @@ class _PlanBuilder:
         fetch.depends_on.add(owner.id)
         return fetch
 
-    def key_reader(
-        self, key_path: tuple[str, ...], owner: _Fetch, selection: SelectionBuilder
-    ) -> tuple[str, ...]:
+    def key_reader(self, key_path: tuple[str, ...], at: _Position) -> tuple[str, ...]:
         """Ask the parent's service for the key, and say how to read it from each parent."""
-        if owner.protocol != "graphql":
+        selection = at.selection
+        if at.owner.protocol != "graphql":
             return key_path  # a REST or local object: the key is read by field names
         if len(key_path) == 1:
             selection.add_leaf(key_path[0], key_path[0])
@@ -468,10 +460,10 @@ class _PlanBuilder:
         sub.add_leaf(key_path[-1], key_path[-1])
         return (alias, *key_path[1:])
 
-    def require(self, owner: _Fetch, selection: SelectionBuilder, names: Iterable[str]) -> None:
-        if owner.protocol == "graphql":
+    def require(self, at: _Position, names: Iterable[str]) -> None:
+        if at.owner.protocol == "graphql":
             for name in names:
-                selection.add_leaf(name, name)
+                at.selection.add_leaf(name, name)
 
     def key_type(self, binding: BatchBinding) -> str:
         if binding.entity is not None:
