@@ -362,12 +362,13 @@ class Executor:
                     items = [failed] * len(keys)
                 for k, item in zip(keys, items, strict=True):
                     lookup[normalize(k)] = item
-            else:
-                index_items(items, binding.match, f.one_to_many, lookup)
-            if concerning or unplaced:  # a key that is not in the answer failed rather than does not exist
-                failed = _request_error(concerning or unplaced, service)
-                for k in keys:
-                    lookup.setdefault(normalize(k), failed)
+                continue
+            unusable = index_items(items, binding.match, f.one_to_many, lookup)
+            # A key that is not in the answer failed rather than does not exist, when errors or garbage came too.
+            if concerning or unplaced:
+                _fail_missing(keys, lookup, _request_error(concerning or unplaced, service))
+            elif unusable:
+                _fail_missing(keys, lookup, _garbage(service, unusable, len(items), binding.match))
 
     async def run_rest_group(self, group: list[BatchFetch], pending: Mapping[int, Pending]) -> None:
         # Batches reading the same endpoint share their keys: one request per endpoint, not per field.
@@ -428,7 +429,9 @@ class Executor:
             for k in keys:
                 lookup[normalize(k)] = failed
             return
-        index_items(items, binding.match, fetch.one_to_many, lookup)
+        unusable = index_items(items, binding.match, fetch.one_to_many, lookup)
+        if unusable:
+            _fail_missing(keys, lookup, _garbage(fetch.service, unusable, len(items), binding.match))
 
     async def run_loader(self, fetch: BatchFetch, pending: Pending) -> None:
         binding = fetch.binding
@@ -483,6 +486,18 @@ def _key_list(key: Any) -> list[Any]:
 
 def _client_definitions(fetches: Sequence[BatchFetch], definitions: Mapping[str, str]) -> dict[str, str]:
     return {name: definitions[name] for f in fetches for name in f.variables if name in definitions}
+
+
+def _fail_missing(keys: Iterable[Any], lookup: Lookup, failed: FieldError) -> None:
+    for k in keys:
+        lookup.setdefault(normalize(k), failed)
+
+
+def _garbage(service: str, unusable: int, count: int, match: str) -> FieldError:
+    message = (
+        f"{service}: unexpected answer shape ({unusable} of {count} items are not objects with '{match}')"
+    )
+    return FieldError(message, DownstreamBadResponse.code, service)
 
 
 def _request_error(errors: Sequence[Any], service: str, items: Any = None) -> FieldError:

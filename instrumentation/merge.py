@@ -99,18 +99,26 @@ def pending_keys(fetch: BatchFetch, root: Mapping[str, Any]) -> Pending:
     return pending
 
 
-def index_items(items: Iterable[Any], match: str, one_to_many: bool, into: Lookup) -> None:
-    """Index returned items by their `match` field (order-independent)."""
-    if one_to_many:
-        for item in items:
-            if item.__class__ is dict:
-                bucket = into.setdefault(normalize(item.get(match)), [])
-                if bucket.__class__ is list:
-                    bucket.append(item)
-        return
+def index_items(items: Iterable[Any], match: str, one_to_many: bool, into: Lookup) -> int:
+    """Index returned items by their `match` field (order-independent).
+
+    Returns how many items could not be indexed: neither an object with that field, nor null, nor an error
+    already placed there. A service answering with such garbage is not saying that its keys do not exist."""
+    unusable = 0
     for item in items:
         if item.__class__ is dict:
-            into.setdefault(normalize(item.get(match)), item)
+            key = item.get(match)
+            if key is None:
+                unusable += 1
+            elif one_to_many:
+                bucket = into.setdefault(normalize(key), [])
+                if bucket.__class__ is list:
+                    bucket.append(item)
+            else:
+                into.setdefault(normalize(key), item)
+        elif item is not None and item.__class__ is not FieldError:
+            unusable += 1
+    return unusable
 
 
 def assign(fetch: BatchFetch, pending: Pending, lookup: Lookup) -> None:

@@ -1,11 +1,33 @@
-"""Shared by the resilience tests: a fake clock that sleeping advances, calls, and downstream failures."""
+"""Shared by the resilience tests.
+
+Unit tests: a fake clock that sleeping advances, calls, downstream failures. Fault tests: the example services on
+loopback (`cluster`), stand-in services that count what they are sent (`fake_service`), and the example gateway
+with every service behind the full resilience stack and a counter of the attempts that reach the wire.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
+import functools
+import sqlite3
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
-from instrumentation.call import GraphQLCall
+import pytest
+from aiohttp import web
+
+from examples.services.cluster import Cluster, run_cluster
+from gateway.annotations import load_schema
+from gateway.gateway import Gateway
+from gateway.resilience import ResilientTransport
+from gateway.transport import HTTPTransport, ServiceClients, Transport
+from instrumentation.call import Call, GraphQLCall
 from instrumentation.errors import DownstreamHTTPError, DownstreamUnavailable
+from registry.config import ServiceConfig
+from registry.resilience import GatewayResilience
 
 
 @dataclass
@@ -44,3 +66,159 @@ def http_error(
     return DownstreamHTTPError(
         f"{service}: HTTP {status}", service=service, status=status, retry_after=retry_after
     )
+
+
+# --- against real services on loopback ------------------------------------------------------------------------
+
+EXAMPLE_SCHEMA = Path(__file__).parents[2] / "examples" / "gateway.graphql"
+ORDERS_QUERY = "{ orders(first: 5) { id product { id name } buyer { name } } }"
+N_ORDERS = 5
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@pytest.fixture
+async def cluster() -> AsyncIterator[Cluster]:
+    async with run_cluster() as cluster:
+        yield cluster
+
+
+class Counting:
+    """A base transport that counts the attempts that reach the wire (a dead service cannot count them)."""
+
+    def __init__(self, inner: Transport) -> None:
+        self.inner = inner
+        self.sent = 0
+
+    async def send(self, call: Call, headers: Mapping[str, str]) -> Any:
+        self.sent += 1
+        return await self.inner.send(call, headers)
+
+    async def close(self) -> None:
+        await self.inner.close()
+
+
+@dataclass
+class Faulty:
+    """A gateway over the example services, with each service's transports reachable."""
+
+    gateway: Gateway
+    attempts: dict[str, Counting]  # what reached each service's HTTP transport
+
+    def stack(self, service: str) -> ResilientTransport:
+        transport = self.gateway.clients.transports[service]
+        assert isinstance(transport, ResilientTransport)
+        return transport
+
+
+def example_gateway(
+    cluster: Cluster,
+    resilience: GatewayResilience | None = None,
+    **overrides: Mapping[str, Any],
+) -> Faulty:
+    """The example schema over the cluster; `overrides` replace fields of a service's config (`url`,
+    `resilience`, `timeout_ms`...). Every service goes through the full resilience stack."""
+    services = {
+        "accounts": ServiceConfig("accounts", cluster.urls["accounts"], protocol="rest"),
+        "catalog": ServiceConfig("catalog", cluster.graphql_url("catalog")),
+        "orders": ServiceConfig("orders", cluster.graphql_url("orders")),
+        "reviews": ServiceConfig("reviews", cluster.graphql_url("reviews")),
+    }
+    for name, changes in overrides.items():
+        services[name] = dataclasses.replace(services[name], **changes)
+    attempts: dict[str, Counting] = {}
+
+    def base(service: ServiceConfig) -> Counting:
+        attempts[service.name] = Counting(HTTPTransport(service))
+        return attempts[service.name]
+
+    clients = ServiceClients(services, transport_factory=functools.partial(ResilientTransport, base=base))
+    schema, bindings = load_schema(EXAMPLE_SCHEMA.read_text(), "gateway.graphql", services)
+    gateway = Gateway(schema, services, bindings, clients=clients, resilience=resilience)
+    gateway.freeze()
+    return Faulty(gateway, attempts)
+
+
+@pytest.fixture
+async def faulty_gateways() -> AsyncIterator[list[Faulty]]:
+    """Put what `example_gateway` makes here to have it closed at the end."""
+    made: list[Faulty] = []
+    yield made
+    for faulty in made:
+        await faulty.gateway.close()
+
+
+def expected_orders(cluster: Cluster, n: int = N_ORDERS) -> list[dict[str, Any]]:
+    """ORDERS_QUERY's answer, read from the services' own databases."""
+    orders = _rows(cluster, "orders", "SELECT id, product_id, buyer_id FROM orders ORDER BY id LIMIT ?", n)
+    products = {r["id"]: r["name"] for r in _rows(cluster, "catalog", "SELECT id, name FROM products")}
+    accounts = {r["id"]: r["name"] for r in _rows(cluster, "accounts", "SELECT id, name FROM accounts")}
+    return [
+        {
+            "id": str(o["id"]),
+            "product": {"id": str(o["product_id"]), "name": products[o["product_id"]]},
+            "buyer": {"name": accounts[o["buyer_id"]]},
+        }
+        for o in orders
+    ]
+
+
+def _rows(cluster: Cluster, service: str, sql: str, *args: Any) -> list[sqlite3.Row]:
+    connection = sqlite3.connect(f"file:{cluster.db_paths[service]}?mode=ro", uri=True)
+    connection.row_factory = sqlite3.Row
+    try:
+        return connection.execute(sql, args).fetchall()
+    finally:
+        connection.close()
+
+
+def check_products_failed(result: dict[str, Any], expected: list[dict[str, Any]], code: str) -> int:
+    """Everything but the products is complete; each product is complete or null with one error of `code`
+    from catalog at its path. Returns how many failed."""
+    orders = result["data"]["orders"]
+    assert [{k: v for k, v in o.items() if k != "product"} for o in orders] == [
+        {k: v for k, v in o.items() if k != "product"} for o in expected
+    ]
+    failed = [i for i, o in enumerate(orders) if o["product"] is None]
+    assert all(orders[i]["product"] == expected[i]["product"] for i in range(len(orders)) if i not in failed)
+    errors = result.get("errors", [])
+    assert [e["path"] for e in errors] == [["orders", i, "product"] for i in failed]
+    assert {(e["extensions"]["code"], e["extensions"]["service"]) for e in errors} <= {(code, "catalog")}
+    return len(failed)
+
+
+@dataclass
+class FakeService:
+    """A stand-in service on loopback that counts the requests it is sent, as a service's /stats does."""
+
+    url: str
+    requests: int = 0
+    release: asyncio.Event = field(default_factory=asyncio.Event)  # set at teardown: hanging handlers end
+
+
+@pytest.fixture
+async def fake_service() -> AsyncIterator[Callable[[Handler], Awaitable[FakeService]]]:
+    """Serve `handler` at POST /graphql (and GET /accounts) on a free loopback port."""
+    runners: list[tuple[web.AppRunner, FakeService]] = []
+
+    async def serve(handler: Handler) -> FakeService:
+        fake = FakeService("")
+
+        async def counted(request: web.Request) -> web.StreamResponse:
+            fake.requests += 1
+            return await handler(request)
+
+        app = web.Application()
+        app.router.add_post("/graphql", counted)
+        app.router.add_get("/accounts", counted)
+        runner = web.AppRunner(app, shutdown_timeout=1.0)
+        await runner.setup()
+        runners.append((runner, fake))
+        await web.TCPSite(runner, "127.0.0.1", 0).start()
+        fake.url = f"http://127.0.0.1:{runner.addresses[0][1]}"
+        return fake
+
+    yield serve
+    for runner, fake in runners:
+        fake.release.set()
+        await runner.cleanup()
