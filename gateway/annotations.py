@@ -39,7 +39,7 @@ from registry.errors import ConfigError, Problem
 
 __all__ = ["DIRECTIVES_SDL", "load_schema", "validate_bindings"]
 
-DIRECTIVES_SDL: Final = '''\
+DIRECTIVES_SDL: Final = """\
 "Resolve this root field by forwarding its arguments and sub-selection to a service."
 directive @remote(
   service: String!
@@ -60,7 +60,7 @@ directive @batch(
   select: String     # read this field of each returned item as the value (default: the item itself),
                      # e.g. Product.reviews from a Federation subgraph that extends Product
 ) on FIELD_DEFINITION
-'''
+"""
 
 # Parsed on its own (not pasted in front of the user's text) so the user's line numbers stay true.
 _DIRECTIVES: Final = parse(Source(DIRECTIVES_SDL, "<funnel directives>"))
