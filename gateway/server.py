@@ -29,6 +29,7 @@ from .media import GRAPHQL_RESPONSE, HTML, JSON, negotiate
 from .page import page_response
 from .params import BadParams, GraphQLParams, from_json_body, from_url
 from .readiness import probe_all
+from .resilience import TIMEOUT_HEADER, load_shedding_middleware, parse_timeout_ms
 
 __all__ = [
     "DEBUG_HEADER",
@@ -68,8 +69,10 @@ def create_app(gateway: Gateway, settings: ServerConfig | None = None) -> web.Ap
     The gateway is frozen here, so a binding problem stops start-up instead of the first request."""
     settings = settings or ServerConfig()
     gateway.freeze()
+    # Shedding first: a request beyond the limit is refused before any work is spent on it.
+    shedding = load_shedding_middleware(gateway.resilience.max_in_flight_requests)
     app = web.Application(
-        middlewares=[_errors_as_json],
+        middlewares=[shedding, _errors_as_json],
         client_max_size=settings.max_body_bytes,
         # A GET carries the query in the request line: allow it the size a POST body may have.
         handler_args={"max_line_size": max(_MIN_LINE_SIZE, settings.max_body_bytes)},
@@ -138,7 +141,15 @@ async def _graphql(request: web.Request) -> web.StreamResponse:
         if exceeded:
             return _respond({"errors": [e.formatted for e in exceeded]}, _request_error_status(media), media)
 
-    result = await gateway.run(params.query, params.variables, params.operation_name, headers=request.headers)
+    timeout_ms = None
+    if TIMEOUT_HEADER in request.headers:
+        try:
+            timeout_ms = parse_timeout_ms(request.headers[TIMEOUT_HEADER])
+        except ValueError as error:
+            return _error(400, f"{error}.", media)
+    result = await gateway.run(
+        params.query, params.variables, params.operation_name, headers=request.headers, timeout_ms=timeout_ms
+    )
     body = result.response()
     if settings.debug_plan or request.headers.get(DEBUG_HEADER, "").strip().lower() == "plan":
         _add_debug(body, result)
@@ -190,8 +201,11 @@ async def _ready(request: web.Request) -> web.Response:
     gateway = request.app[GATEWAY]
     services = await probe_all(gateway.clients, gateway.services)
     ready = all(outcome == "ok" for outcome in services.values())
+    circuits = {name: circuit.as_dict() for name, circuit in gateway.circuits().items()}
     return _respond(
-        {"status": "ready" if ready else "unavailable", "services": services}, 200 if ready else 503, JSON
+        {"status": "ready" if ready else "unavailable", "services": services, "circuits": circuits},
+        200 if ready else 503,
+        JSON,
     )
 
 

@@ -17,6 +17,7 @@ from gateway.gateway import Gateway
 from gateway.server import create_app
 from gateway.serving import listening
 from registry.config import ServerConfig, ServiceConfig
+from registry.resilience import GatewayResilience
 from tests.engine.conftest import EXAMPLE_SCHEMA, service_configs
 
 GRAPHQL_RESPONSE = "application/graphql-response+json"
@@ -58,6 +59,7 @@ async def start_server(cluster: Cluster) -> AsyncIterator[StartServer]:
             services: dict[str, ServiceConfig] | None = None,
             sdl: str | None = None,
             batching: bool = True,
+            resilience: GatewayResilience | None = None,
             **settings: Any,
         ) -> Server:
             gateway = Gateway.from_sdl(
@@ -65,6 +67,7 @@ async def start_server(cluster: Cluster) -> AsyncIterator[StartServer]:
                 services if services is not None else service_configs(cluster),
                 path="gateway.graphql",
                 batching=batching,
+                resilience=resilience,
             )
             app = create_app(gateway, dataclasses.replace(ServerConfig(), **settings))
             url = await stack.enter_async_context(listening(app, "127.0.0.1", 0, shutdown_timeout_s=5))

@@ -31,11 +31,25 @@ async def test_health(server: Server, http: aiohttp.ClientSession) -> None:
     assert await get(http, server.url + "/health") == (200, "application/json", {"status": "ok"})
 
 
-async def test_ready_when_every_service_answers(server: Server, http: aiohttp.ClientSession) -> None:
+def circuit(url: str, state: str = "closed", calls: int = 1, failures: int = 0) -> dict[str, Any]:
+    return {"url": url, "state": state, "calls": calls, "failures": failures, "opened": 0, "rejected": 0}
+
+
+async def test_ready_when_every_service_answers(
+    server: Server, http: aiohttp.ClientSession, cluster: Cluster
+) -> None:
+    services = service_configs(cluster)
     assert await get(http, server.url + "/ready") == (
         200,
         "application/json",
-        {"status": "ready", "services": {"accounts": "ok", "catalog": "ok", "orders": "ok", "reviews": "ok"}},
+        {
+            "status": "ready",
+            "services": {"accounts": "ok", "catalog": "ok", "orders": "ok", "reviews": "ok"},
+            # each probe went through its service's circuit breaker: one call, no failure
+            "circuits": {
+                name: circuit(services[name].url) for name in ("accounts", "catalog", "orders", "reviews")
+            },
+        },
     )
 
 
@@ -72,6 +86,12 @@ async def test_not_ready_names_each_unreachable_service(
                     "catalog": "ok",
                     "orders": "ok",
                     "reviews": "reviews: HTTP 500: database on fire",
+                },
+                "circuits": {
+                    "accounts": circuit(dead, calls=3, failures=3),  # refused: retried, 3 attempts
+                    "catalog": circuit(services["catalog"].url),
+                    "orders": circuit(services["orders"].url),
+                    "reviews": circuit(failing + "/graphql", failures=1),
                 },
             },
         )
