@@ -24,7 +24,7 @@ from .serving import event_loop_factory, listen_error, run, serve, serve_workers
 __all__ = ["main"]
 
 DEFAULT_CONFIG = "funnel.yaml"
-BENCHMARKS = ("batching", "load", "overhead")
+BENCHMARKS = ("batching", "faults", "load", "overhead")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -221,7 +221,7 @@ def _parser() -> argparse.ArgumentParser:
     check_command.set_defaults(command=_check)
 
     bench_command = commands.add_parser(
-        "bench", help="run a benchmark from benchmarks/ (batching, load, overhead); options go to it"
+        "bench", help="run a benchmark from benchmarks/ (batching, faults, load, overhead); options go to it"
     )
     bench_command.add_argument("benchmark", choices=BENCHMARKS)
     bench_command.add_argument("options", nargs=argparse.REMAINDER, help="e.g. --quick --json out.json")

@@ -100,3 +100,20 @@ def test_load_quick(tmp_path: Path) -> None:
         # every request of the run cost exactly this downstream: the minimum with batching, one per parent off
         catalog = 1 if mode == "on" else n
         assert run["calls_per_request"] == {"accounts": 0, "catalog": catalog, "orders": 1, "reviews": 0}
+
+
+def test_faults_quick(tmp_path: Path) -> None:
+    result = run_benchmark("faults", tmp_path, "--fault", "error")
+    assert result["benchmark"] == "faults"
+    runs = {(r["mode"], r["phase"]): r for r in result["runs"]}
+    assert sorted(runs) == sorted((m, p) for m in ("on", "off") for p in ("healthy", "failing", "recovered"))
+    for (mode, phase), run in runs.items():
+        assert run["requests"] > 0, (mode, phase)
+        # a failing catalog costs only its own fields: orders and buyers stay whole in every phase
+        assert run["success"]["orders"] == 1.0 and run["success"]["buyer"] == 1.0, (mode, phase)
+        if phase != "recovered":  # (an open breaker may still be failing fast through a short recovery)
+            assert run["catalog_attempts"] > 0, (mode, phase)
+    for mode in ("on", "off"):
+        assert runs[(mode, "healthy")]["success"] == {"orders": 1.0, "buyer": 1.0, "product": 1.0, "reviews": 1.0}
+        assert runs[(mode, "failing")]["success"]["product"] < 1.0
+    assert len(result["series"]["on"]) == len(result["series"]["off"]) == int(result["settings"]["seconds"]) + 1

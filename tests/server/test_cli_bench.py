@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 
-@pytest.mark.parametrize("name", ["batching", "load", "overhead"])
+@pytest.mark.parametrize("name", ["batching", "faults", "load", "overhead"])
 def test_bench_passes_its_options_to_the_benchmark(name: str, tmp_path: Path) -> None:
     completed = subprocess.run(
         [sys.executable, "-m", "gateway", "bench", name, "--help"],
@@ -28,4 +28,4 @@ def test_bench_names_the_benchmarks() -> None:
         [sys.executable, "-m", "gateway", "bench", "nope"], capture_output=True, text=True, timeout=60
     )
     assert completed.returncode == 2
-    assert "invalid choice: 'nope' (choose from 'batching', 'load', 'overhead')" in completed.stderr
+    assert "invalid choice: 'nope' (choose from 'batching', 'faults', 'load', 'overhead')" in completed.stderr
