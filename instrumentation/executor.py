@@ -23,8 +23,10 @@ from registry.bindings import BatchBinding, LoaderBinding
 
 from .call import Call, Fetch, GraphQLCall, RestCall
 from .errors import DownstreamBadResponse, DownstreamError, FieldError
+from .hooks import ExecutionHooks, LevelGroup
 from .merge import Lookup, Pending, assign, index_items, normalize, pending_keys, place_errors
 from .plan import BatchFetch, Plan, RootFetch
+from .plan import Fetch as PlanFetch
 
 __all__ = ["CallRecord", "Execution", "Executor", "execute_plan"]
 
@@ -72,12 +74,14 @@ async def execute_plan(
     max_keys: Mapping[str, int] | None = None,
     root: dict[str, Any] | None = None,
     deadline: float | None = None,
+    hooks: ExecutionHooks | None = None,
 ) -> Execution:
     """Run every fetch of the plan and return the merged data.
 
     `variables` are the client's raw JSON values (forwarded as they came); `coerced_variables` the values
     graphql-core coerced (used for REST path arguments). `deadline` (on `time.monotonic()`) is the request's:
-    every call carries it, so a later level has only what the earlier ones left."""
+    every call carries it, so a later level has only what the earlier ones left. `hooks` see each level's
+    groups and each downstream call (metrics, traces, logs); None costs nothing."""
     executor = Executor(
         fetch,
         variables=variables or {},
@@ -86,6 +90,7 @@ async def execute_plan(
         max_batch=max_batch or {},
         max_keys=max_keys or {},
         deadline=deadline,
+        hooks=hooks,
     )
     return await executor.run(plan, root if root is not None else {})
 
@@ -103,9 +108,12 @@ class Executor:
         max_batch: Mapping[str, int],
         max_keys: Mapping[str, int] | None = None,
         deadline: float | None = None,
+        hooks: ExecutionHooks | None = None,
     ) -> None:
         self.fetch = fetch
         self.deadline = deadline
+        self.hooks = hooks
+        self.fetch_index: Mapping[int, PlanFetch] = {}  # id → fetch, for the hooks only
         self.variables = variables
         self.coerced_variables = coerced_variables
         self.batching = batching
@@ -118,6 +126,8 @@ class Executor:
     async def run(self, plan: Plan, root: dict[str, Any]) -> Execution:
         self.root = root
         self.variable_definitions = plan.variable_definitions
+        if self.hooks is not None:
+            self.fetch_index = {f.id: f for f in plan.fetches}
         roots = [f for f in plan.fetches if isinstance(f, RootFetch)]
         tasks: dict[int, asyncio.Task[None]] = {}
         if plan.operation == "mutation":
@@ -142,32 +152,51 @@ class Executor:
         """Send one call, record it, and raise DownstreamError on failure."""
         if self.deadline is not None:
             call = replace(call, deadline=self.deadline)
+        if self.hooks is None:
+            return await self.send_recorded(call, fetches, None)
+        served = tuple(self.fetch_index[i] for i in fetches)
+        with self.hooks.call(call, served):
+            return await self.send_recorded(call, fetches, served)
+
+    async def send_recorded(
+        self, call: Call, fetches: tuple[int, ...], served: tuple[PlanFetch, ...] | None
+    ) -> Any:
         start = time.perf_counter()
         outcome = "ok"
+        failure: DownstreamError | None = None
         try:
             return await self.fetch(call)
         except DownstreamError as error:
-            outcome = error.code
+            outcome, failure = error.code, error
             raise
         except Exception as error:  # a transport bug must not take the whole response down
             outcome = "DOWNSTREAM_ERROR"
-            raise DownstreamError(f"{call.service}: {error}", service=call.service, call=call) from error
+            failure = DownstreamError(f"{call.service}: {error}", service=call.service, call=call)
+            raise failure from error
         finally:
-            self.calls.append(
-                CallRecord(
-                    call.service,
-                    call.level,
-                    fetches,
-                    call.keys,
-                    call.chunk,
-                    (time.perf_counter() - start) * 1e3,
-                    outcome,
-                )
+            record = CallRecord(
+                call.service,
+                call.level,
+                fetches,
+                call.keys,
+                call.chunk,
+                (time.perf_counter() - start) * 1e3,
+                outcome,
             )
+            self.calls.append(record)
+            if served is not None and self.hooks is not None:
+                self.hooks.called(call, served, record, failure)
 
     # -- level 0 --------------------------------------------------------------------------------------------
 
     async def run_root(self, fetch: RootFetch) -> None:
+        if self.hooks is None:
+            await self.fetch_root(fetch)
+            return
+        with self.hooks.level(LevelGroup(fetch.level, fetch.service, (fetch,))):
+            await self.fetch_root(fetch)
+
+    async def fetch_root(self, fetch: RootFetch) -> None:
         if fetch.protocol == "rest":
             await self.run_rest_root(fetch)
             return
@@ -222,6 +251,21 @@ class Executor:
         pending = {f.id: pending_keys(f, self.root) for f in group}
         if not any(pending.values()):
             return
+        if self.hooks is None:
+            await self.run_batches(group, pending)
+            return
+        with self.hooks.level(self.level_group(group, pending)):
+            await self.run_batches(group, pending)
+
+    def level_group(self, group: list[BatchFetch], pending: Mapping[int, Pending]) -> LevelGroup:
+        """What the hooks are told of a group, counted only when there are hooks."""
+        requested = sum(len(_key_list(key)) for f in group for _, key in pending[f.id])
+        distinct = requested  # one call per parent, or in-process loaders: nothing is de-duplicated
+        if self.batching and group[0].protocol != "local":
+            distinct = sum(len(_distinct(key for _, key in pending[f.id])) for f in group)
+        return LevelGroup(group[0].level, group[0].service, tuple(group), requested, distinct)
+
+    async def run_batches(self, group: list[BatchFetch], pending: Mapping[int, Pending]) -> None:
         first = group[0]
         if first.protocol == "local":
             await self.run_loader(first, pending[first.id])
