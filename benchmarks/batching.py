@@ -31,6 +31,8 @@ from .common import (
     read_stats,
     reset_stats,
     running_services,
+    save_figure,
+    subplots,
     write_json,
 )
 
@@ -134,12 +136,7 @@ async def measure(
 
 
 def plot(result: dict[str, Any], path: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    figure, (latency, calls) = plt.subplots(1, 2, figsize=(12, 4.8))
+    figure, (latency, calls) = subplots(2)
     for query in QUERIES:
         for mode, style in (("on", "-o"), ("off", "--s")):
             runs = [r for r in result["runs"] if r["query"] == query and r["mode"] == mode]
@@ -155,13 +152,9 @@ def plot(result: dict[str, Any], path: str) -> None:
         axes.set_ylabel(label)
         axes.grid(True, which="both", alpha=0.3)
         axes.legend()
-    settings, host = result["settings"], result["machine"]
-    figure.suptitle(
-        f"Funnel: batching on vs off — services {settings['latency_ms']} ms, pool {settings['max_concurrency']}; "
-        f"{host['processor']}, {host['cpus']} CPUs, Python {host['python']}, {host['date']}"
-    )
-    figure.tight_layout()
-    figure.savefig(path, dpi=110)
+    settings = result["settings"]
+    title = f"Funnel: batching on vs off — services {settings['latency_ms']} ms, pool {settings['max_concurrency']}"
+    save_figure(figure, title, result, path)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -171,7 +164,6 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--latency-ms", type=float, default=5.0)
     parser.add_argument("--max-concurrency", type=int, default=16)
     parser.add_argument("--iterations", type=int, default=10)
-    parser.add_argument("--plot", metavar="PATH", help="draw latency and calls against N as a PNG")
     add_common_arguments(parser)
     args = parser.parse_args(argv)
     sizes, iterations = ([10, 100], 2) if args.quick else ([10, 100, 1000], args.iterations)

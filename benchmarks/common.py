@@ -41,7 +41,9 @@ __all__ = [
     "read_stats",
     "reset_stats",
     "running_services",
+    "save_figure",
     "service_configs",
+    "subplots",
     "write_json",
 ]
 
@@ -51,7 +53,29 @@ SERVICES = ("accounts", "catalog", "orders", "reviews")
 
 def add_common_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", metavar="PATH", help="write the results as JSON to PATH")
+    parser.add_argument("--plot", metavar="PATH", help="draw the results as a PNG (needs the bench extra)")
     parser.add_argument("--quick", action="store_true", help="a small, fast run (a smoke test)")
+
+
+def subplots(columns: int) -> tuple[Any, list[Any]]:
+    """A figure of `columns` plots side by side (matplotlib, drawn without a screen)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(1, columns, figsize=(6 * columns, 4.8))
+    return figure, list(axes) if columns > 1 else [axes]
+
+
+def save_figure(figure: Any, title: str, result: Mapping[str, Any], path: str) -> None:
+    """Title the figure with what was measured and on which machine, and write it as a PNG."""
+    host = result["machine"]
+    figure.suptitle(
+        f"{title}; {host['processor']}, {host['cpus']} CPUs, Python {host['python']}, {host['date']}"
+    )
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
 
 
 @contextlib.contextmanager

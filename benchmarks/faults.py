@@ -43,7 +43,9 @@ from .common import (
     percentile,
     print_table,
     running_services,
+    save_figure,
     service_configs,
+    subplots,
     write_json,
 )
 
@@ -246,38 +248,25 @@ def timeseries(samples: list[Sample], seconds: float) -> list[dict[str, Any]]:
 
 
 def plot(result: dict[str, Any], path: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    figure, (success, latency) = plt.subplots(1, 2, figsize=(12, 4.6))
+    figure, (success, latency) = subplots(2)
     for mode, style in (("on", "-o"), ("off", "--s")):
         points = [p for p in result["series"][mode] if p["product_success"] is not None]
-        success.plot(
-            [p["second"] for p in points],
-            [p["product_success"] for p in points],
-            style,
-            label=f"policies {mode}",
-        )
+        seconds = [p["second"] for p in points]
+        success.plot(seconds, [p["product_success"] for p in points], style, label=f"policies {mode}")
         runs = [r for r in result["runs"] if r["mode"] == mode]
         latency.plot([r["phase"] for r in runs], [r["p99_ms"] for r in runs], style, label=f"policies {mode}")
     third = result["settings"]["seconds"] / 3
-    for axes in (success,):
-        axes.axvspan(third, 2 * third, color="red", alpha=0.08, label="catalog failing")
-        axes.set_xlabel("seconds")
-        axes.set_ylabel("requests with every product (catalog) field")
-        axes.legend()
+    success.axvspan(third, 2 * third, color="red", alpha=0.08, label="catalog failing")
+    success.set_xlabel("seconds")
+    success.set_ylabel("requests with every product (catalog) field")
+    success.legend()
     latency.set_ylabel("p99 latency (ms)")
     latency.set_yscale("log")
     latency.legend()
-    settings, host = result["settings"], result["machine"]
-    figure.suptitle(
-        f"Funnel: catalog {settings['fault']}s for a third of the run — "
-        f"{settings['clients_per_mode']} clients per mode; {host['processor']}, {host['cpus']} CPUs, {host['date']}"
-    )
-    figure.tight_layout()
-    figure.savefig(path, dpi=110)
+    settings = result["settings"]
+    fault, clients = settings["fault"], settings["clients_per_mode"]
+    title = f"Funnel: catalog {fault}s for a third of the run, {clients} clients per mode"
+    save_figure(figure, title, result, path)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -287,7 +276,6 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--latency-ms", type=float, default=5.0)
     parser.add_argument("--max-concurrency", type=int, default=16)
-    parser.add_argument("--plot", metavar="PATH", help="draw the success rate over time and p99 per phase")
     add_common_arguments(parser)
     args = parser.parse_args(argv)
     clients, seconds = (4, 6.0) if args.quick else (args.clients, args.seconds)

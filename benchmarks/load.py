@@ -33,6 +33,8 @@ from .common import (
     read_stats,
     reset_stats,
     running_services,
+    save_figure,
+    subplots,
     write_json,
 )
 
@@ -151,6 +153,31 @@ async def run(
     }
 
 
+def plot(result: dict[str, Any], path: str) -> None:
+    figure, (throughput, latency) = subplots(2)
+    modes = [r["mode"] for r in result["runs"]]
+    throughput.bar(
+        [f"batching {m}" for m in modes], [r["rps"] for r in result["runs"]], color=["tab:blue", "tab:orange"]
+    )
+    throughput.set_ylabel("requests per second")
+    for run, style in zip(result["runs"], ("-o", "--s"), strict=True):
+        latency.plot(
+            ["p50", "p95", "p99"],
+            [run["p50_ms"], run["p95_ms"], run["p99_ms"]],
+            style,
+            label=f"batching {run['mode']}",
+        )
+    latency.set_yscale("log")
+    latency.set_ylabel("latency (ms)")
+    latency.legend()
+    settings = result["settings"]
+    title = (
+        f"Funnel under load: {settings['clients']} clients, N = {settings['n']}, "
+        f"services {settings['latency_ms']} ms, pool {settings['max_concurrency']}"
+    )
+    save_figure(figure, title, result, path)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.load", description=__doc__.splitlines()[0])
     parser.add_argument("--clients", type=int, default=32)
@@ -181,6 +208,8 @@ def main(argv: list[str] | None = None) -> None:
         ],
     )
     write_json(args.json, result)
+    if args.plot:
+        plot(result, args.plot)
 
 
 if __name__ == "__main__":

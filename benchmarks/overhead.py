@@ -29,6 +29,8 @@ from .common import (
     percentile,
     print_table,
     running_services,
+    save_figure,
+    subplots,
     write_json,
 )
 
@@ -155,6 +157,30 @@ async def run(iterations: int, warmup: int) -> dict[str, Any]:
     }
 
 
+def plot(result: dict[str, Any], path: str) -> None:
+    figure, (latency, cpu) = subplots(2)
+    queries = [r["query"] for r in result["runs"]]
+    positions = range(len(queries))
+    width = 0.38
+    latency.bar(
+        [p - width / 2 for p in positions],
+        [r["gateway_p50_ms"] for r in result["runs"]],
+        width,
+        label="Funnel",
+    )
+    latency.bar(
+        [p + width / 2 for p in positions], [r["floor_p50_ms"] for r in result["runs"]], width, label="floor"
+    )
+    latency.set_xticks(list(positions), queries)
+    latency.set_ylabel("p50 latency (ms)")
+    latency.legend()
+    cpu.bar(queries, [r["gateway_cpu_us_per_field"] for r in result["runs"]], color="tab:green")
+    cpu.axhline(3.0, color="red", linestyle="--", label="target: 3 µs")
+    cpu.set_ylabel("gateway CPU beyond the floor (µs per resolved field)")
+    cpu.legend()
+    save_figure(figure, "Funnel against the floor (0 ms services, N = 100)", result, path)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks.overhead", description=__doc__.splitlines()[0]
@@ -178,6 +204,8 @@ def main(argv: list[str] | None = None) -> None:
         ],
     )
     write_json(args.json, result)
+    if args.plot:
+        plot(result, args.plot)
 
 
 if __name__ == "__main__":

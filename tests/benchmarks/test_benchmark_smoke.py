@@ -15,9 +15,20 @@ ROOT = Path(__file__).parents[2]
 
 
 def run_benchmark(name: str, tmp_path: Path, *args: str) -> dict[str, Any]:
-    output = tmp_path / f"{name}.json"
+    """Run `python -m benchmarks.NAME --quick` with --json and --plot; the JSON it wrote (the PNG checked)."""
+    output, picture = tmp_path / f"{name}.json", tmp_path / f"{name}.png"
     completed = subprocess.run(
-        [sys.executable, "-m", f"benchmarks.{name}", "--quick", "--json", str(output), *args],
+        [
+            sys.executable,
+            "-m",
+            f"benchmarks.{name}",
+            "--quick",
+            "--json",
+            str(output),
+            "--plot",
+            str(picture),
+            *args,
+        ],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -25,6 +36,7 @@ def run_benchmark(name: str, tmp_path: Path, *args: str) -> dict[str, Any]:
     )
     assert completed.returncode == 0, completed.stderr
     assert completed.stdout.strip(), "the benchmark prints a table"
+    assert picture.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     return json.loads(output.read_text())  # type: ignore[no-any-return]
 
 
@@ -39,9 +51,8 @@ def distinct_buyers_and_sellers(n: int) -> tuple[int, int]:
 
 
 def test_batching_quick(tmp_path: Path) -> None:
-    result = run_benchmark("batching", tmp_path, "--plot", str(tmp_path / "batching.png"))
+    result = run_benchmark("batching", tmp_path)
     assert result["benchmark"] == "batching"
-    assert (tmp_path / "batching.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     runs = {(r["query"], r["n"], r["mode"]): r for r in result["runs"]}
     assert sorted(runs) == sorted(
         (q, n, m) for q in ("flat", "deep") for n in (10, 100) for m in ("on", "off")
@@ -114,6 +125,13 @@ def test_faults_quick(tmp_path: Path) -> None:
         if phase != "recovered":  # (an open breaker may still be failing fast through a short recovery)
             assert run["catalog_attempts"] > 0, (mode, phase)
     for mode in ("on", "off"):
-        assert runs[(mode, "healthy")]["success"] == {"orders": 1.0, "buyer": 1.0, "product": 1.0, "reviews": 1.0}
+        assert runs[(mode, "healthy")]["success"] == {
+            "orders": 1.0,
+            "buyer": 1.0,
+            "product": 1.0,
+            "reviews": 1.0,
+        }
         assert runs[(mode, "failing")]["success"]["product"] < 1.0
-    assert len(result["series"]["on"]) == len(result["series"]["off"]) == int(result["settings"]["seconds"]) + 1
+    assert (
+        len(result["series"]["on"]) == len(result["series"]["off"]) == int(result["settings"]["seconds"]) + 1
+    )
