@@ -161,11 +161,37 @@ def _fast_class(type_: GraphQLLeafType) -> type | None:
 
 
 def leaf_completer(type_: GraphQLLeafType, info: FieldInfo, *, nullable: bool) -> Completer:
-    """A scalar or enum, with its own null handling folded in: leaves are most positions, so one call each."""
-    coerce = type_.coerce_output_value
+    """A scalar or enum, with its own null handling folded in. Leaves are most positions: a value of the Python
+    class a built-in scalar passes through unchanged is returned after one check, everything else goes the long
+    way (null, error, coercion)."""
+    slow = _leaf_slow_path(type_, info, nullable)
     fast = _fast_class(type_)
-    is_int = type_ is GraphQLInt
-    is_float = type_ is GraphQLFloat
+    if fast is str or fast is bool:
+
+        def complete(value: Any, path: Path, errors: list[dict[str, Any]]) -> Any:
+            return value if value.__class__ is fast else slow(value, path, errors)
+
+    elif fast is int:
+
+        def complete(value: Any, path: Path, errors: list[dict[str, Any]]) -> Any:
+            if value.__class__ is int and _INT_MIN <= value <= _INT_MAX:
+                return value
+            return slow(value, path, errors)
+
+    elif fast is float:
+
+        def complete(value: Any, path: Path, errors: list[dict[str, Any]]) -> Any:
+            if value.__class__ is float and math.isfinite(value):
+                return value
+            return slow(value, path, errors)
+
+    else:
+        return slow
+    return complete
+
+
+def _leaf_slow_path(type_: GraphQLLeafType, info: FieldInfo, nullable: bool) -> Completer:
+    coerce = type_.coerce_output_value
 
     def fail(failure: _Failure, errors: list[dict[str, Any]]) -> None:
         if not nullable:
@@ -173,16 +199,11 @@ def leaf_completer(type_: GraphQLLeafType, info: FieldInfo, *, nullable: bool) -
         errors.append(failure.error)
 
     def complete(value: Any, path: Path, errors: list[dict[str, Any]]) -> Any:
-        cls = value.__class__
-        if cls is fast and (
-            not (is_int or is_float) or (_INT_MIN <= value <= _INT_MAX if is_int else math.isfinite(value))
-        ):
-            return value
         if value is None:
             if nullable:
                 return None
             raise _null_error(path, info)
-        if cls is FieldError:
+        if value.__class__ is FieldError:
             fail(_field_error(value, path, info), errors)
             return None
         try:
@@ -241,10 +262,10 @@ def object_completer(type_name: str, fields: Sequence[ObjectField], info: FieldI
                 assert info is not None
                 raise _not_an_object(value, path, info, type_name)
         get = value.get
-        return {
-            key: completer(value if source is None else get(source), (path, key), errors)
-            for key, source, completer in fields
-        }
+        result = {}
+        for key, source, completer in fields:
+            result[key] = completer(value if source is None else get(source), (path, key), errors)
+        return result
 
     return complete
 
