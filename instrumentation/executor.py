@@ -518,6 +518,9 @@ def _groups(fetches: Iterable[BatchFetch]) -> list[list[BatchFetch]]:
 def _distinct(keys: Iterable[Any]) -> list[Any]:
     seen: dict[str, Any] = {}
     for key in keys:
+        if key.__class__ is str:  # the common case: a text key is its own normal form
+            seen.setdefault(key, key)
+            continue
         for k in key if key.__class__ is list else (key,):
             if k is not None:
                 seen.setdefault(normalize(k), k)

@@ -77,11 +77,14 @@ def pending_keys(fetch: BatchFetch, root: Mapping[str, Any]) -> Pending:
     seen: set[int] = set()
     key_function = fetch.key_function
     for path in fetch.paths:
+        single = path.key[0] if len(path.key) == 1 else None  # most keys are one field of the parent
         for parent in parents_of(root, path.steps):
             if id(parent) in seen:
                 continue
             seen.add(id(parent))
-            if key_function is not None:
+            if single is not None:
+                key = parent.get(single)
+            elif key_function is not None:
                 try:
                     key = key_function(parent)
                 except Exception as error:
