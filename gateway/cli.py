@@ -18,6 +18,7 @@ from registry.errors import ConfigError
 
 from .checkout import CheckoutMissing, import_from_checkout
 from .gateway import Gateway
+from .observability import configure_logging
 from .server import GRAPHQL_PATH
 from .serving import event_loop_factory, listen_error, run, serve, serve_workers
 
@@ -46,6 +47,8 @@ def _serve(args: argparse.Namespace) -> int:
     if gateway is None:
         return 1
     assert gateway.config is not None
+    if gateway.config.observability.logging is not None:
+        configure_logging(gateway.config.observability.logging)
     settings = gateway.config.server
     settings = replace(
         settings,

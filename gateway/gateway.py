@@ -35,12 +35,13 @@ from registry.bindings import (
     ResolverBinding,
     SourceLocation,
 )
-from registry.config import GatewayConfig, ServiceConfig, load_config
+from registry.config import GatewayConfig, ObservabilityConfig, ServiceConfig, load_config
 from registry.errors import ConfigError, Problem
 from registry.resilience import GatewayResilience
 
 from .annotations import load_schema, validate_bindings
 from .documents import DocumentCache, PreparedDocument
+from .observability import REQUEST_ID_HEADER, Observability
 from .resilience import BreakerSnapshot, circuit_states, request_deadline, resilient_transport
 from .transport import ServiceClients
 
@@ -58,6 +59,7 @@ class Result:
     plan: Plan | None = None
     calls: list[CallRecord] = field(default_factory=list)
     request_error: bool = False  # the request could not be parsed, validated or planned: no execution
+    operation_name: str | None = None  # the operation run (its name in the document), or the one asked for
 
     def response(self) -> dict[str, Any]:
         if self.request_error:
@@ -79,7 +81,11 @@ class Gateway:
         clients: ServiceClients | None = None,
         config: GatewayConfig | None = None,
         resilience: GatewayResilience | None = None,
+        observability: ObservabilityConfig | Observability | None = None,
     ) -> None:
+        """`observability`: metrics, traces and request logs; by default the config's `observability:` section
+        (all off without one). An Observability built beforehand is used as is (tests give theirs a span
+        processor that keeps spans in memory)."""
         if not isinstance(services, Mapping):
             services = {s.name: s for s in services}
         self.schema = schema
@@ -89,6 +95,9 @@ class Gateway:
         if resilience is None:
             resilience = config.resilience if config is not None else GatewayResilience()
         self.resilience = resilience
+        if observability is None and config is not None:
+            observability = config.observability
+        self._observability = observability
         self._bindings: list[Binding] = list(bindings)
         self._clients = clients
         self._frozen = False
@@ -126,11 +135,14 @@ class Gateway:
         path: str = "<schema>",
         batching: bool = True,
         resilience: GatewayResilience | None = None,
+        observability: ObservabilityConfig | Observability | None = None,
     ) -> Gateway:
         if not isinstance(services, Mapping):
             services = {s.name: s for s in services}
         schema, bindings = load_schema(sdl, path, services)
-        return cls(schema, services, bindings, batching=batching, resilience=resilience)
+        return cls(
+            schema, services, bindings, batching=batching, resilience=resilience, observability=observability
+        )
 
     # -- decorators: compile to the same bindings as the SDL annotations -----------------------------------
 
@@ -229,6 +241,11 @@ class Gateway:
         self.introspection_schema = _public_schema(self.schema)
         if self._clients is None:
             self._clients = ServiceClients(self.services, transport_factory=resilient_transport)
+        source = self._observability
+        # Built here, not at the first request: a feature on without its package must stop start-up.
+        self.observability = source if isinstance(source, Observability) else Observability(source)
+        self.observability.watch(self._clients, self.documents)
+        self._observer = self.observability if self.observability.active else None
         self._frozen = True
 
     @property
@@ -242,6 +259,8 @@ class Gateway:
         return circuit_states(self.clients)
 
     async def close(self) -> None:
+        if self._frozen:
+            self.observability.close()
         if self._clients is not None:
             await self._clients.close()
 
@@ -280,8 +299,12 @@ class Gateway:
         headers: Mapping[str, str] | None = None,
         *,
         timeout_ms: float | None = None,
+        request_id: str | None = None,
     ) -> dict[str, Any]:
-        return (await self.run(query, variables, operation_name, headers, timeout_ms=timeout_ms)).response()
+        result = await self.run(
+            query, variables, operation_name, headers, timeout_ms=timeout_ms, request_id=request_id
+        )
+        return result.response()
 
     async def run(
         self,
@@ -291,14 +314,32 @@ class Gateway:
         headers: Mapping[str, str] | None = None,
         *,
         timeout_ms: float | None = None,
+        request_id: str | None = None,
     ) -> Result:
         """Answer one request. Its downstream calls end by its deadline: `resilience.deadline_ms` from now, or the
-        client's `timeout_ms` (the `funnel-timeout-ms` header) when that is shorter."""
+        client's `timeout_ms` (the `funnel-timeout-ms` header) when that is shorter. `request_id` goes to every
+        service as `x-request-id` and into the request's log lines and span."""
         deadline = request_deadline(self.resilience.deadline_ms, timeout_ms)
         self.freeze()
+        observer = self._observer
+        if observer is None:
+            return await self._run(query, variables, operation_name, headers, deadline, request_id)
+        with observer.request(headers, request_id) as observed:
+            observed.result = await self._run(query, variables, operation_name, headers, deadline, request_id)
+        return observed.result
+
+    async def _run(
+        self,
+        query: str,
+        variables: Mapping[str, Any] | None,
+        operation_name: str | None,
+        headers: Mapping[str, str] | None,
+        deadline: float,
+        request_id: str | None,
+    ) -> Result:
         prepared = self.documents.get(query)
         if prepared.document is None:
-            return _request_error(prepared.errors)
+            return _request_error(prepared.errors, operation_name)
         operation = get_operation_ast(prepared.document, operation_name)
         if operation is None:
             message = (
@@ -306,26 +347,33 @@ class Gateway:
                 if operation_name
                 else "Must provide operation name if query contains multiple operations."
             )
-            return _request_error([GraphQLError(message)])
+            return _request_error([GraphQLError(message)], operation_name)
+        name = operation.name.value if operation.name is not None else operation_name
         raw = dict(variables or {})
         coerced = get_variable_values(self.schema, operation.variable_definitions or (), raw)
         if isinstance(coerced, list):
-            return _request_error(coerced)
+            return _request_error(coerced, name)
         values = coerced.coerced
         try:
             plan = self._plan(prepared, operation_name, values)
         except PlanError as error:
             located = GraphQLError(error.message, error.node)
             if error.execution:
-                return Result(None, [dict(located.formatted)])
-            return _request_error([located])
+                return Result(None, [dict(located.formatted)], operation_name=name)
+            return _request_error([located], name)
         root: dict[str, Any] = {}
         if plan.introspection is not None:
             introspection = execute_sync(self.introspection_schema, plan.introspection, variable_values=raw)
             root[INTROSPECTION_KEY] = introspection.data
+        observer = self._observer
+        fetch = self.clients.fetcher(
+            headers or {},
+            extra_headers={REQUEST_ID_HEADER: request_id} if request_id else {},
+            call_headers=observer.call_headers if observer is not None else None,
+        )
         execution = await execute_plan(
             plan,
-            self.clients.fetcher(headers or {}),
+            fetch,
             variables=raw,
             coerced_variables=values,
             batching=self.batching,
@@ -333,9 +381,10 @@ class Gateway:
             max_keys=self.max_keys,
             root=root,
             deadline=deadline,
+            hooks=observer.hooks if observer is not None else None,
         )
         data, errors = project(plan.projection, execution.data)
-        return Result(data, errors, plan, execution.calls)
+        return Result(data, errors, plan, execution.calls, operation_name=name)
 
 
 def _condition(values: Mapping[str, Any], name: str) -> bool | None:
@@ -345,8 +394,10 @@ def _condition(values: Mapping[str, Any], name: str) -> bool | None:
     return bool(values.get(name))
 
 
-def _request_error(errors: Sequence[GraphQLError]) -> Result:
-    return Result(None, [dict(e.formatted) for e in errors], request_error=True)
+def _request_error(errors: Sequence[GraphQLError], operation_name: str | None = None) -> Result:
+    return Result(
+        None, [dict(e.formatted) for e in errors], request_error=True, operation_name=operation_name
+    )
 
 
 def _public_schema(schema: GraphQLSchema) -> GraphQLSchema:

@@ -1,4 +1,5 @@
-"""The HTTP server: GraphQL over HTTP at /graphql, /health and /ready, the browser page.
+"""The HTTP server: GraphQL over HTTP at /graphql, /health and /ready, /metrics when metrics are on, the
+browser page. Every answer carries the request's `x-request-id` (the client's, or a new one).
 
     app = create_app(Gateway.from_config("funnel.yaml"), config.server)
 
@@ -12,6 +13,7 @@ read `errors` from a 200. Once execution starts the answer is 200, field errors 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Final
@@ -26,6 +28,7 @@ from registry.config import ServerConfig
 from .gateway import Gateway, Result
 from .limits import QueryLimits
 from .media import GRAPHQL_RESPONSE, HTML, JSON, negotiate
+from .observability import current_request_id, request_id_middleware
 from .page import page_response
 from .params import BadParams, GraphQLParams, from_json_body, from_url
 from .readiness import probe_all
@@ -36,6 +39,7 @@ __all__ = [
     "GATEWAY",
     "GRAPHQL_PATH",
     "LIMITS",
+    "METRICS_PATH",
     "SETTINGS",
     "STATE",
     "ServerState",
@@ -45,6 +49,7 @@ __all__ = [
 log = logging.getLogger("funnel.server")
 
 GRAPHQL_PATH: Final = "/graphql"
+METRICS_PATH: Final = "/metrics"
 DEBUG_HEADER: Final = "funnel-debug"
 
 
@@ -72,7 +77,8 @@ def create_app(gateway: Gateway, settings: ServerConfig | None = None) -> web.Ap
     # Shedding first: a request beyond the limit is refused before any work is spent on it.
     shedding = load_shedding_middleware(gateway.resilience.max_in_flight_requests)
     app = web.Application(
-        middlewares=[shedding, _errors_as_json],
+        # The request id next, so that every answer but a shed one carries it, errors included.
+        middlewares=[shedding, request_id_middleware, _errors_as_json],
         client_max_size=settings.max_body_bytes,
         # A GET carries the query in the request line: allow it the size a POST body may have.
         handler_args={"max_line_size": max(_MIN_LINE_SIZE, settings.max_body_bytes)},
@@ -87,6 +93,10 @@ def create_app(gateway: Gateway, settings: ServerConfig | None = None) -> web.Ap
     app.router.add_route("POST", GRAPHQL_PATH, _graphql)
     app.router.add_get("/health", _health)
     app.router.add_get("/ready", _ready)
+    observability = gateway.observability
+    observability.watch(gateway.clients, gateway.documents, lambda: (shedding,))
+    if observability.metrics is not None:
+        app.router.add_get(METRICS_PATH, _metrics)
     return app
 
 
@@ -107,7 +117,24 @@ class _UnsupportedMediaType(Exception):
     """A POST body that is not application/json (HTTP 415)."""
 
 
+@dataclass(slots=True)
+class _Progress:
+    ran: bool = False  # the request reached the gateway, which observes it itself
+
+
 async def _graphql(request: web.Request) -> web.StreamResponse:
+    observability = request.app[GATEWAY].observability
+    if not observability.active:
+        return await _answer(request, _Progress())
+    start = time.perf_counter()
+    progress = _Progress()
+    response = await _answer(request, progress)
+    if not progress.ran:  # refused before it could run (bad HTTP, a limit): still a request to count and log
+        observability.rejected(current_request_id(), response.status, time.perf_counter() - start)
+    return response
+
+
+async def _answer(request: web.Request, progress: _Progress) -> web.StreamResponse:
     settings = request.app[SETTINGS]
     offer_page = request.method == "GET" and settings.browser_page
     media = negotiate(request.headers.get("Accept"), _WITH_PAGE if offer_page else _JSON_TYPES, JSON)
@@ -147,8 +174,14 @@ async def _graphql(request: web.Request) -> web.StreamResponse:
             timeout_ms = parse_timeout_ms(request.headers[TIMEOUT_HEADER])
         except ValueError as error:
             return _error(400, f"{error}.", media)
+    progress.ran = True
     result = await gateway.run(
-        params.query, params.variables, params.operation_name, headers=request.headers, timeout_ms=timeout_ms
+        params.query,
+        params.variables,
+        params.operation_name,
+        headers=request.headers,
+        timeout_ms=timeout_ms,
+        request_id=current_request_id(),
     )
     body = result.response()
     if settings.debug_plan or request.headers.get(DEBUG_HEADER, "").strip().lower() == "plan":
@@ -187,7 +220,7 @@ def _error(status: int, message: str, media: str, headers: dict[str, str] | None
     return _respond({"errors": [GraphQLError(message).formatted]}, status, media, headers)
 
 
-# -- /health, /ready ----------------------------------------------------------------------------------------
+# -- /health, /ready, /metrics --------------------------------------------------------------------------------
 
 
 async def _health(_request: web.Request) -> web.Response:
@@ -207,6 +240,14 @@ async def _ready(request: web.Request) -> web.Response:
         200 if ready else 503,
         JSON,
     )
+
+
+async def _metrics(request: web.Request) -> web.Response:
+    metrics = request.app[GATEWAY].observability.metrics
+    assert metrics is not None  # the route exists only when metrics are on
+    body, content_type = metrics.exposition(request.headers.get("Accept"))
+    # Set whole: the type carries parameters (version=0.0.4, charset) that content_type= would reject.
+    return web.Response(body=body, headers={"Content-Type": content_type})
 
 
 # -- errors outside the handlers ------------------------------------------------------------------------------

@@ -23,17 +23,32 @@ from .errors import ConfigError, Problem
 from .resilience import GatewayResilience, ResiliencePolicy, merge_policy
 
 __all__ = [
+    "LOG_FORMATS",
+    "LOG_LEVELS",
     "PROTOCOLS",
+    "TRACE_EXPORTERS",
     "GatewayConfig",
+    "LogFormat",
+    "LogLevel",
+    "LoggingConfig",
+    "ObservabilityConfig",
     "Protocol",
     "ServerConfig",
     "ServiceConfig",
+    "TraceExporter",
+    "TracingConfig",
     "load_config",
     "parse_config",
 ]
 
 Protocol = Literal["graphql", "rest"]
 PROTOCOLS: Final[tuple[Protocol, ...]] = ("graphql", "rest")
+TraceExporter = Literal["none", "console", "otlp"]
+TRACE_EXPORTERS: Final[tuple[TraceExporter, ...]] = ("none", "console", "otlp")
+LogLevel = Literal["debug", "info", "warning", "error"]
+LOG_LEVELS: Final[tuple[LogLevel, ...]] = ("debug", "info", "warning", "error")
+LogFormat = Literal["json", "text"]
+LOG_FORMATS: Final[tuple[LogFormat, ...]] = ("json", "text")
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +81,38 @@ class ServerConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class TracingConfig:
+    """`observability.tracing`: OpenTelemetry spans per request, plan level and downstream call."""
+
+    exporter: TraceExporter = "none"  # none: no tracer at all, nothing spent
+    # otlp only: the OTLP/HTTP traces URL; by default the exporter's own (OTEL_EXPORTER_OTLP_* or localhost:4318)
+    endpoint: str | None = None
+    service_name: str = "funnel"
+
+
+@dataclass(frozen=True, slots=True)
+class LoggingConfig:
+    """`observability.logging`: one line per request and per failed downstream call, on the `funnel` loggers."""
+
+    level: LogLevel = "info"  # requests are logged at info, failed downstream calls at warning
+    format: LogFormat = "json"
+
+
+@dataclass(frozen=True, slots=True)
+class ObservabilityConfig:
+    """The `observability:` section. Everything is off unless the file turns it on."""
+
+    metrics: bool = False  # GET /metrics, Prometheus text format
+    tracing: TracingConfig = TracingConfig()
+    logging: LoggingConfig | None = None  # None: no section, no request logs
+    location: SourceLocation | None = None  # the section, for start-up errors (a package not installed)
+
+    @property
+    def active(self) -> bool:
+        return self.metrics or self.tracing.exporter != "none" or self.logging is not None
+
+
+@dataclass(frozen=True, slots=True)
 class GatewayConfig:
     path: str | None  # the YAML file, for error messages and relative paths
     schema_path: str | None
@@ -73,6 +120,7 @@ class GatewayConfig:
     services: Mapping[str, ServiceConfig] = field(default_factory=lambda: MappingProxyType({}))
     server: ServerConfig = field(default_factory=ServerConfig)
     resilience: GatewayResilience = field(default_factory=GatewayResilience)
+    observability: ObservabilityConfig = field(default_factory=ObservabilityConfig)
 
 
 def load_config(path: str | os.PathLike[str]) -> GatewayConfig:
@@ -357,9 +405,13 @@ def _http_url(value: Any) -> str | None:
     return value if parts.scheme in ("http", "https") and parts.hostname else None
 
 
+def _one_of(choices: tuple[str, ...]) -> _Check:
+    return _expect(f"one of {', '.join(choices)}", lambda v: v if v in choices else None)
+
+
 _positive_int = _expect("a positive integer", lambda v: v if type(v) is int and v > 0 else None)
 _boolean = _expect("true or false", lambda v: v if isinstance(v, bool) else None)
-_protocol = _expect(f"one of {', '.join(PROTOCOLS)}", lambda v: v if v in PROTOCOLS else None)
+_protocol = _one_of(PROTOCOLS)
 _url = _expect("an http(s) URL like http://host:port/path", _http_url)
 _header_name = _expect(
     "an HTTP header name", lambda v: v.lower() if isinstance(v, str) and _HEADER_TOKEN.fullmatch(v) else None
@@ -375,6 +427,7 @@ _non_negative_int = _expect("an integer, 0 or more", lambda v: v if type(v) is i
 _port = _expect("a port number (0 to 65535)", lambda v: v if type(v) is int and 0 <= v <= 65535 else None)
 _host = _expect("a host name or address", lambda v: v if isinstance(v, str) and v.strip() else None)
 _file_name = _expect("a file name", lambda v: v if isinstance(v, str) and v.strip() else None)
+_text = _expect("a non-empty string", lambda v: v if isinstance(v, str) and v.strip() else None)
 
 
 def _schema_file(reader: _Reader, entry: _Entry) -> Any:
@@ -478,6 +531,46 @@ _SERVER: Final[Mapping[str, _Key]] = MappingProxyType(
     }
 )
 
+_TRACING: Final[Mapping[str, _Key]] = MappingProxyType(
+    {
+        "exporter": _Key(_one_of(TRACE_EXPORTERS)),
+        "endpoint": _Key(_url),
+        "service_name": _Key(_text),
+    }
+)
+
+
+def _tracing(reader: _Reader, entry: _Entry) -> Any:
+    values = _section(_TRACING)(reader, entry)
+    if values is _INVALID:
+        return values
+    if "endpoint" in values and values.get("exporter") != "otlp":
+        # Said and ignored would leave the operator looking for spans that were never sent anywhere.
+        reader.report(entry, "endpoint is only used by the otlp exporter (add `exporter: otlp`)")
+        return _INVALID
+    return TracingConfig(**values)
+
+
+_LOGGING: Final[Mapping[str, _Key]] = MappingProxyType(
+    {"level": _Key(_one_of(LOG_LEVELS)), "format": _Key(_one_of(LOG_FORMATS))}
+)
+
+_OBSERVABILITY: Final[Mapping[str, _Key]] = MappingProxyType(
+    {
+        "metrics": _Key(_boolean),
+        "tracing": _Key(_tracing),
+        "logging": _Key(_record(_LOGGING, LoggingConfig)),
+    }
+)
+
+
+def _observability(reader: _Reader, entry: _Entry) -> Any:
+    values = _section(_OBSERVABILITY)(reader, entry)
+    if values is _INVALID:
+        return values
+    return ObservabilityConfig(**values, location=reader.location(entry.anchor))
+
+
 _TOP_LEVEL: Final[Mapping[str, _Key]] = MappingProxyType(
     {
         "schema": _Key(_schema_file, attr="schema_path"),
@@ -485,6 +578,7 @@ _TOP_LEVEL: Final[Mapping[str, _Key]] = MappingProxyType(
         "services": _Key(_named("service", _SERVICE, _ServiceDraft.of), required=True),
         "resilience": _Key(_section(_RESILIENCE)),
         "server": _Key(_record(_SERVER, ServerConfig)),
+        "observability": _Key(_observability),
     }
 )
 

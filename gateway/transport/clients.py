@@ -54,8 +54,16 @@ class ServiceClients:
     def transports(self) -> Mapping[str, Transport]:
         return MappingProxyType(self._transports)
 
-    def fetcher(self, request_headers: Mapping[str, str]) -> Fetch:
-        """A Fetch for one client request: each service gets only the headers it is configured to receive."""
+    def fetcher(
+        self,
+        request_headers: Mapping[str, str],
+        extra_headers: Mapping[str, str] = _NO_HEADERS,
+        call_headers: Callable[[], Mapping[str, str]] | None = None,
+    ) -> Fetch:
+        """A Fetch for one client request: each service gets only the headers it is configured to receive, plus
+        `extra_headers` (the gateway's own, e.g. the request id: for every service, winning over a forwarded
+        header of the same name) and whatever `call_headers()` gives when each call is sent (the trace context
+        of that call)."""
         # Filtered once per service per request, not per call: one request makes several calls to a service.
         forwarded: dict[str, Mapping[str, str]] = {}
 
@@ -66,7 +74,12 @@ class ServiceClients:
                 raise DownstreamError(f"unknown service {service!r}", service=service, call=call)
             headers = forwarded.get(service)
             if headers is None:
-                headers = forwarded[service] = _select_headers(request_headers, self._forward[service])
+                headers = _select_headers(request_headers, self._forward[service])
+                if extra_headers:
+                    headers = {**headers, **extra_headers}
+                forwarded[service] = headers
+            if call_headers is not None:
+                headers = {**headers, **call_headers()}
             return await transport.send(call, headers)
 
         return fetch

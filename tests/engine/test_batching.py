@@ -217,7 +217,7 @@ async def test_max_batch_chunks_go_out_concurrently(cluster: Cluster, make_gatew
             await asyncio.wait_for(barrier.wait(), timeout=10)
         return await fetch(call)
 
-    gateway.clients.fetcher = lambda headers: held  # type: ignore[method-assign]
+    gateway.clients.fetcher = lambda headers, **_: held  # type: ignore[method-assign]
     await cluster.reset_stats()
     result = await gateway.execute(f"{{ orders(first: {n}) {{ buyer {{ id }} }} }}")
     assert "errors" not in result

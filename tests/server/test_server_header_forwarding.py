@@ -1,4 +1,5 @@
-"""A client's headers reach exactly the services whose `headers.forward` names them.
+"""A client's headers reach exactly the services whose `headers.forward` names them; the request id
+(`x-request-id`) is the gateway's own and goes to every service, configured or not.
 
 The example services do not report headers, so each one is put behind a small recording proxy (local to this
 test) that notes the headers of every request and passes it on unchanged to the real service.
@@ -121,13 +122,13 @@ async def test_each_service_receives_only_the_headers_it_forwards(
     }
     assert received("catalog") == {
         ("authorization", None),
-        ("x-request-id", None),
+        ("x-request-id", "req-42"),
         ("x-tenant", None),
         ("cookie", None),
     }
     assert received("reviews") == {
         ("authorization", None),
-        ("x-request-id", None),
+        ("x-request-id", "req-42"),
         ("x-tenant", "acme"),
         ("cookie", None),
     }

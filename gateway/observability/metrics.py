@@ -1,0 +1,285 @@
+"""Prometheus metrics of one gateway, in a registry of its own (never prometheus-client's global one: two
+gateways in one process, or a test after another, must not add up).
+
+Counted as it happens (execution hooks and the end of each request):
+
+| metric | labels |
+|---|---|
+| `funnel_requests_total` | operation, outcome (ok, partial, failed, invalid, rejected, exception) |
+| `funnel_request_duration_seconds` (histogram) | operation |
+| `funnel_downstream_calls_total` | service, binding, outcome (ok or the error code) |
+| `funnel_downstream_call_duration_seconds` (histogram) | service, binding |
+| `funnel_downstream_batch_keys` (histogram: keys per call of a batched field) | service, binding |
+| `funnel_downstream_keys_requested_total` (keys gathered from parents, duplicates included) | service |
+| `funnel_downstream_keys_deduplicated_total` (duplicates not sent thanks to batching) | service |
+
+Read from the gateway's state when scraped (nothing is spent on them between scrapes):
+
+| metric | labels |
+|---|---|
+| `funnel_downstream_retries_total`, `funnel_downstream_retries_refused_total` (retry budget) | service |
+| `funnel_circuit_breaker_state` (1 for the current state, 0 for the others) | service, endpoint, state |
+| `funnel_circuit_breaker_opened_total`, `funnel_circuit_breaker_rejected_total` | service, endpoint |
+| `funnel_bulkhead_in_flight`, `funnel_bulkhead_waiting` (gauges), `funnel_bulkhead_rejected_total` | service |
+| `funnel_requests_shed_total`, `funnel_requests_in_flight` (load shedding, when the server sheds) | — |
+| `funnel_cache_hits_total`, `funnel_cache_misses_total`, `funnel_cache_entries` | cache (document, plan) |
+
+Every label value is bounded: services and endpoints come from the config, bindings from the schema, outcomes
+are a fixed set. Operation names come from clients, so only valid GraphQL names count, and only the first
+`max_operations` distinct ones: later ones are `other`, an anonymous operation is `anonymous`. A breaker's
+`endpoint` is its instance's URL (not `instance`, which Prometheus sets on every series it scrapes).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import AbstractContextManager
+from typing import Final
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.exposition import choose_encoder
+
+from instrumentation.call import Call
+from instrumentation.errors import DownstreamError
+from instrumentation.executor import CallRecord
+from instrumentation.hooks import ExecutionHooks, LevelGroup, describe_fetches
+from instrumentation.plan import BatchFetch, Fetch
+
+from ..documents import DocumentCache
+from ..resilience import LoadShedder, ResilientTransport
+from ..resilience.breaker import BreakerState
+from ..transport import ServiceClients
+
+__all__ = ["BREAKER_STATES", "KEY_BUCKETS", "BoundedLabels", "GatewayMetrics"]
+
+KEY_BUCKETS: Final = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, float("inf"))
+BREAKER_STATES: Final[tuple[BreakerState, ...]] = ("closed", "open", "half_open")
+_GRAPHQL_NAME: Final = re.compile(r"[_A-Za-z][_0-9A-Za-z]{0,99}")
+_NOTHING: Final[AbstractContextManager[None]] = contextlib.nullcontext()
+
+
+class BoundedLabels:
+    """At most `limit` distinct label values, first come first kept; the rest (and invalid ones) are `other`."""
+
+    __slots__ = ("_seen", "limit", "missing", "valid")
+
+    def __init__(self, limit: int, *, valid: re.Pattern[str] | None = None, missing: str = "none") -> None:
+        self.limit = limit
+        self.valid = valid
+        self.missing = missing
+        self._seen: set[str] = set()
+
+    def __call__(self, value: str | None) -> str:
+        if not value:
+            return self.missing
+        if value in self._seen:
+            return value
+        if len(self._seen) >= self.limit or (self.valid is not None and not self.valid.fullmatch(value)):
+            return "other"
+        self._seen.add(value)
+        return value
+
+
+class GatewayMetrics(ExecutionHooks):
+    """The gateway's metrics; also the execution hooks that count downstream calls and keys."""
+
+    def __init__(self, *, max_operations: int = 100, max_bindings: int = 1000) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.operations = BoundedLabels(max_operations, valid=_GRAPHQL_NAME, missing="anonymous")
+        # Bounded by the schema already; the cap only guards against a schema with very many root fields
+        # combined into calls in very many ways.
+        self.bindings = BoundedLabels(max_bindings)
+        registry = self.registry
+        self.requests = Counter(
+            "funnel_requests",
+            "GraphQL requests answered, by operation name and outcome.",
+            ["operation", "outcome"],
+            registry=registry,
+        )
+        self.request_duration = Histogram(
+            "funnel_request_duration_seconds",
+            "Time to answer a GraphQL request, from its arrival in the gateway to its response.",
+            ["operation"],
+            registry=registry,
+        )
+        self.calls = Counter(
+            "funnel_downstream_calls",
+            "Downstream calls (each retry included in its call), by service, binding and outcome.",
+            ["service", "binding", "outcome"],
+            registry=registry,
+        )
+        self.call_duration = Histogram(
+            "funnel_downstream_call_duration_seconds",
+            "Time of a downstream call, its retries included.",
+            ["service", "binding"],
+            registry=registry,
+        )
+        self.batch_keys = Histogram(
+            "funnel_downstream_batch_keys",
+            "Keys (ids or entity representations) asked for in one downstream call.",
+            ["service", "binding"],
+            buckets=KEY_BUCKETS,
+            registry=registry,
+        )
+        self.keys_requested = Counter(
+            "funnel_downstream_keys_requested",
+            "Keys gathered from the parents of batched fields, duplicates included.",
+            ["service"],
+            registry=registry,
+        )
+        self.keys_deduplicated = Counter(
+            "funnel_downstream_keys_deduplicated",
+            "Keys not sent because another parent at the same level asked for the same one.",
+            ["service"],
+            registry=registry,
+        )
+        self._state = _StateCollector()
+        registry.register(self._state)
+
+    def watch(
+        self,
+        clients: ServiceClients,
+        documents: DocumentCache,
+        shedders: Callable[[], Iterable[LoadShedder]] = tuple,
+    ) -> None:
+        """Read these when scraped: the services' resilience layers, the caches, and the load shedders."""
+        self._state.clients = clients
+        self._state.documents = documents
+        self._state.shedders = shedders
+
+    # -- counting ------------------------------------------------------------------------------------------
+
+    def observe_request(self, operation: str | None, outcome: str, seconds: float) -> None:
+        label = self.operations(operation)
+        self.requests.labels(label, outcome).inc()
+        self.request_duration.labels(label).observe(seconds)
+
+    def level(self, group: LevelGroup) -> AbstractContextManager[None]:
+        if group.requested:
+            self.keys_requested.labels(group.service).inc(group.requested)
+            self.keys_deduplicated.labels(group.service).inc(group.requested - group.distinct)
+        return _NOTHING
+
+    def called(
+        self, call: Call, fetches: tuple[Fetch, ...], record: CallRecord, error: DownstreamError | None
+    ) -> None:
+        binding = self.bindings(describe_fetches(fetches))
+        self.calls.labels(record.service, binding, record.outcome).inc()
+        self.call_duration.labels(record.service, binding).observe(record.ms / 1000)
+        if isinstance(fetches[0], BatchFetch):  # a root field's call is not a batch
+            self.batch_keys.labels(record.service, binding).observe(record.keys)
+
+    # -- exposition ----------------------------------------------------------------------------------------
+
+    def exposition(self, accept: str | None = None) -> tuple[bytes, str]:
+        """The registry in the format the scraper asks for (Prometheus text, or OpenMetrics), and its type."""
+        encode, content_type = choose_encoder(accept or "")
+        return encode(self.registry), content_type
+
+
+class _StateCollector:
+    """What the gateway keeps anyway (resilience layers, caches, the load shedder), turned into metrics at
+    scrape time only."""
+
+    def __init__(self) -> None:
+        self.clients: ServiceClients | None = None
+        self.documents: DocumentCache | None = None
+        self.shedders: Callable[[], Iterable[LoadShedder]] = tuple
+
+    def describe(self) -> Iterable[Metric]:
+        return ()  # the families depend on the gateway watched; auto_describe must not collect() early
+
+    def collect(self) -> Iterator[Metric]:
+        if self.clients is not None:
+            yield from _resilience(self.clients)
+        if self.documents is not None:
+            yield from _caches(self.documents)
+        yield from _shedding(list(self.shedders()))
+
+
+def _resilience(clients: ServiceClients) -> Iterator[Metric]:
+    stacks = {
+        name: transport
+        for name, transport in sorted(clients.transports.items())
+        if isinstance(transport, ResilientTransport)
+    }
+    retries = CounterMetricFamily(
+        "funnel_downstream_retries", "Retries made (after the first try of a call).", labels=["service"]
+    )
+    refused = CounterMetricFamily(
+        "funnel_downstream_retries_refused",
+        "Retries not made because the service's retry budget was spent.",
+        labels=["service"],
+    )
+    state = GaugeMetricFamily(
+        "funnel_circuit_breaker_state",
+        "Circuit breaker state per service instance: 1 for the current state, 0 for the others.",
+        labels=["service", "endpoint", "state"],
+    )
+    opened = CounterMetricFamily(
+        "funnel_circuit_breaker_opened",
+        "Times the circuit of a service instance has opened.",
+        labels=["service", "endpoint"],
+    )
+    rejected = CounterMetricFamily(
+        "funnel_circuit_breaker_rejected",
+        "Calls failed at once because the circuit was open.",
+        labels=["service", "endpoint"],
+    )
+    in_flight = GaugeMetricFamily(
+        "funnel_bulkhead_in_flight", "Downstream calls in flight.", labels=["service"]
+    )
+    waiting = GaugeMetricFamily(
+        "funnel_bulkhead_waiting", "Downstream calls waiting for a free slot.", labels=["service"]
+    )
+    full = CounterMetricFamily(
+        "funnel_bulkhead_rejected",
+        "Downstream calls refused because the service's concurrency cap and queue were full.",
+        labels=["service"],
+    )
+    for name, stack in stacks.items():
+        retries.add_metric([name], stack.retry.retries)
+        refused.add_metric([name], stack.retry.refused)
+        snapshot = stack.breaker.snapshot()
+        for each in BREAKER_STATES:
+            state.add_metric([name, snapshot.url, each], 1.0 if snapshot.state == each else 0.0)
+        opened.add_metric([name, snapshot.url], snapshot.opened)
+        rejected.add_metric([name, snapshot.url], snapshot.rejected)
+        in_flight.add_metric([name], stack.bulkhead.in_flight)
+        waiting.add_metric([name], stack.bulkhead.waiting)
+        full.add_metric([name], stack.bulkhead.rejected)
+    return iter((retries, refused, state, opened, rejected, in_flight, waiting, full))
+
+
+def _caches(documents: DocumentCache) -> Iterator[Metric]:
+    hits = CounterMetricFamily(
+        "funnel_cache_hits",
+        "Lookups answered from a cache: parsed and validated documents, plans.",
+        labels=["cache"],
+    )
+    misses = CounterMetricFamily(
+        "funnel_cache_misses", "Lookups that had to parse and validate, or plan.", labels=["cache"]
+    )
+    entries = GaugeMetricFamily("funnel_cache_entries", "Query texts held in the cache.", labels=["cache"])
+    hits.add_metric(["document"], documents.documents.hits)
+    misses.add_metric(["document"], documents.documents.misses)
+    hits.add_metric(["plan"], documents.plan_totals.hits)
+    misses.add_metric(["plan"], documents.plan_totals.misses)
+    entries.add_metric(["document"], len(documents.documents))
+    return iter((hits, misses, entries))
+
+
+def _shedding(shedders: list[LoadShedder]) -> Iterator[Metric]:
+    if not shedders:
+        return
+    shed = CounterMetricFamily(
+        "funnel_requests_shed", "Requests answered 503 at once because too many were in flight."
+    )
+    shed.add_metric([], sum(s.shed for s in shedders))
+    in_flight = GaugeMetricFamily("funnel_requests_in_flight", "Requests being answered.")
+    in_flight.add_metric([], sum(s.in_flight for s in shedders))
+    yield shed
+    yield in_flight
