@@ -6,6 +6,10 @@ Every service is an aiohttp application built by :func:`create_service_app`, whi
 * a middleware that counts every other request, caps how many are handled at once and adds the
   configured latency, so benchmarks can model a slow service with a worker pool,
 * a middleware that turns any error into a JSON answer without a stack trace,
+* a middleware that joins the caller's trace: it keeps the W3C ``traceparent`` of the last requests
+  (``app[TRACING_KEY].received``, logged at debug level) and, once tracing is on (``--trace console`` or
+  ``FUNNEL_EXAMPLE_TRACE=console``; ``app[TRACING_KEY].enable(provider)`` in-process), answers each request
+  inside a server span that is a child of the caller's span,
 * one SQLite connection per app, created (and seeded on first use) at startup, closed at cleanup.
 """
 
@@ -21,6 +25,7 @@ import signal
 import sqlite3
 import sys
 import tempfile
+from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -36,11 +41,15 @@ __all__ = [
     "LIMITS_KEY",
     "RUNNER_OPTIONS",
     "STATS_KEY",
+    "TRACEPARENT",
+    "TRACE_ENV",
+    "TRACING_KEY",
     "Database",
     "RequestError",
     "RequestLimits",
     "SeedFunction",
     "ServiceStats",
+    "ServiceTracing",
     "app_options",
     "bound_port",
     "create_service_app",
@@ -115,6 +124,40 @@ class RequestLimits:
 
     def slot(self) -> contextlib.AbstractAsyncContextManager[Any]:
         return self._semaphore if self._semaphore is not None else contextlib.nullcontext()
+
+
+# ---------------------------------------------------------------------------------------------------- tracing
+
+TRACEPARENT = "traceparent"
+TRACE_ENV = "FUNNEL_EXAMPLE_TRACE"  # none | console: the default of every service's --trace
+_RECEIVED_KEPT = 100
+
+
+@dataclass
+class ServiceTracing:
+    """A service's part in distributed traces. OpenTelemetry is imported only once tracing is enabled, so the
+    services run without it."""
+
+    received: deque[str] = field(default_factory=lambda: deque(maxlen=_RECEIVED_KEPT))
+    tracer: Any = None  # an OpenTelemetry Tracer once enabled
+
+    def enable(self, provider: Any) -> None:
+        """Answer every API request inside a server span of `provider` (an OpenTelemetry TracerProvider)."""
+        self.tracer = provider.get_tracer("examples.services")
+
+    def enable_console(self, name: str) -> None:
+        """Print each request's span to stdout, as the service `name`."""
+        try:
+            from opentelemetry.sdk.resources import Resource
+            from opentelemetry.sdk.trace import TracerProvider
+            from opentelemetry.sdk.trace.export import ConsoleSpanExporter, SimpleSpanProcessor
+        except ImportError:
+            raise SystemExit(
+                f"{name}: --trace console needs opentelemetry-sdk: pip install 'funnel[tracing]'"
+            ) from None
+        provider = TracerProvider(resource=Resource.create({"service.name": name}))
+        provider.add_span_processor(SimpleSpanProcessor(ConsoleSpanExporter()))
+        self.enable(provider)
 
 
 # ----------------------------------------------------------------------------------------------------- SQLite
@@ -225,6 +268,7 @@ def fetch_by_ids(
 # ----------------------------------------------------------------------------------------------------- HTTP
 
 STATS_KEY = web.AppKey("stats", ServiceStats)
+TRACING_KEY = web.AppKey("tracing", ServiceTracing)
 LIMITS_KEY = web.AppKey("limits", RequestLimits)
 DB_KEY = web.AppKey("database", Database)
 
@@ -292,6 +336,29 @@ async def api_middleware(
             stats.leave()
 
 
+@web.middleware
+async def tracing_middleware(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    if request.path in ADMIN_PATHS:
+        return await handler(request)
+    tracing = request.app[TRACING_KEY]
+    traceparent = request.headers.get(TRACEPARENT)
+    if traceparent is not None:
+        tracing.received.append(traceparent)
+        log.debug("%s %s traceparent %s", request.method, request.path, traceparent)
+    if tracing.tracer is None:
+        return await handler(request)
+    from opentelemetry.trace import SpanKind
+    from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+    parent = TraceContextTextMapPropagator().extract(request.headers)
+    with tracing.tracer.start_as_current_span(
+        f"{request.method} {request.path}", context=parent, kind=SpanKind.SERVER
+    ):
+        return await handler(request)
+
+
 async def _health(_request: web.Request) -> web.Response:
     return json_response({"status": "ok"})
 
@@ -319,8 +386,11 @@ def create_service_app(
     database: Database, *, latency_ms: float = 0, max_concurrency: int | None = None
 ) -> web.Application:
     """The skeleton every service adds its API routes to."""
-    app = web.Application(middlewares=[error_middleware, api_middleware], client_max_size=CLIENT_MAX_SIZE)
+    app = web.Application(
+        middlewares=[error_middleware, tracing_middleware, api_middleware], client_max_size=CLIENT_MAX_SIZE
+    )
     app[STATS_KEY] = ServiceStats()
+    app[TRACING_KEY] = ServiceTracing()
     app[LIMITS_KEY] = RequestLimits(latency_s=latency_ms / 1000, max_concurrency=max_concurrency)
     app[DB_KEY] = database
     app.cleanup_ctx.append(_database_context)
@@ -373,6 +443,12 @@ def service_parser(name: str, description: str) -> argparse.ArgumentParser:
     parser.add_argument(
         "--parent-pid", type=int, default=None, help="exit when this process is gone (used by the launcher)"
     )
+    parser.add_argument(
+        "--trace",
+        choices=("none", "console"),
+        default=os.environ.get(TRACE_ENV, "none"),
+        help=f"console: print a span per request, a child of the caller's traceparent (default: ${TRACE_ENV})",
+    )
     return parser
 
 
@@ -418,4 +494,6 @@ def run_service(name: str, app: web.Application, args: argparse.Namespace) -> No
     removed)."""
     if sys.platform == "win32":  # pragma: no cover - signal handlers on the loop need a POSIX system
         raise SystemExit("the example services need a POSIX system")
+    if getattr(args, "trace", "none") == "console":
+        app[TRACING_KEY].enable_console(name)
     asyncio.run(_serve(name, app, args))
