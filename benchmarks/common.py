@@ -25,6 +25,7 @@ import aiohttp
 from examples.services.launcher import ServiceProcesses
 from examples.services.topology import free_port_block
 from gateway.gateway import Gateway
+from gateway.observability import Observability
 from registry.config import ServiceConfig
 
 __all__ = [
@@ -99,8 +100,12 @@ def service_configs(urls: Mapping[str, str], **overrides: Any) -> dict[str, Serv
     }
 
 
-def example_gateway(urls: Mapping[str, str], *, batching: bool = True) -> Gateway:
-    gateway = Gateway.from_sdl(EXAMPLE_SCHEMA.read_text(), service_configs(urls), batching=batching)
+def example_gateway(
+    urls: Mapping[str, str], *, batching: bool = True, observability: Observability | None = None
+) -> Gateway:
+    gateway = Gateway.from_sdl(
+        EXAMPLE_SCHEMA.read_text(), service_configs(urls), batching=batching, observability=observability
+    )
     gateway.freeze()
     return gateway
 

@@ -88,15 +88,23 @@ def test_batching_quick(tmp_path: Path) -> None:
 def test_overhead_quick(tmp_path: Path) -> None:
     result = run_benchmark("overhead", tmp_path)
     assert result["benchmark"] == "overhead"
-    runs = {r["query"]: r for r in result["runs"]}
-    assert sorted(runs) == ["deep", "flat"]
-    # every resolved field counted: orders + per order (flat) id, product, name, price / (deep) id, product,
-    # name, seller, name, buyer, name
-    assert runs["flat"]["fields"] == 1 + 100 * 4
-    assert runs["deep"]["fields"] == 1 + 100 * 7
-    for run in runs.values():
+    # observability off, and each mode on, side by side in the one run (the test extra installs their packages)
+    modes = ["off", "metrics", "metrics+tracing", "metrics+tracing+logs"]
+    assert result["settings"]["observability"] == modes
+    runs = {(r["query"], r["observability"]): r for r in result["runs"]}
+    assert sorted(runs) == sorted((q, m) for q in ("deep", "flat") for m in modes)
+    for (query, _mode), run in runs.items():
+        # every resolved field counted: orders + per order (flat) id, product, name, price / (deep) id, product,
+        # name, seller, name, buyer, name
+        assert run["fields"] == 1 + 100 * (4 if query == "flat" else 7)
         assert run["gateway_p50_ms"] > 0 and run["floor_p50_ms"] > 0
         assert run["latency_ratio"] == run["gateway_p50_ms"] / run["floor_p50_ms"]
+        # every mode of a query is measured against the same floor samples
+        assert run["floor_p50_ms"] == runs[(query, "off")]["floor_p50_ms"]
+        off = runs[(query, "off")]
+        assert run["cpu_us_vs_off"] == (run["gateway_cpu_ms"] - off["gateway_cpu_ms"]) * 1e3
+        assert run["latency_ratio_vs_off"] == run["gateway_p50_ms"] / off["gateway_p50_ms"]
+    assert all(runs[(q, "off")]["cpu_us_vs_off"] == 0 for q in ("deep", "flat"))
 
 
 def test_load_quick(tmp_path: Path) -> None:
