@@ -10,19 +10,13 @@ from typing import Any
 
 import pytest
 
-from examples.services.cluster import Cluster, run_cluster
+from examples.services.cluster import Cluster
 from gateway.gateway import Gateway
 from registry.config import ServiceConfig
 
 EXAMPLE_SCHEMA = Path(__file__).parents[2] / "examples" / "gateway.graphql"
 
 MakeGateway = Callable[..., Awaitable[Gateway]]
-
-
-@pytest.fixture
-async def cluster() -> AsyncIterator[Cluster]:
-    async with run_cluster() as cluster:
-        yield cluster
 
 
 def service_configs(cluster: Cluster, **overrides: dict[str, Any]) -> dict[str, ServiceConfig]:

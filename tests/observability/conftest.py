@@ -21,7 +21,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from examples.services.cluster import Cluster, run_cluster
+from examples.services.cluster import Cluster
 from examples.services.orders import seed_orders
 from gateway.gateway import Gateway
 from gateway.observability import JsonFormatter, Observability
@@ -65,18 +65,6 @@ class Observed:
 
 
 StartObserved = Callable[..., Awaitable[Observed]]
-
-
-@pytest.fixture
-async def cluster() -> AsyncIterator[Cluster]:
-    async with run_cluster() as running:
-        yield running
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from examples.services.cluster import Cluster, run_cluster
+from examples.services.cluster import Cluster
 from gateway.annotations import load_schema
 from gateway.gateway import Gateway
 from gateway.resilience import ResilientTransport
@@ -75,12 +75,6 @@ ORDERS_QUERY = "{ orders(first: 5) { id product { id name } buyer { name } } }"
 N_ORDERS = 5
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-
-@pytest.fixture
-async def cluster() -> AsyncIterator[Cluster]:
-    async with run_cluster() as cluster:
-        yield cluster
 
 
 class Counting:

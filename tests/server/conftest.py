@@ -8,11 +8,10 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-import aiohttp
 import pytest
 from aiohttp import web
 
-from examples.services.cluster import Cluster, run_cluster
+from examples.services.cluster import Cluster
 from gateway.gateway import Gateway
 from gateway.server import create_app
 from gateway.serving import listening
@@ -35,18 +34,6 @@ class Server:
 
 
 StartServer = Callable[..., Awaitable[Server]]
-
-
-@pytest.fixture
-async def cluster() -> AsyncIterator[Cluster]:
-    async with run_cluster() as running:
-        yield running
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
 
 
 @pytest.fixture

@@ -2,11 +2,9 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
 
-import aiohttp
 import pytest
 from aiohttp import web
 
-from examples.services.cluster import Cluster, run_cluster
 from examples.services.common import start_app
 
 Serve = Callable[[web.Application], Awaitable[str]]
@@ -25,15 +23,3 @@ async def serve() -> AsyncIterator[Serve]:
     yield start
     for runner in reversed(runners):
         await runner.cleanup()
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
-
-
-@pytest.fixture
-async def cluster() -> AsyncIterator[Cluster]:
-    async with run_cluster() as running:
-        yield running
