@@ -306,9 +306,15 @@ class Gateway:
         )
         return result.response()
 
+    def prepare(self, query: str) -> PreparedDocument:
+        """The query parsed and validated (cached per text); `run` accepts it in place of the text, so that a
+        server that inspects the document first does not look it up twice."""
+        self.freeze()
+        return self.documents.get(query)
+
     async def run(
         self,
-        query: str,
+        query: str | PreparedDocument,
         variables: Mapping[str, Any] | None = None,
         operation_name: str | None = None,
         headers: Mapping[str, str] | None = None,
@@ -330,14 +336,14 @@ class Gateway:
 
     async def _run(
         self,
-        query: str,
+        query: str | PreparedDocument,
         variables: Mapping[str, Any] | None,
         operation_name: str | None,
         headers: Mapping[str, str] | None,
         deadline: float,
         request_id: str | None,
     ) -> Result:
-        prepared = self.documents.get(query)
+        prepared = query if isinstance(query, PreparedDocument) else self.documents.get(query)
         if prepared.document is None:
             return _request_error(prepared.errors, operation_name)
         operation = get_operation_ast(prepared.document, operation_name)

@@ -155,7 +155,8 @@ async def _answer(request: web.Request, progress: _Progress) -> web.StreamRespon
         return _error(415, str(error), media)
 
     gateway = request.app[GATEWAY]
-    document = gateway.documents.get(params.query).document
+    prepared = gateway.prepare(params.query)
+    document = prepared.document
     if document is not None:  # else gateway.run reports the syntax or validation errors
         operation = get_operation_ast(document, params.operation_name)
         if (
@@ -176,7 +177,7 @@ async def _answer(request: web.Request, progress: _Progress) -> web.StreamRespon
             return _error(400, f"{error}.", media)
     progress.ran = True
     result = await gateway.run(
-        params.query,
+        prepared,
         params.variables,
         params.operation_name,
         headers=request.headers,
