@@ -486,10 +486,16 @@ class Executor:
             start = time.perf_counter()
             outcome = "ok"
             try:
-                values = list(await function(parents))
+                # An in-process loader ends by the request's deadline like any downstream call.
+                left = None if self.deadline is None else max(0.0, self.deadline - time.monotonic())
+                values = list(await asyncio.wait_for(function(parents), left))
                 if len(values) != len(parents):
                     raise ValueError(f"returned {len(values)} values for {len(parents)} parents")
                 return values
+            except TimeoutError:
+                outcome = "DOWNSTREAM_TIMEOUT"
+                failed = FieldError(f"{binding.coordinate}: no answer by the request's deadline", outcome)
+                return [failed] * len(parents)
             except Exception as error:
                 outcome = "LOADER_ERROR"
                 failed = FieldError(f"{binding.coordinate}: {error}", "LOADER_ERROR")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -149,3 +150,27 @@ async def test_mutation_then_batch(cluster: Cluster) -> None:
         "SELECT buyer_id, product_id, quantity, unit_price FROM orders ORDER BY id DESC LIMIT 1",
     )
     assert tuple(stored[0]) == (9, 5, 2, product["price"])
+
+
+async def test_a_loader_ends_by_the_request_deadline(cluster: Cluster) -> None:
+    gateway = Gateway.from_sdl(SDL, service_configs(cluster), path="decorated.graphql")
+    gateway.batch("Order.product", service="catalog", key="productId", field="productsByIds")
+    never = asyncio.Event()
+
+    @gateway.loader("Product.inStock", requires=("id",))
+    async def in_stock(products: Sequence[Mapping[str, Any]]) -> list[bool]:
+        await never.wait()  # a loader that would hang forever
+        return []
+
+    async with gateway:
+        query = "{ orders(first: 2) { id product { name inStock } } }"
+        result = await asyncio.wait_for(gateway.execute(query, timeout_ms=200), timeout=30)
+    assert [o["product"] for o in result["data"]["orders"]] == [None, None]  # inStock is non-null
+    assert {e["message"] for e in result["errors"]} == {
+        "Product.inStock: no answer by the request's deadline"
+    }
+    assert {e["extensions"]["code"] for e in result["errors"]} == {"DOWNSTREAM_TIMEOUT"}
+    assert [e["path"] for e in result["errors"]] == [
+        ["orders", 0, "product", "inStock"],
+        ["orders", 1, "product", "inStock"],
+    ]
