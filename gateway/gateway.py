@@ -39,10 +39,10 @@ from registry.config import GatewayConfig, ObservabilityConfig, ServiceConfig, l
 from registry.errors import ConfigError, Problem
 from registry.resilience import GatewayResilience
 
-from .annotations import load_schema, validate_bindings
-from .documents import DocumentCache, PreparedDocument
 from .observability import REQUEST_ID_HEADER, Observability
 from .resilience import BreakerSnapshot, circuit_states, request_deadline, resilient_transport
+from .schema.annotations import load_schema, validate_bindings
+from .schema.documents import DocumentCache, PreparedDocument
 from .transport import ServiceClients
 
 __all__ = ["Gateway", "Result"]

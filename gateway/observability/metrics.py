@@ -48,9 +48,9 @@ from instrumentation.executor import CallRecord
 from instrumentation.hooks import ExecutionHooks, LevelGroup, describe_fetches
 from instrumentation.plan import BatchFetch, Fetch
 
-from ..documents import DocumentCache
 from ..resilience import LoadShedder, ResilientTransport
 from ..resilience.breaker import BreakerState
+from ..schema.documents import DocumentCache
 from ..transport import ServiceClients
 
 __all__ = ["BREAKER_STATES", "KEY_BUCKETS", "BoundedLabels", "GatewayMetrics"]

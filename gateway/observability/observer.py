@@ -21,8 +21,8 @@ from instrumentation.hooks import ExecutionHooks, combine_hooks
 from registry.config import ObservabilityConfig
 from registry.errors import ConfigError, Problem
 
-from ..documents import DocumentCache
 from ..resilience import LoadShedder
+from ..schema.documents import DocumentCache
 from ..transport import ServiceClients
 from .logs import RequestLog
 from .request_id import using_request_id

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from gateway.annotations import load_schema
 from gateway.gateway import Gateway
+from gateway.schema.annotations import load_schema
 from gateway.transport import MockTransport, ServiceClients
 from instrumentation.call import Call, GraphQLCall, RestCall
 from registry.config import ServiceConfig

@@ -69,8 +69,8 @@ from graphql.execution.values import get_variable_values
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from gateway.annotations import DIRECTIVES_SDL
 from gateway.gateway import Gateway
+from gateway.schema.annotations import DIRECTIVES_SDL
 from instrumentation.errors import FieldError
 from instrumentation.plan import Plan, RootFetch
 from instrumentation.planner import PlanError

@@ -26,7 +26,7 @@ from examples.services.orders import seed_orders
 from gateway.gateway import Gateway
 from gateway.observability import JsonFormatter, Observability
 from gateway.server import create_app
-from gateway.serving import listening
+from gateway.server.serving import listening
 from registry.config import LoggingConfig, ObservabilityConfig, ServerConfig, ServiceConfig
 from registry.resilience import GatewayResilience
 from tests.engine.conftest import EXAMPLE_SCHEMA, service_configs

@@ -1,4 +1,4 @@
-"""gateway.annotations.load_schema: @remote/@batch in SDL → bindings, every problem with file:line."""
+"""gateway.schema.annotations.load_schema: @remote/@batch in SDL → bindings, every problem with file:line."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from graphql.utilities.print_schema import print_directive
 
-from gateway.annotations import DIRECTIVES_SDL, load_schema
+from gateway.schema.annotations import DIRECTIVES_SDL, load_schema
 from registry.bindings import BatchBinding, FieldCoordinate, RemoteBinding, SourceLocation
 from registry.config import ServiceConfig
 from registry.errors import ConfigError

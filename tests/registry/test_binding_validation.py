@@ -1,4 +1,4 @@
-"""gateway.annotations.validate_bindings on bindings made in Python (as the decorators make them)."""
+"""gateway.schema.annotations.validate_bindings on bindings made in Python (as the decorators make them)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from graphql import GraphQLSchema
 
-from gateway.annotations import load_schema, validate_bindings
+from gateway.schema.annotations import load_schema, validate_bindings
 from registry.bindings import (
     BatchBinding,
     Binding,

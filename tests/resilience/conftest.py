@@ -20,9 +20,9 @@ import pytest
 from aiohttp import web
 
 from examples.services.cluster import Cluster
-from gateway.annotations import load_schema
 from gateway.gateway import Gateway
 from gateway.resilience import ResilientTransport
+from gateway.schema.annotations import load_schema
 from gateway.transport import HTTPTransport, ServiceClients, Transport
 from instrumentation.call import Call, GraphQLCall
 from instrumentation.errors import DownstreamHTTPError, DownstreamUnavailable

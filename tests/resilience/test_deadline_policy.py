@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from gateway.annotations import load_schema
 from gateway.gateway import Gateway
 from gateway.resilience.deadline import DeadlineTransport, parse_timeout_ms, request_deadline
+from gateway.schema.annotations import load_schema
 from gateway.transport import MockTransport, ServiceClients
 from instrumentation.call import Call, GraphQLCall, time_left
 from instrumentation.errors import DeadlinePassed, DownstreamTimeout

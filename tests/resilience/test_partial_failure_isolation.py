@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from gateway.annotations import load_schema
 from gateway.gateway import Gateway
+from gateway.schema.annotations import load_schema
 from gateway.transport import MockTransport, ServiceClients
 from instrumentation.call import Call, GraphQLCall, RestCall
 from registry.config import ServiceConfig

@@ -14,7 +14,7 @@ from aiohttp import web
 from examples.services.cluster import Cluster
 from gateway.gateway import Gateway
 from gateway.server import create_app
-from gateway.serving import listening
+from gateway.server.serving import listening
 from registry.config import ServerConfig, ServiceConfig
 from registry.resilience import GatewayResilience
 from tests.engine.conftest import EXAMPLE_SCHEMA, service_configs

@@ -10,7 +10,7 @@ from pathlib import Path
 import aiohttp
 
 from examples.services.topology import SERVICE_NAMES, free_port_block
-from gateway.demo import TRY_QUERY, try_command
+from gateway.cli.demo import TRY_QUERY, try_command
 
 from .processes import descendants, is_running, start_child
 

@@ -14,7 +14,7 @@ import aiohttp
 import pytest
 
 from examples.services.cluster import Cluster
-from gateway.serving import event_loop_factory
+from gateway.server.serving import event_loop_factory
 
 from .processes import Child, descendants, is_running, start_child
 

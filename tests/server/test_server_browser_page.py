@@ -10,7 +10,7 @@ from pathlib import Path
 import aiohttp
 
 from examples.services.cluster import Cluster
-from gateway.page import CONTENT_SECURITY_POLICY
+from gateway.server.page import CONTENT_SECURITY_POLICY
 from tests.engine.conftest import rows
 
 from .chromium import chromium

@@ -16,7 +16,7 @@ from examples.services.common import STATS_KEY, start_app
 from examples.services.topology import free_port
 from gateway.gateway import Gateway
 from gateway.server import STATE, create_app
-from gateway.serving import listening
+from gateway.server.serving import listening
 from tests.engine.conftest import EXAMPLE_SCHEMA, service_configs
 
 from .conftest import Server, StartServer

@@ -9,7 +9,7 @@ import pytest
 from graphql import get_introspection_query, parse
 
 from examples.services.cluster import Cluster
-from gateway.limits import QueryShape, measure
+from gateway.server.limits import QueryShape, measure
 from tests.engine.conftest import rows, service_configs
 
 from .conftest import GRAPHQL_RESPONSE, StartServer

@@ -8,7 +8,7 @@ import types
 
 import pytest
 
-from gateway.serving import event_loop_factory, run
+from gateway.server.serving import event_loop_factory, run
 
 
 class MarkedLoop(asyncio.SelectorEventLoop):

@@ -1,6 +1,6 @@
 """`funnel demo`: the four example services and a gateway over them, on one machine, stopped by Ctrl-C.
 
-The examples are not an installed package: they are imported from the repository checkout (gateway.checkout).
+The examples are not an installed package: they are imported from the repository checkout (gateway.cli.checkout).
 An install from a wheel has no examples, and `funnel demo` says so.
 """
 
@@ -16,10 +16,10 @@ from urllib.parse import urlsplit, urlunsplit
 
 from registry.config import GatewayConfig, load_config
 
+from ..gateway import Gateway
+from ..server import DEBUG_HEADER, GRAPHQL_PATH, create_app
+from ..server.serving import listen_error, listening, stop_signals
 from .checkout import REPOSITORY, CheckoutMissing, import_from_checkout
-from .gateway import Gateway
-from .server import DEBUG_HEADER, GRAPHQL_PATH, create_app
-from .serving import listen_error, listening, stop_signals
 
 if TYPE_CHECKING:  # imported for real by _examples(), from the checkout
     from examples.services.launcher import ServiceProcesses

@@ -16,11 +16,11 @@ from instrumentation.plan import print_plan
 from instrumentation.planner import PlanError
 from registry.errors import ConfigError
 
+from ..gateway import Gateway
+from ..observability import configure_logging
+from ..server import GRAPHQL_PATH
+from ..server.serving import event_loop_factory, listen_error, run, serve, serve_workers
 from .checkout import CheckoutMissing, import_from_checkout
-from .gateway import Gateway
-from .observability import configure_logging
-from .server import GRAPHQL_PATH
-from .serving import event_loop_factory, listen_error, run, serve, serve_workers
 
 __all__ = ["main"]
 

@@ -19,7 +19,7 @@ from graphql import (
     SelectionSetNode,
 )
 
-from .documents import LRUCache
+from ..schema.documents import LRUCache
 
 __all__ = ["QueryLimits", "QueryShape", "measure"]
 

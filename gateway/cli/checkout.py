@@ -15,7 +15,7 @@ from typing import Final
 
 __all__ = ["REPOSITORY", "CheckoutMissing", "import_from_checkout"]
 
-REPOSITORY: Final = Path(__file__).resolve().parents[1]
+REPOSITORY: Final = Path(__file__).resolve().parents[2]
 
 
 class CheckoutMissing(RuntimeError):

@@ -9,7 +9,7 @@ from instrumentation.call import Call, GraphQLCall, RestCall
 from instrumentation.errors import DownstreamError
 from registry.config import ServiceConfig
 
-from .transport import ServiceClients
+from ..transport import ServiceClients
 
 __all__ = ["probe", "probe_all"]
 

@@ -25,14 +25,14 @@ from graphql import GraphQLError, OperationType, get_operation_ast
 from instrumentation.plan import print_plan
 from registry.config import ServerConfig
 
-from .gateway import Gateway, Result
+from ..gateway import Gateway, Result
+from ..observability import current_request_id, request_id_middleware
+from ..resilience import TIMEOUT_HEADER, load_shedding_middleware, parse_timeout_ms
 from .limits import QueryLimits
 from .media import GRAPHQL_RESPONSE, HTML, JSON, negotiate
-from .observability import current_request_id, request_id_middleware
 from .page import page_response
 from .params import BadParams, GraphQLParams, from_json_body, from_url
 from .readiness import probe_all
-from .resilience import TIMEOUT_HEADER, load_shedding_middleware, parse_timeout_ms
 
 __all__ = [
     "DEBUG_HEADER",

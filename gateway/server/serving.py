@@ -26,8 +26,8 @@ from aiohttp import web
 
 from registry.config import ServerConfig
 
-from .gateway import Gateway
-from .server import create_app
+from ..gateway import Gateway
+from .app import create_app
 
 __all__ = [
     "base_url",
