@@ -74,11 +74,11 @@ def create_app(gateway: Gateway, settings: ServerConfig | None = None) -> web.Ap
     The gateway is frozen here, so a binding problem stops start-up instead of the first request."""
     settings = settings or ServerConfig()
     gateway.freeze()
-    # Shedding first: a request beyond the limit is refused before any work is spent on it.
     shedding = load_shedding_middleware(gateway.resilience.max_in_flight_requests)
     app = web.Application(
-        # The request id next, so that every answer but a shed one carries it, errors included.
-        middlewares=[shedding, request_id_middleware, _errors_as_json],
+        # The request id first (a header read), so that every answer carries it, a shed one included; then
+        # shedding, so that a request beyond the limit is refused before any real work is spent on it.
+        middlewares=[request_id_middleware, shedding, _errors_as_json],
         client_max_size=settings.max_body_bytes,
         # A GET carries the query in the request line: allow it the size a POST body may have.
         handler_args={"max_line_size": max(_MIN_LINE_SIZE, settings.max_body_bytes)},

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 import aiohttp
@@ -44,9 +44,9 @@ async def hanging_catalog(
 
 async def post(
     http: aiohttp.ClientSession, server: Server, headers: dict[str, str] | None = None
-) -> tuple[int, dict[str, str], Any]:
+) -> tuple[int, Mapping[str, str], Any]:
     async with http.post(server.graphql, json={"query": QUERY}, headers=headers or {}) as response:
-        return response.status, dict(response.headers), await response.json()
+        return response.status, response.headers.copy(), await response.json()  # case-insensitive
 
 
 async def test_a_bad_timeout_header_is_a_clear_400(server: Server, http: aiohttp.ClientSession) -> None:
@@ -86,7 +86,9 @@ async def test_requests_beyond_the_in_flight_limit_are_shed_at_once(
         held = [asyncio.ensure_future(post(http, server)) for _ in range(2)]
         for _ in held:  # both requests are in flight, held at the catalog
             await asyncio.wait_for(arrived.get(), timeout=30)
-        shed = await asyncio.gather(*(post(http, server) for _ in range(3)))
+        shed = await asyncio.gather(*(post(http, server, {"x-request-id": f"shed-{i}"}) for i in range(3)))
+        # a shed request still carries its id back, so the client can report it
+        assert [headers["x-request-id"] for _, headers, _ in shed] == ["shed-0", "shed-1", "shed-2"]
         assert [(status, headers["Retry-After"], body) for status, headers, body in shed] == [
             (
                 503,
