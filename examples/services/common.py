@@ -27,6 +27,7 @@ import sys
 import tempfile
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -56,6 +57,7 @@ __all__ = [
     "error_response",
     "fetch_by_ids",
     "json_response",
+    "outgoing_trace_headers",
     "parse_id",
     "run_service",
     "service_parser",
@@ -129,6 +131,7 @@ class RequestLimits:
 # ---------------------------------------------------------------------------------------------------- tracing
 
 TRACEPARENT = "traceparent"
+_OUTGOING_TRACE: ContextVar[str | None] = ContextVar("outgoing_traceparent", default=None)
 TRACE_ENV = "FUNNEL_EXAMPLE_TRACE"  # none | console: the default of every service's --trace
 _RECEIVED_KEPT = 100
 
@@ -348,15 +351,26 @@ async def tracing_middleware(
         tracing.received.append(traceparent)
         log.debug("%s %s traceparent %s", request.method, request.path, traceparent)
     if tracing.tracer is None:
+        _OUTGOING_TRACE.set(traceparent)  # calls this request makes carry the caller's trace on
         return await handler(request)
     from opentelemetry.trace import SpanKind
     from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
-    parent = TraceContextTextMapPropagator().extract(request.headers)
+    propagator = TraceContextTextMapPropagator()
+    parent = propagator.extract(request.headers)
     with tracing.tracer.start_as_current_span(
         f"{request.method} {request.path}", context=parent, kind=SpanKind.SERVER
     ):
+        carrier: dict[str, str] = {}
+        propagator.inject(carrier)  # calls this request makes are children of its server span
+        _OUTGOING_TRACE.set(carrier.get(TRACEPARENT))
         return await handler(request)
+
+
+def outgoing_trace_headers() -> dict[str, str]:
+    """Headers for a call this service makes while answering a request: the trace goes on to the callee."""
+    traceparent = _OUTGOING_TRACE.get()
+    return {TRACEPARENT: traceparent} if traceparent else {}
 
 
 async def _health(_request: web.Request) -> web.Response:

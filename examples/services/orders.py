@@ -27,6 +27,7 @@ from .common import (
     app_options,
     create_service_app,
     fetch_by_ids,
+    outgoing_trace_headers,
     parse_id,
     run_service,
     service_parser,
@@ -154,7 +155,8 @@ class Upstreams:
         if parsed is None:
             raise GraphQLError(f"Unknown buyer '{buyer_id}'")
         try:
-            async with self.session.get(f"{self.accounts_url}/accounts/{parsed}") as response:
+            url = f"{self.accounts_url}/accounts/{parsed}"
+            async with self.session.get(url, headers=outgoing_trace_headers()) as response:
                 status = response.status
                 await response.read()
         except (aiohttp.ClientError, TimeoutError) as error:
@@ -172,7 +174,9 @@ class Upstreams:
             raise GraphQLError(f"Unknown product '{product_id}'")
         payload = {"query": _PRICE_QUERY, "variables": {"id": str(parsed)}}
         try:
-            async with self.session.post(self.catalog_url, json=payload) as response:
+            async with self.session.post(
+                self.catalog_url, json=payload, headers=outgoing_trace_headers()
+            ) as response:
                 status = response.status
                 body = await response.json(content_type=None)
         except (aiohttp.ClientError, TimeoutError) as error:

@@ -156,3 +156,51 @@ async def test_place_order_with_catalog_unreachable(
     status, body = await graphql(http, url, PLACE, {"buyer": "1", "product": "1", "quantity": 1})
     assert (status, body["data"]) == (200, None)
     assert body["errors"][0]["message"].startswith(f"Catalog service unreachable at {dead}: ")
+
+
+async def test_place_order_carries_the_callers_trace_to_catalog_and_accounts(
+    http: aiohttp.ClientSession, cluster: Cluster
+) -> None:
+    from examples.services.common import TRACING_KEY
+
+    traceparent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+    query = "mutation { placeOrder(buyerId: 3, productId: 4, quantity: 1) { id } }"
+    async with http.post(
+        cluster.graphql_url("orders"), json={"query": query}, headers={"traceparent": traceparent}
+    ) as response:
+        assert "errors" not in await response.json()
+    # without a tracer of its own, orders passes the caller's trace on unchanged to the services it calls
+    assert list(cluster.apps["catalog"][TRACING_KEY].received) == [traceparent]
+    assert list(cluster.apps["accounts"][TRACING_KEY].received) == [traceparent]
+
+
+async def test_a_traced_orders_makes_its_calls_children_of_its_own_span(
+    http: aiohttp.ClientSession, cluster: Cluster
+) -> None:
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from examples.services.common import TRACING_KEY
+
+    spans = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(spans))
+    cluster.apps["orders"][TRACING_KEY].enable(provider)
+    trace_id = "0af7651916cd43dd8448eb211c80319c"
+    query = "mutation { placeOrder(buyerId: 3, productId: 4, quantity: 1) { id } }"
+    async with http.post(
+        cluster.graphql_url("orders"),
+        json={"query": query},
+        headers={"traceparent": f"00-{trace_id}-b7ad6b7169203331-01"},
+    ) as response:
+        assert "errors" not in await response.json()
+    (span,) = spans.get_finished_spans()
+    assert span.context is not None and span.parent is not None
+    assert (format(span.context.trace_id, "032x"), format(span.parent.span_id, "016x")) == (
+        trace_id,
+        "b7ad6b7169203331",
+    )
+    child = f"00-{trace_id}-{format(span.context.span_id, '016x')}-01"
+    assert list(cluster.apps["catalog"][TRACING_KEY].received) == [child]
+    assert list(cluster.apps["accounts"][TRACING_KEY].received) == [child]
