@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
-import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -12,6 +12,7 @@ from aiohttp import web
 from graphql import GraphQLError, build_schema, graphql
 
 from examples.services.cluster import Cluster
+from examples.services.topology import free_port
 
 from .conftest import MakeGateway, calls, rows, service_configs
 
@@ -20,21 +21,37 @@ QUERY = "{ orders(first: 6) { id product { id name } buyer { name } } }"
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
+@dataclass
+class FakeCatalog:
+    """A stand-in catalog: its GraphQL URL, and the requests it was sent (as a service's /stats counts them)."""
+
+    url: str
+    requests: int = 0
+
+
+ServeCatalog = Callable[[Handler], Awaitable[FakeCatalog]]
+
+
 @pytest.fixture
-async def fake_catalog() -> AsyncIterator[Callable[[Handler], Awaitable[str]]]:
-    """Serve a stand-in catalog on a free loopback port; returns its GraphQL URL."""
+async def fake_catalog() -> AsyncIterator[ServeCatalog]:
+    """Serve `handler` as a stand-in catalog on a free loopback port."""
     runners: list[web.AppRunner] = []
 
-    async def serve(handler: Handler) -> str:
+    async def serve(handler: Handler) -> FakeCatalog:
+        fake = FakeCatalog("")
+
+        async def counted(request: web.Request) -> web.StreamResponse:
+            fake.requests += 1
+            return await handler(request)
+
         app = web.Application()
-        app.router.add_post("/graphql", handler)
+        app.router.add_post("/graphql", counted)
         runner = web.AppRunner(app)
         await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
+        await web.TCPSite(runner, "127.0.0.1", 0).start()
         runners.append(runner)
-        port = runner.addresses[0][1]
-        return f"http://127.0.0.1:{port}/graphql"
+        fake.url = f"http://127.0.0.1:{runner.addresses[0][1]}/graphql"
+        return fake
 
     yield serve
     for runner in runners:
@@ -58,12 +75,18 @@ def product_error(message: str, i: int, code: str, path_tail: tuple[str, ...] = 
     }
 
 
-async def run_with_catalog(cluster: Cluster, make_gateway: MakeGateway, url: str) -> dict[str, Any]:
+async def run_with_catalog(
+    cluster: Cluster, make_gateway: MakeGateway, catalog: FakeCatalog | str
+) -> dict[str, Any]:
+    """QUERY through a gateway whose catalog is `catalog` (a stand-in, or the URL of no service at all)."""
+    url = catalog if isinstance(catalog, str) else catalog.url
     gateway = await make_gateway(services=service_configs(cluster, catalog={"url": url}))
     await cluster.reset_stats()
     result = await gateway.execute(QUERY)
     # the other services are unaffected: one call each, full data
     assert await calls(cluster) == {"orders": 1, "catalog": 0, "accounts": 1, "reviews": 0}
+    if isinstance(catalog, FakeCatalog):
+        assert catalog.requests == 1  # the six products in one batched call, whatever it answered
     return result
 
 
@@ -76,10 +99,7 @@ def expected_with_null_products(cluster: Cluster) -> list[dict[str, Any]]:
 
 
 async def test_service_down(cluster: Cluster, make_gateway: MakeGateway) -> None:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    url = f"http://127.0.0.1:{port}/graphql"
+    url = f"http://127.0.0.1:{free_port()}/graphql"
     result = await run_with_catalog(cluster, make_gateway, url)
     assert result["data"]["orders"] == expected_with_null_products(cluster)
     message = f"catalog: cannot connect to {url}"
@@ -87,7 +107,7 @@ async def test_service_down(cluster: Cluster, make_gateway: MakeGateway) -> None
 
 
 async def test_service_answers_http_500(
-    cluster: Cluster, make_gateway: MakeGateway, fake_catalog: Any
+    cluster: Cluster, make_gateway: MakeGateway, fake_catalog: ServeCatalog
 ) -> None:
     async def handler(request: web.Request) -> web.Response:
         return web.Response(status=500, text="Traceback (most recent call last): secret internals")
@@ -100,7 +120,7 @@ async def test_service_answers_http_500(
 
 
 async def test_service_answers_invalid_json(
-    cluster: Cluster, make_gateway: MakeGateway, fake_catalog: Any
+    cluster: Cluster, make_gateway: MakeGateway, fake_catalog: ServeCatalog
 ) -> None:
     async def handler(request: web.Request) -> web.Response:
         return web.Response(text='{"data": {"b1": [', content_type="application/json")
@@ -144,12 +164,12 @@ def graphql_catalog(failing: set[str], missing: set[str]) -> Handler:
 
 
 async def test_graphql_errors_for_some_keys(
-    cluster: Cluster, make_gateway: MakeGateway, fake_catalog: Any
+    cluster: Cluster, make_gateway: MakeGateway, fake_catalog: ServeCatalog
 ) -> None:
     orders = first_orders(cluster)
     failing = str(orders[1]["product_id"])
-    url = await fake_catalog(graphql_catalog(failing={failing}, missing=set()))
-    result = await run_with_catalog(cluster, make_gateway, url)
+    catalog = await fake_catalog(graphql_catalog(failing={failing}, missing=set()))
+    result = await run_with_catalog(cluster, make_gateway, catalog)
     names = buyer_names(cluster)
     # Product.name is non-null at the gateway: the error nulls the product (only for orders of that product).
     assert result["data"]["orders"] == [
@@ -170,28 +190,33 @@ async def test_graphql_errors_for_some_keys(
 
 
 async def test_missing_entity_is_null_without_error(
-    cluster: Cluster, make_gateway: MakeGateway, fake_catalog: Any
+    cluster: Cluster, make_gateway: MakeGateway, fake_catalog: ServeCatalog
 ) -> None:
     orders = first_orders(cluster)
     missing = str(orders[2]["product_id"])
-    url = await fake_catalog(graphql_catalog(failing=set(), missing={missing}))
-    result = await run_with_catalog(cluster, make_gateway, url)
-    assert "errors" not in result
-    assert [o["product"] for o in result["data"]["orders"]] == [
-        None
-        if str(o["product_id"]) == missing
-        else {"id": str(o["product_id"]), "name": f"Product {o['product_id']}"}
-        for o in orders
-    ]
+    catalog = await fake_catalog(graphql_catalog(failing=set(), missing={missing}))
+    result = await run_with_catalog(cluster, make_gateway, catalog)
+    names = buyer_names(cluster)
+    assert result == {
+        "data": {
+            "orders": [
+                {
+                    "id": str(o["id"]),
+                    "product": None
+                    if str(o["product_id"]) == missing
+                    else {"id": str(o["product_id"]), "name": f"Product {o['product_id']}"},
+                    "buyer": {"name": names[o["buyer_id"]]},
+                }
+                for o in orders
+            ]
+        }
+    }
 
 
 async def test_failed_non_null_batch_field_propagates_to_its_nullable_parent(
     cluster: Cluster, make_gateway: MakeGateway
 ) -> None:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    url = f"http://127.0.0.1:{port}/graphql"
+    url = f"http://127.0.0.1:{free_port()}/graphql"
     gateway = await make_gateway(services=service_configs(cluster, reviews={"url": url}))
 
     def error(query: str, path: list[Any]) -> dict[str, Any]:
@@ -204,14 +229,18 @@ async def test_failed_non_null_batch_field_propagates_to_its_nullable_parent(
 
     # Product.reviews is [Review!]!: its error nulls the nullable Query.product, with one error at its path.
     query = '{ product(id: "1") { id reviews { rating } } }'
+    await cluster.reset_stats()
     assert await gateway.execute(query) == {
         "data": {"product": None},
         "errors": [error(query, ["product", "reviews"])],
     }
+    assert await calls(cluster) == {"orders": 0, "catalog": 1, "accounts": 0, "reviews": 0}
     # Through a non-null list of non-null products the null reaches the root: data is null, and only the first
     # failing path is reported (graphql-core stops completing a list at its first failed item).
     query = "{ products(first: 2) { id reviews { rating } } }"
+    await cluster.reset_stats()
     assert await gateway.execute(query) == {
         "data": None,
         "errors": [error(query, ["products", 0, "reviews"])],
     }
+    assert await calls(cluster) == {"orders": 0, "catalog": 1, "accounts": 0, "reviews": 0}
