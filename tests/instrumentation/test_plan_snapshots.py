@@ -1,6 +1,7 @@
 """Schema + query → printed plan. The expected plans live in tests/instrumentation/plans/<case>.txt.
 
-To accept changed plans after reviewing the diff: FUNNEL_UPDATE_SNAPSHOTS=1 pytest tests/instrumentation.
+To write new plans, or accept changed ones after reviewing the diff:
+FUNNEL_UPDATE_SNAPSHOTS=1 pytest tests/instrumentation. Without it a missing snapshot is a failure.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from registry.config import ServiceConfig
 HERE = Path(__file__).parent
 SERVICES = [
     ServiceConfig("orders", "http://127.0.0.1:9/graphql"),
-    ServiceConfig("catalog", "http://127.0.0.1:9/graphql", max_batch=7),
+    ServiceConfig("catalog", "http://127.0.0.1:9/graphql"),
     ServiceConfig("accounts", "http://127.0.0.1:9", protocol="rest"),
     ServiceConfig("reviews", "http://127.0.0.1:9/graphql"),
 ]
@@ -81,9 +82,14 @@ def test_printed_plan(gateway: Gateway, case: str) -> None:
         f"# {query}\n# variables: {variables}\n" + print_plan(gateway.plan(query, None, variables)) + "\n"
     )
     snapshot = HERE / "plans" / f"{case}.txt"
-    if os.environ.get("FUNNEL_UPDATE_SNAPSHOTS") or not snapshot.exists():
+    if os.environ.get("FUNNEL_UPDATE_SNAPSHOTS"):
         snapshot.write_text(printed)
+    assert snapshot.exists(), f"no snapshot {snapshot.name}: write it with FUNNEL_UPDATE_SNAPSHOTS=1"
     assert printed == snapshot.read_text()
+
+
+def test_every_snapshot_belongs_to_a_case() -> None:
+    assert sorted(p.stem for p in (HERE / "plans").glob("*.txt")) == sorted(CASES)
 
 
 def test_plans_are_cached_per_query_and_condition_values(gateway: Gateway) -> None:
