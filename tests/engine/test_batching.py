@@ -149,6 +149,34 @@ async def test_aliases_with_different_sub_selections(cluster: Cluster, make_gate
     assert await calls(cluster) == {"orders": 1, "catalog": 1, "accounts": 2, "reviews": 0}
 
 
+async def test_two_bindings_of_one_rest_endpoint_at_one_level_share_a_request(
+    cluster: Cluster, make_gateway: MakeGateway
+) -> None:
+    gateway = await make_gateway()
+    await cluster.reset_stats()
+    result = await gateway.execute(
+        "{ orders(first: 100) { buyer { name } } products(first: 100) { seller { name } } }"
+    )
+    accounts = {r["id"]: r["name"] for r in rows(cluster, "accounts", "SELECT id, name FROM accounts")}
+    buyers = [
+        r["buyer_id"] for r in rows(cluster, "orders", "SELECT buyer_id FROM orders ORDER BY id LIMIT 100")
+    ]
+    sellers = [
+        r["seller_id"]
+        for r in rows(cluster, "catalog", "SELECT seller_id FROM products ORDER BY id LIMIT 100")
+    ]
+    assert result == {
+        "data": {
+            "orders": [{"buyer": {"name": accounts[b]}} for b in buyers],
+            "products": [{"seller": {"name": accounts[s]}} for s in sellers],
+        }
+    }
+    # Order.buyer and Product.seller both read GET /accounts at level 1: one request, their keys de-duplicated
+    assert await calls(cluster) == {"orders": 1, "catalog": 1, "accounts": 1, "reviews": 0}
+    assert set(buyers) & set(sellers), "the seeded data has an account that is both buyer and seller here"
+    assert (await cluster.stats("accounts"))["keys"] == len(set(buyers) | set(sellers))
+
+
 INTERFACE_SDL = """
 interface Purchase { id: ID! quantity: Int! }
 union Thing = Order
