@@ -32,6 +32,8 @@ __all__ = ["CallRecord", "Execution", "Executor", "execute_plan"]
 
 DEFAULT_MAX_BATCH = 500
 
+Distinct = dict[int, list[Any]]  # fetch id → its distinct keys, in first-seen order
+
 
 @dataclass(frozen=True, slots=True)
 class CallRecord:
@@ -251,32 +253,42 @@ class Executor:
         pending = {f.id: pending_keys(f, self.root) for f in group}
         if not any(pending.values()):
             return
+        # The distinct keys of each fetch, once: the key limit, the hooks and the requests all read them.
+        distinct: Distinct = {}
+        if group[0].protocol != "local":
+            distinct = {f.id: _distinct(key for _, key in pending[f.id]) for f in group}
         if self.hooks is None:
-            await self.run_batches(group, pending)
+            await self.run_batches(group, pending, distinct)
             return
-        with self.hooks.level(self.level_group(group, pending)):
-            await self.run_batches(group, pending)
+        with self.hooks.level(self.level_group(group, pending, distinct)):
+            await self.run_batches(group, pending, distinct)
 
-    def level_group(self, group: list[BatchFetch], pending: Mapping[int, Pending]) -> LevelGroup:
+    def level_group(
+        self, group: list[BatchFetch], pending: Mapping[int, Pending], distinct: Distinct
+    ) -> LevelGroup:
         """What the hooks are told of a group, counted only when there are hooks."""
         requested = sum(len(_key_list(key)) for f in group for _, key in pending[f.id])
-        distinct = requested  # one call per parent, or in-process loaders: nothing is de-duplicated
-        if self.batching and group[0].protocol != "local":
-            distinct = sum(len(_distinct(key for _, key in pending[f.id])) for f in group)
-        return LevelGroup(group[0].level, group[0].service, tuple(group), requested, distinct)
+        sent = requested  # one call per parent, or in-process loaders: nothing is de-duplicated
+        if self.batching and distinct:
+            sent = sum(len(keys) for keys in distinct.values())
+        return LevelGroup(group[0].level, group[0].service, tuple(group), requested, sent)
 
-    async def run_batches(self, group: list[BatchFetch], pending: Mapping[int, Pending]) -> None:
+    async def run_batches(
+        self, group: list[BatchFetch], pending: Mapping[int, Pending], distinct: Distinct
+    ) -> None:
         first = group[0]
         if first.protocol == "local":
             await self.run_loader(first, pending[first.id])
-        elif self.too_many_keys(group, pending):
+        elif self.too_many_keys(group, pending, distinct):
             return
         elif first.protocol == "rest":
-            await self.run_rest_group(group, pending)
+            await self.run_rest_group(group, pending, distinct)
         else:
-            await self.run_graphql_group(group, pending)
+            await self.run_graphql_group(group, pending, distinct)
 
-    def too_many_keys(self, group: list[BatchFetch], pending: Mapping[int, Pending]) -> bool:
+    def too_many_keys(
+        self, group: list[BatchFetch], pending: Mapping[int, Pending], distinct: Distinct
+    ) -> bool:
         """Fail the group's fields, sending nothing, when it asks for more keys than the service's `max_keys`.
 
         One request must not fan out to a service without bound. Counted the same with batching on or off, so
@@ -285,7 +297,7 @@ class Executor:
         limit = self.max_keys.get(service)
         if limit is None:
             return False
-        count = sum(len(_distinct(key for _, key in pending[f.id])) for f in group)
+        count = sum(len(keys) for keys in distinct.values())
         if count <= limit:
             return False
         message = f"{service}: {count} keys at one level exceed max_keys ({limit}); nothing was sent"
@@ -300,7 +312,7 @@ class Executor:
         return [keys[i : i + size] for i in range(0, len(keys), size)]
 
     def requests(
-        self, group: list[BatchFetch], pending: Mapping[int, Pending]
+        self, group: list[BatchFetch], pending: Mapping[int, Pending], distinct: Distinct
     ) -> list[list[tuple[BatchFetch, list[Any], Pending]]]:
         """What each request carries: per fetch, the keys it asks for and the parents that receive the answer.
 
@@ -309,7 +321,7 @@ class Executor:
             return [[(f, _key_list(key), [(parent, key)])] for f in group for parent, key in pending[f.id]]
         per_fetch = []
         for f in group:
-            keys = _distinct(key for _, key in pending[f.id])
+            keys = distinct[f.id]
             if keys:
                 per_fetch.append((f, self.chunks(f.service, keys), pending[f.id]))
         count = max((len(chunks) for _, chunks, _ in per_fetch), default=0)
@@ -318,8 +330,10 @@ class Executor:
             for i in range(count)
         ]
 
-    async def run_graphql_group(self, group: list[BatchFetch], pending: Mapping[int, Pending]) -> None:
-        requests = self.requests(group, pending)
+    async def run_graphql_group(
+        self, group: list[BatchFetch], pending: Mapping[int, Pending], distinct: Distinct
+    ) -> None:
+        requests = self.requests(group, pending, distinct)
         lookups: dict[int, Lookup] = {f.id: {} for f in group}
         await asyncio.gather(
             *(self.send_graphql_batch(parts, i, lookups) for i, parts in enumerate(requests))
@@ -414,21 +428,32 @@ class Executor:
             elif unusable:
                 _fail_missing(keys, lookup, _garbage(service, unusable, len(items), binding.match))
 
-    async def run_rest_group(self, group: list[BatchFetch], pending: Mapping[int, Pending]) -> None:
+    async def run_rest_group(
+        self, group: list[BatchFetch], pending: Mapping[int, Pending], distinct: Distinct
+    ) -> None:
         # Batches reading the same endpoint share their keys: one request per endpoint, not per field.
         by_endpoint: dict[tuple[str | None, str, str], list[BatchFetch]] = {}
         for f in group:
             binding = f.binding
             assert isinstance(binding, BatchBinding)
             by_endpoint.setdefault((binding.path, binding.arg, binding.match), []).append(f)
-        await asyncio.gather(*(self.run_rest_endpoint(fetches, pending) for fetches in by_endpoint.values()))
+        await asyncio.gather(
+            *(self.run_rest_endpoint(fetches, pending, distinct) for fetches in by_endpoint.values())
+        )
 
-    async def run_rest_endpoint(self, fetches: list[BatchFetch], pending: Mapping[int, Pending]) -> None:
+    async def run_rest_endpoint(
+        self, fetches: list[BatchFetch], pending: Mapping[int, Pending], distinct: Distinct
+    ) -> None:
         first = fetches[0]
         binding = first.binding
         assert isinstance(binding, BatchBinding)
         if self.batching:
-            keys = _distinct(key for f in fetches for _, key in pending[f.id])
+            # fields reading one endpoint share its keys: distinct across them too
+            keys = (
+                distinct[first.id]
+                if len(fetches) == 1
+                else _distinct(k for f in fetches for k in distinct[f.id])
+            )
             lookup: Lookup = {}
             await asyncio.gather(
                 *(
