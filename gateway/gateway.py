@@ -10,6 +10,7 @@ result = await gateway.execute("{ orders(first: 10) { id total product { name } 
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import sys
 from collections.abc import Callable, Mapping, Sequence
@@ -178,7 +179,9 @@ class Gateway:
 
         def decorate(function: KeyFunction) -> KeyFunction:
             needs = tuple(requires) or ((key,) if key else ())
-            self._rebind(binding, _replace(binding, key_function=function, requires=needs, key=None))
+            self._rebind(
+                binding, dataclasses.replace(binding, key_function=function, requires=needs, key=None)
+            )
             return function
 
         return decorate
@@ -421,9 +424,3 @@ def _public_schema(schema: GraphQLSchema) -> GraphQLSchema:
 def _caller() -> SourceLocation:
     frame = sys._getframe(2)
     return SourceLocation(frame.f_code.co_filename, frame.f_lineno)
-
-
-def _replace(binding: BatchBinding, **changes: Any) -> BatchBinding:
-    import dataclasses
-
-    return dataclasses.replace(binding, **changes)
