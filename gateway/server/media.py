@@ -22,7 +22,8 @@ def negotiate(accept: str | None, offered: Sequence[str], default: str) -> str |
     clients expect."""
     if accept is None or not accept.strip():
         return default
-    quality = {media: _quality(accept, media) for media in offered}
+    ranges = _ranges(accept)
+    quality = {media: _quality(ranges, media) for media in offered}
 
     def rank(media: str) -> tuple[float, int, int]:
         q, specificity = quality[media]
@@ -33,13 +34,22 @@ def negotiate(accept: str | None, offered: Sequence[str], default: str) -> str |
     return best if quality[best][0] > 0 else None
 
 
-def _quality(accept: str, media: str) -> tuple[float, int]:
-    """The q of the most specific range in `accept` that matches `media`, and how specific it is."""
-    kind = media.split("/", 1)[0]
-    found: tuple[float, int] = (0.0, -1)
+def _ranges(accept: str) -> list[tuple[str, float]]:
+    """The media ranges of `accept` with their q, read once; a range with a malformed q is left out."""
+    ranges = []
     for item in accept.split(","):
         range_, *parameters = (part.strip() for part in item.split(";"))
-        range_ = range_.lower()
+        q = _q(parameters)
+        if q is not None:
+            ranges.append((range_.lower(), q))
+    return ranges
+
+
+def _quality(ranges: list[tuple[str, float]], media: str) -> tuple[float, int]:
+    """The q of the most specific range that matches `media`, and how specific it is."""
+    kind = media.split("/", 1)[0]
+    found: tuple[float, int] = (0.0, -1)
+    for range_, q in ranges:
         if range_ == media:
             specificity = _EXACT
         elif range_ == f"{kind}/*":
@@ -49,9 +59,7 @@ def _quality(accept: str, media: str) -> tuple[float, int]:
         else:
             continue
         if specificity > found[1]:
-            q = _q(parameters)
-            if q is not None:
-                found = (q, specificity)
+            found = (q, specificity)
     return found
 
 

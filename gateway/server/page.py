@@ -8,6 +8,8 @@ from typing import Final
 
 from aiohttp import web
 
+from .media import HTML
+
 __all__ = ["CONTENT_SECURITY_POLICY", "PAGE_FILE", "page_response"]
 
 PAGE_FILE: Final = Path(__file__).with_name("static") / "page.html"
@@ -28,7 +30,7 @@ def _page() -> bytes:
 def page_response() -> web.Response:
     return web.Response(
         body=_page(),
-        content_type="text/html",
+        content_type=HTML,
         charset="utf-8",
         headers={"Content-Security-Policy": CONTENT_SECURITY_POLICY, "Cache-Control": "no-cache"},
     )

@@ -11,6 +11,7 @@ import pytest
 
 from examples.services.cluster import Cluster
 from examples.services.topology import free_port
+from gateway.server.media import HTML, negotiate
 from tests.engine.conftest import rows, service_configs
 
 from .conftest import GRAPHQL_RESPONSE, Server, StartServer
@@ -150,6 +151,19 @@ async def test_accept_chooses_the_media_type(
         http, "POST", server.graphql, json={"query": "{ __typename }"}, headers=headers
     )
     assert (status, got, body) == (200, media, {"data": {"__typename": "Query"}})
+
+
+@pytest.mark.parametrize(
+    ("accept", "media"),
+    [
+        (f"{GRAPHQL_RESPONSE};q=high, {JSON};q=0.1", JSON),  # a malformed q: the range is left out
+        (f"{JSON};q=2", None),  # q above 1: left out too, so nothing is acceptable
+        (f"text/html, {GRAPHQL_RESPONSE};q=0.8", HTML),
+        ("text/*;q=0.3, */*;q=0.9", JSON),  # the most specific range decides: text/html is 0.3
+    ],
+)
+def test_negotiate(accept: str, media: str | None) -> None:
+    assert negotiate(accept, (GRAPHQL_RESPONSE, JSON, HTML), JSON) == media
 
 
 @pytest.mark.parametrize("method", ["GET", "POST"])
