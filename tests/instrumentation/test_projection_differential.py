@@ -254,8 +254,24 @@ _WRONG_OBJECTS: list[Any] = ["a string", 5, 2.5, True, [], [{"id": "1"}]]
 _WRONG_LISTS: list[Any] = ["abc", "", 5, 1.5, False, {"a": 1}, {}]
 # __typename values an abstract value must not resolve to: unknown names, a non-object type, the abstract types
 # themselves, object types that are possible for none or other abstract types, non-strings, empty.
-_BAD_TYPENAMES: list[Any] = ["Unknown", "String", "Color", "Node", "Pet", "Named", "Address", "Geo", "Person",
-                             "Query", "__Type", "", 7, None, ["Dog"], "dog"]
+_BAD_TYPENAMES: list[Any] = [
+    "Unknown",
+    "String",
+    "Color",
+    "Node",
+    "Pet",
+    "Named",
+    "Address",
+    "Geo",
+    "Person",
+    "Query",
+    "__Type",
+    "",
+    7,
+    None,
+    ["Dog"],
+    "dog",
+]
 _MISSING = object()
 
 
@@ -297,7 +313,9 @@ class DataGenerator:
                 value.update(self.object(type_, sub))
         return value
 
-    def abstract(self, type_: GraphQLInterfaceType | GraphQLUnionType, selection: Selection) -> dict[str, Any]:
+    def abstract(
+        self, type_: GraphQLInterfaceType | GraphQLUnionType, selection: Selection
+    ) -> dict[str, Any]:
         concrete = self.rng.choice(SCHEMA.get_possible_types(type_))
         value = self.object(concrete, selection)
         if self.rng.random() < self.rates.typename:
@@ -358,12 +376,15 @@ def _errors_in_lists(value: Any) -> Any:
     """A FieldError as a list item becomes an exception, which graphql-core raises at that item's position."""
     if isinstance(value, list):
         return [
-            _as_graphql_error(item) if isinstance(item, FieldError) else _errors_in_lists(item) for item in value
+            _as_graphql_error(item) if isinstance(item, FieldError) else _errors_in_lists(item)
+            for item in value
         ]
     return value
 
 
-def reference(plan: Plan, query: str, variables: Mapping[str, Any], merged: Mapping[str, Any]) -> ExecutionResult:
+def reference(
+    plan: Plan, query: str, variables: Mapping[str, Any], merged: Mapping[str, Any]
+) -> ExecutionResult:
     canonical = plan.canonical_keys
 
     def resolve(source: Any, info: GraphQLResolveInfo, **_arguments: Any) -> Any:
@@ -414,9 +435,9 @@ def check(query: str, variables: Mapping[str, Any], merged: Mapping[str, Any], p
     assert strict(data) == strict(expected.data), "data differs" + context
     # The order of errors is the order in which both executors meet them (depth first, in selection order):
     # compared as is. The keys of one error dict are not ordered in JSON: compared as a mapping.
-    assert [strict(e, ordered=False) for e in errors] == [strict(e, ordered=False) for e in expected_errors], (
-        "errors differ" + context
-    )
+    assert [strict(e, ordered=False) for e in errors] == [
+        strict(e, ordered=False) for e in expected_errors
+    ], "errors differ" + context
 
 
 def run_seeded(query: str, variables: Mapping[str, Any], seeds: int) -> None:
@@ -447,7 +468,7 @@ CORPUS: tuple[Case, ...] = (
         "{ scalars { ints intsNN floats strings booleans ids colors grid cube } }",
     ),
     Case("root_leaves", "{ int float string boolean id color ints matrix }"),
-    Case("root_non_null_leaf_nulls_everything", "{ int intNN float s: string(text: \"x\") }"),
+    Case("root_non_null_leaf_nulls_everything", '{ int intNN float s: string(text: "x") }'),
     Case(
         "aliases_with_different_arguments",
         '{ a: person(id: "1") { name } b: person(id: "2") { name } c: person(id: 1) { name } d: person(id: "1") { age } }',
@@ -459,7 +480,7 @@ CORPUS: tuple[Case, ...] = (
     Case(
         "nested_aliases_with_arguments",
         '{ person(id: "1") { h1: height h2: height(unit: INCH) h3: height(unit: CM) email e: email(domain: "x.org")'
-        ' f1: friends(first: 1) { id } f2: friends(first: 2) { name } friends { age } } }',
+        " f1: friends(first: 1) { id } f2: friends(first: 2) { name } friends { age } } }",
     ),
     Case(
         "named_fragment_on_interface",
@@ -484,7 +505,7 @@ CORPUS: tuple[Case, ...] = (
     Case(
         "typename_everywhere",
         '{ __typename t: __typename person(id: "1") { __typename address { __typename geo { __typename } }'
-        " pets { __typename } node { __typename } } search(text: \"x\") { __typename k: __typename } }",
+        ' pets { __typename } node { __typename } } search(text: "x") { __typename k: __typename } }',
     ),
     Case(
         "skip_include_literals",
@@ -494,7 +515,7 @@ CORPUS: tuple[Case, ...] = (
     ),
     Case(
         "skip_include_variables",
-        "query ($a: Boolean!, $b: Boolean!) { person(id: \"1\") { name @skip(if: $a) age @include(if: $b)"
+        'query ($a: Boolean!, $b: Boolean!) { person(id: "1") { name @skip(if: $a) age @include(if: $b)'
         " address @include(if: $a) { city } ... on Person @skip(if: $b) { id } ...F @include(if: $a) } }"
         " fragment F on Person { verified name }",
         ({"a": False, "b": False}, {"a": False, "b": True}, {"a": True, "b": False}, {"a": True, "b": True}),
@@ -545,7 +566,7 @@ CORPUS: tuple[Case, ...] = (
     ),
     Case(
         "input_object_literal_arguments",
-        "{ people(filter: {minAge: 3, color: RED, tags: [\"a\"]}) { id } all: people { id } few: people(first: 1) { id } }",
+        '{ people(filter: {minAge: 3, color: RED, tags: ["a"]}) { id } all: people { id } few: people(first: 1) { id } }',
     ),
     Case(
         "deep_nesting",
@@ -619,7 +640,12 @@ def test_the_data_reaches_every_kind_of_error() -> None:
         plan = GATEWAY.plan(case.query, None, coerced_variables(case.query, case.variables[0]))
         for seed in range(12):
             merged = DataGenerator(random.Random(seed), PROFILES[seed % len(PROFILES)]).root(plan)
-            seen |= {kind for error in project(plan.projection, merged)[1] for kind in kinds if kind in error["message"]}
+            seen |= {
+                kind
+                for error in project(plan.projection, merged)[1]
+                for kind in kinds
+                if kind in error["message"]
+            }
     assert {kinds[kind] for kind in kinds.keys() - seen} == set()
 
 
@@ -636,7 +662,9 @@ def _composite_types() -> list[GraphQLNamedType]:
 
 def _possible(type_: GraphQLNamedType) -> set[str]:
     if is_abstract_type(type_):
-        return {t.name for t in SCHEMA.get_possible_types(cast(GraphQLInterfaceType | GraphQLUnionType, type_))}
+        return {
+            t.name for t in SCHEMA.get_possible_types(cast(GraphQLInterfaceType | GraphQLUnionType, type_))
+        }
     return {type_.name}
 
 
@@ -717,7 +745,9 @@ class QueryBuilder:
         choice = self.draw(st.sampled_from([None] * 6 + ["skip", "include"]))
         if choice is None:
             return ""
-        condition = self.draw(st.sampled_from(["true", "false", *(f"${name}" for name in _CONDITION_VARIABLES)]))
+        condition = self.draw(
+            st.sampled_from(["true", "false", *(f"${name}" for name in _CONDITION_VARIABLES)])
+        )
         if condition.startswith("$"):
             name = condition[1:]
             self.variables[name] = "Boolean!"
@@ -772,14 +802,16 @@ def input_literals(type_: GraphQLInputType) -> st.SearchStrategy[str]:
 
 def _input_literals(type_: GraphQLInputType) -> st.SearchStrategy[str]:
     if isinstance(type_, GraphQLList):
-        return st.lists(input_literals(type_.of_type), max_size=2).map(lambda items: "[" + ", ".join(items) + "]")
+        return st.lists(input_literals(type_.of_type), max_size=2).map(
+            lambda items: "[" + ", ".join(items) + "]"
+        )
     if isinstance(type_, GraphQLEnumType):
         return st.sampled_from(sorted(type_.values))
     if isinstance(type_, GraphQLInputObjectType):
         fields = type_.fields
-        return st.fixed_dictionaries({}, optional={name: input_literals(f.type) for name, f in fields.items()}).map(
-            lambda values: "{" + ", ".join(f"{k}: {v}" for k, v in values.items()) + "}"
-        )
+        return st.fixed_dictionaries(
+            {}, optional={name: input_literals(f.type) for name, f in fields.items()}
+        ).map(lambda values: "{" + ", ".join(f"{k}: {v}" for k, v in values.items()) + "}")
     assert isinstance(type_, GraphQLScalarType)
     return {
         "Int": st.sampled_from(["0", "1", "5", "-3"]),
