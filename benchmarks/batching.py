@@ -23,17 +23,17 @@ from gateway.gateway import Gateway
 from .common import (
     SERVICES,
     add_common_arguments,
+    add_service_arguments,
     example_gateway,
     machine,
     median,
     percentile,
-    print_table,
     read_stats,
+    report,
     reset_stats,
     running_services,
     save_figure,
     subplots,
-    write_json,
 )
 
 __all__ = ["QUERIES", "complete", "main", "run"]
@@ -157,35 +157,31 @@ def plot(result: dict[str, Any], path: str) -> None:
     save_figure(figure, title, result, path)
 
 
+COLUMNS = (
+    "query",
+    "n",
+    "mode",
+    "calls",
+    "keys",
+    "p50_ms",
+    "p95_ms",
+    "calls_ratio_off_on",
+    "latency_ratio_off_on",
+    "errors",
+)  # the printed table
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks.batching", description=__doc__.splitlines()[0]
     )
-    parser.add_argument("--latency-ms", type=float, default=5.0)
-    parser.add_argument("--max-concurrency", type=int, default=16)
+    add_service_arguments(parser)
     parser.add_argument("--iterations", type=int, default=10)
     add_common_arguments(parser)
     args = parser.parse_args(argv)
     sizes, iterations = ([10, 100], 2) if args.quick else ([10, 100, 1000], args.iterations)
     result = asyncio.run(run(sizes, iterations, args.latency_ms, args.max_concurrency))
-    print_table(
-        result["runs"],
-        [
-            "query",
-            "n",
-            "mode",
-            "calls",
-            "keys",
-            "p50_ms",
-            "p95_ms",
-            "calls_ratio_off_on",
-            "latency_ratio_off_on",
-            "errors",
-        ],
-    )
-    write_json(args.json, result)
-    if args.plot:
-        plot(result, args.plot)
+    report(result, COLUMNS, args, plot)
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +31,7 @@ from registry.config import ServiceConfig
 __all__ = [
     "EXAMPLE_SCHEMA",
     "add_common_arguments",
+    "add_service_arguments",
     "count_fields",
     "example_gateway",
     "gateway_config",
@@ -40,6 +41,7 @@ __all__ = [
     "percentile",
     "print_table",
     "read_stats",
+    "report",
     "reset_stats",
     "running_services",
     "save_figure",
@@ -56,6 +58,25 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", metavar="PATH", help="write the results as JSON to PATH")
     parser.add_argument("--plot", metavar="PATH", help="draw the results as a PNG (needs the bench extra)")
     parser.add_argument("--quick", action="store_true", help="a small, fast run (a smoke test)")
+
+
+def add_service_arguments(parser: argparse.ArgumentParser) -> None:
+    """The example services modelled as real ones: a latency per request and a pool (concurrency cap)."""
+    parser.add_argument("--latency-ms", type=float, default=5.0)
+    parser.add_argument("--max-concurrency", type=int, default=16)
+
+
+def report(
+    result: dict[str, Any],
+    columns: Sequence[str],
+    args: argparse.Namespace,
+    plot: Callable[[dict[str, Any], str], None],
+) -> None:
+    """What every benchmark ends with: the table, then the JSON and the PNG where asked for."""
+    print_table(result["runs"], columns)
+    write_json(args.json, result)
+    if args.plot:
+        plot(result, args.plot)
 
 
 def subplots(columns: int) -> tuple[Any, list[Any]]:

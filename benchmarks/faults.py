@@ -39,14 +39,14 @@ from registry.resilience import (
 from .common import (
     EXAMPLE_SCHEMA,
     add_common_arguments,
+    add_service_arguments,
     machine,
     percentile,
-    print_table,
+    report,
     running_services,
     save_figure,
     service_configs,
     subplots,
-    write_json,
 )
 
 __all__ = ["FaultProxy", "main", "run"]
@@ -269,33 +269,29 @@ def plot(result: dict[str, Any], path: str) -> None:
     save_figure(figure, title, result, path)
 
 
+COLUMNS = (
+    "mode",
+    "phase",
+    "requests",
+    "success",
+    "p50_ms",
+    "p99_ms",
+    "catalog_attempts",
+    "attempts_per_request",
+)  # the printed table
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.faults", description=__doc__.splitlines()[0])
     parser.add_argument("--fault", choices=("hang", "error", "down"), default="hang")
     parser.add_argument("--clients", type=int, default=8, help="per mode")
     parser.add_argument("--seconds", type=float, default=30.0)
-    parser.add_argument("--latency-ms", type=float, default=5.0)
-    parser.add_argument("--max-concurrency", type=int, default=16)
+    add_service_arguments(parser)
     add_common_arguments(parser)
     args = parser.parse_args(argv)
     clients, seconds = (4, 6.0) if args.quick else (args.clients, args.seconds)
     result = asyncio.run(run(args.fault, clients, seconds, args.latency_ms, args.max_concurrency))
-    print_table(
-        result["runs"],
-        [
-            "mode",
-            "phase",
-            "requests",
-            "success",
-            "p50_ms",
-            "p99_ms",
-            "catalog_attempts",
-            "attempts_per_request",
-        ],
-    )
-    write_json(args.json, result)
-    if args.plot:
-        plot(result, args.plot)
+    report(result, COLUMNS, args, plot)
 
 
 if __name__ == "__main__":

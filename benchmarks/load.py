@@ -24,18 +24,18 @@ from .batching import QUERIES, complete
 from .common import (
     SERVICES,
     add_common_arguments,
+    add_service_arguments,
     gateway_config,
     gateway_process,
     machine,
     peak_rss_mb,
     percentile,
-    print_table,
     read_stats,
+    report,
     reset_stats,
     running_services,
     save_figure,
     subplots,
-    write_json,
 )
 
 __all__ = ["main", "run"]
@@ -178,38 +178,34 @@ def plot(result: dict[str, Any], path: str) -> None:
     save_figure(figure, title, result, path)
 
 
+COLUMNS = (
+    "mode",
+    "n",
+    "requests",
+    "rps",
+    "p50_ms",
+    "p95_ms",
+    "p99_ms",
+    "errors",
+    "calls_per_request",
+    "peak_rss_mb",
+)  # the printed table
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.load", description=__doc__.splitlines()[0])
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--seconds", type=float, default=20.0, help="per mode, over all rounds")
     parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--n", type=int, default=100)
-    parser.add_argument("--latency-ms", type=float, default=5.0)
-    parser.add_argument("--max-concurrency", type=int, default=16)
+    add_service_arguments(parser)
     add_common_arguments(parser)
     args = parser.parse_args(argv)
     clients, seconds, rounds, n = (
         (8, 2.0, 2, 20) if args.quick else (args.clients, args.seconds, args.rounds, args.n)
     )
     result = asyncio.run(run(clients, seconds, rounds, n, args.latency_ms, args.max_concurrency))
-    print_table(
-        result["runs"],
-        [
-            "mode",
-            "n",
-            "requests",
-            "rps",
-            "p50_ms",
-            "p95_ms",
-            "p99_ms",
-            "errors",
-            "calls_per_request",
-            "peak_rss_mb",
-        ],
-    )
-    write_json(args.json, result)
-    if args.plot:
-        plot(result, args.plot)
+    report(result, COLUMNS, args, plot)
 
 
 if __name__ == "__main__":

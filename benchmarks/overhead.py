@@ -43,11 +43,10 @@ from .common import (
     machine,
     median,
     percentile,
-    print_table,
+    report,
     running_services,
     save_figure,
     subplots,
-    write_json,
 )
 
 __all__ = ["MODES", "main", "run"]
@@ -247,6 +246,21 @@ def plot(result: dict[str, Any], path: str) -> None:
     save_figure(figure, "Funnel against the floor (0 ms services, N = 100)", result, path)
 
 
+COLUMNS = (
+    "query",
+    "observability",
+    "fields",
+    "gateway_p50_ms",
+    "floor_p50_ms",
+    "latency_ratio",
+    "gateway_p95_ms",
+    "floor_p95_ms",
+    "gateway_cpu_us_per_field",
+    "cpu_us_vs_off",
+    "latency_ratio_vs_off",
+)  # the printed table
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks.overhead", description=__doc__.splitlines()[0]
@@ -256,25 +270,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     iterations, warmup = (30, 5) if args.quick else (args.iterations, 30)
     result = asyncio.run(run(iterations, warmup))
-    print_table(
-        result["runs"],
-        [
-            "query",
-            "observability",
-            "fields",
-            "gateway_p50_ms",
-            "floor_p50_ms",
-            "latency_ratio",
-            "gateway_p95_ms",
-            "floor_p95_ms",
-            "gateway_cpu_us_per_field",
-            "cpu_us_vs_off",
-            "latency_ratio_vs_off",
-        ],
-    )
-    write_json(args.json, result)
-    if args.plot:
-        plot(result, args.plot)
+    report(result, COLUMNS, args, plot)
 
 
 if __name__ == "__main__":
