@@ -2,18 +2,17 @@
 
 Unit tests: a fake clock that sleeping advances, calls, downstream failures. Fault tests: the example services on
 loopback (`cluster`), stand-in services that count what they are sent (`fake_service`), and the example gateway
-with every service behind the full resilience stack and a counter of the attempts that reach the wire.
+with every service behind the full resilience stack and a counter of the attempts that reach the wire
+(`example_gateway`; `over_fake_catalog` for both at once, catalog being the stand-in).
 """
 
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import functools
 import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -28,6 +27,7 @@ from instrumentation.call import Call, GraphQLCall
 from instrumentation.errors import DownstreamHTTPError, DownstreamUnavailable
 from registry.config import ServiceConfig
 from registry.resilience import GatewayResilience
+from tests.engine.conftest import EXAMPLE_SCHEMA, service_configs
 
 
 @dataclass
@@ -70,7 +70,6 @@ def http_error(
 
 # --- against real services on loopback ------------------------------------------------------------------------
 
-EXAMPLE_SCHEMA = Path(__file__).parents[2] / "examples" / "gateway.graphql"
 ORDERS_QUERY = "{ orders(first: 5) { id product { id name } buyer { name } } }"
 N_ORDERS = 5
 
@@ -108,18 +107,11 @@ class Faulty:
 def example_gateway(
     cluster: Cluster,
     resilience: GatewayResilience | None = None,
-    **overrides: Mapping[str, Any],
+    **overrides: dict[str, Any],
 ) -> Faulty:
     """The example schema over the cluster; `overrides` replace fields of a service's config (`url`,
     `resilience`, `timeout_ms`...). Every service goes through the full resilience stack."""
-    services = {
-        "accounts": ServiceConfig("accounts", cluster.urls["accounts"], protocol="rest"),
-        "catalog": ServiceConfig("catalog", cluster.graphql_url("catalog")),
-        "orders": ServiceConfig("orders", cluster.graphql_url("orders")),
-        "reviews": ServiceConfig("reviews", cluster.graphql_url("reviews")),
-    }
-    for name, changes in overrides.items():
-        services[name] = dataclasses.replace(services[name], **changes)
+    services = service_configs(cluster, **overrides)
     attempts: dict[str, Counting] = {}
 
     def base(service: ServiceConfig) -> Counting:
@@ -190,8 +182,11 @@ class FakeService:
     release: asyncio.Event = field(default_factory=asyncio.Event)  # set at teardown: hanging handlers end
 
 
+MakeFake = Callable[[Handler], Awaitable[FakeService]]
+
+
 @pytest.fixture
-async def fake_service() -> AsyncIterator[Callable[[Handler], Awaitable[FakeService]]]:
+async def fake_service() -> AsyncIterator[MakeFake]:
     """Serve `handler` at POST /graphql (and GET /accounts) on a free loopback port."""
     runners: list[tuple[web.AppRunner, FakeService]] = []
 
@@ -216,3 +211,31 @@ async def fake_service() -> AsyncIterator[Callable[[Handler], Awaitable[FakeServ
     for runner, fake in runners:
         fake.release.set()
         await runner.cleanup()
+
+
+OverFakeCatalog = Callable[..., Awaitable[tuple[FakeService, Faulty]]]
+
+
+@pytest.fixture
+def over_fake_catalog(
+    cluster: Cluster, fake_service: MakeFake, faulty_gateways: list[Faulty]
+) -> OverFakeCatalog:
+    """`await over_fake_catalog(handler, gateway_resilience, **catalog)`: a stand-in catalog serving `handler`, and
+    the example gateway with catalog pointed at it (`catalog` replaces more fields of catalog's config, its own
+    `resilience=` policy included); the gateway is closed at the end."""
+
+    async def make(
+        handler: Handler, resilience: GatewayResilience | None = None, /, **catalog: Any
+    ) -> tuple[FakeService, Faulty]:
+        fake = await fake_service(handler)
+        faulty = example_gateway(cluster, resilience, catalog={"url": fake.url + "/graphql", **catalog})
+        faulty_gateways.append(faulty)
+        return fake, faulty
+
+    return make
+
+
+def batched(variables: Mapping[str, Any]) -> tuple[str, list[Any]]:
+    """The alias and the keys of a single-field batched GraphQL call (`b<id>: field(ids: $k<id>)`)."""
+    ((name, keys),) = [(n, v) for n, v in variables.items() if n.startswith("k")]
+    return "b" + name[1:], keys

@@ -3,7 +3,7 @@ error on the fields it feeds, nothing else, and the gateway keeps serving."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -17,13 +17,13 @@ from .conftest import (
     ORDERS_QUERY,
     FakeService,
     Faulty,
-    Handler,
+    MakeFake,
+    OverFakeCatalog,
+    batched,
     check_products_failed,
     example_gateway,
     expected_orders,
 )
-
-MakeFake = Callable[[Handler], Awaitable[FakeService]]
 
 BAD = "DOWNSTREAM_BAD_RESPONSE"
 
@@ -31,8 +31,8 @@ BAD = "DOWNSTREAM_BAD_RESPONSE"
 def products_answer(cluster: Cluster, body: dict[str, Any]) -> dict[str, Any]:
     """What catalog answers to the gateway's batched call: `{"data": {"b<id>": [product, ...]}}`."""
     expected = {o["product"]["id"]: o["product"] for o in expected_orders(cluster)}
-    ((name, ids),) = [(n, v) for n, v in body["variables"].items() if n.startswith("k")]
-    return {"data": {"b" + name[1:]: [expected[i] for i in ids]}}
+    alias, ids = batched(body["variables"])
+    return {"data": {alias: [expected[i] for i in ids]}}
 
 
 GARBAGE: dict[str, tuple[Callable[[dict[str, Any]], web.StreamResponse], str]] = {
@@ -71,8 +71,10 @@ GARBAGE: dict[str, tuple[Callable[[dict[str, Any]], web.StreamResponse], str]] =
 }
 
 
-async def garbage_catalog(cluster: Cluster, fake_service: MakeFake) -> tuple[FakeService, dict[str, str]]:
-    """A catalog that answers correctly, or with the garbage named by `mode["now"]`."""
+async def garbage_catalog(
+    cluster: Cluster, over_fake_catalog: OverFakeCatalog
+) -> tuple[FakeService, Faulty, dict[str, str]]:
+    """A catalog that answers correctly, or with the garbage named by `mode["now"]`, behind the example gateway."""
     mode = {"now": "ok"}
 
     async def handle(request: web.Request) -> web.StreamResponse:
@@ -86,16 +88,15 @@ async def garbage_catalog(cluster: Cluster, fake_service: MakeFake) -> tuple[Fak
             return web.json_response(answer)
         return GARBAGE[mode["now"]][0](answer)
 
-    return await fake_service(handle), mode
+    fake, faulty = await over_fake_catalog(handle)
+    return fake, faulty, mode
 
 
 @pytest.mark.parametrize("garbage", list(GARBAGE))
 async def test_garbage_fails_the_fields_it_feeds_and_the_gateway_keeps_serving(
-    cluster: Cluster, fake_service: MakeFake, faulty_gateways: list[Faulty], garbage: str
+    cluster: Cluster, over_fake_catalog: OverFakeCatalog, garbage: str
 ) -> None:
-    fake, mode = await garbage_catalog(cluster, fake_service)
-    faulty = example_gateway(cluster, catalog={"url": fake.url + "/graphql"})
-    faulty_gateways.append(faulty)
+    fake, faulty, mode = await garbage_catalog(cluster, over_fake_catalog)
     expected = expected_orders(cluster)
 
     mode["now"] = garbage
@@ -111,11 +112,9 @@ async def test_garbage_fails_the_fields_it_feeds_and_the_gateway_keeps_serving(
 
 
 async def test_values_of_the_wrong_type_fail_only_those_fields(
-    cluster: Cluster, fake_service: MakeFake, faulty_gateways: list[Faulty]
+    cluster: Cluster, over_fake_catalog: OverFakeCatalog
 ) -> None:
-    fake, mode = await garbage_catalog(cluster, fake_service)
-    faulty = example_gateway(cluster, catalog={"url": fake.url + "/graphql"})
-    faulty_gateways.append(faulty)
+    _, faulty, mode = await garbage_catalog(cluster, over_fake_catalog)
     expected = expected_orders(cluster)
 
     mode["now"] = "wrong-types"

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
+from typing import Any
 
+import pytest
 from aiohttp import web
 
 from examples.services.cluster import Cluster
@@ -15,32 +16,33 @@ from .conftest import (
     ORDERS_QUERY,
     FakeService,
     Faulty,
-    Handler,
+    OverFakeCatalog,
     check_products_failed,
-    example_gateway,
     expected_orders,
 )
 
-MakeFake = Callable[[Handler], Awaitable[FakeService]]
 REQUESTS = 20
 # Only a bound on "nothing waits forever", far above any deadline here: a hang would reach it, scheduling
 # noise would not.
 NEVER_S = 30
 
 
-async def hanging_service(fake_service: MakeFake) -> FakeService:
+async def hanging_catalog(
+    over_fake_catalog: OverFakeCatalog, resilience: GatewayResilience, /, **catalog: Any
+) -> tuple[FakeService, Faulty]:
+    """A catalog that never answers (until the test ends), behind the example gateway."""
     fake: FakeService
 
     async def hang(request: web.Request) -> web.Response:
         await fake.release.wait()  # released only when the test ends
         return web.json_response({"data": None})
 
-    fake = await fake_service(hang)
-    return fake
+    fake, faulty = await over_fake_catalog(hang, resilience, **catalog)
+    return fake, faulty
 
 
-async def run_all(faulty: Faulty, timeout_ms: float | None = None) -> list[tuple[dict[str, object], float]]:
-    async def one() -> tuple[dict[str, object], float]:
+async def run_all(faulty: Faulty, timeout_ms: float | None = None) -> list[tuple[dict[str, Any], float]]:
+    async def one() -> tuple[dict[str, Any], float]:
         started = time.monotonic()
         response = await faulty.gateway.execute(ORDERS_QUERY, timeout_ms=timeout_ms)
         return response, time.monotonic() - started
@@ -48,74 +50,60 @@ async def run_all(faulty: Faulty, timeout_ms: float | None = None) -> list[tuple
     return await asyncio.wait_for(asyncio.gather(*(one() for _ in range(REQUESTS))), NEVER_S)
 
 
+@pytest.mark.parametrize(
+    ("deadline_ms", "timeout_ms"),
+    # Long enough for orders and accounts to answer 20 requests at once on a busy machine.
+    [(500, None), (60_000, 400)],
+    ids=["configured-deadline", "client-deadline-shorter"],  # the latter as `funnel-timeout-ms: 400`
+)
 async def test_the_request_deadline_ends_calls_to_a_service_that_never_answers(
-    cluster: Cluster, fake_service: MakeFake, faulty_gateways: list[Faulty]
+    cluster: Cluster, over_fake_catalog: OverFakeCatalog, deadline_ms: int, timeout_ms: int | None
 ) -> None:
-    fake = await hanging_service(fake_service)
-    # catalog's own timeout (60 s) would be no help: the request's deadline (300 ms) ends its calls.
-    faulty = example_gateway(
-        cluster,
-        GatewayResilience(deadline_ms=300),
-        catalog={"url": fake.url + "/graphql", "timeout_ms": 60_000},
+    # catalog's own timeout (60 s) would be no help: the request's deadline ends its calls.
+    fake, faulty = await hanging_catalog(
+        over_fake_catalog, GatewayResilience(deadline_ms=deadline_ms), timeout_ms=60_000
     )
-    faulty_gateways.append(faulty)
     expected = expected_orders(cluster)
+    deadline_s = min(deadline_ms, timeout_ms or deadline_ms) / 1000
 
-    answered = await run_all(faulty)
+    answered = await run_all(faulty, timeout_ms=timeout_ms)
 
     for response, elapsed in answered:
         assert check_products_failed(response, expected, "DOWNSTREAM_TIMEOUT") == len(expected)
-        (message,) = {e["message"] for e in response["errors"]}  # type: ignore[attr-defined]
+        (message,) = {e["message"] for e in response["errors"]}
         assert message.startswith("catalog: no answer before the request deadline (")
-        assert elapsed < NEVER_S
+        # Not before the deadline (catalog never answers), and not long after it.
+        assert deadline_s - 0.01 <= elapsed < deadline_s + 2
     # No retry: the first try used all the time there was.
     assert fake.requests <= faulty.attempts["catalog"].sent == REQUESTS
 
 
-async def test_a_client_deadline_shorter_than_the_configured_one_is_kept(
-    cluster: Cluster, fake_service: MakeFake, faulty_gateways: list[Faulty]
-) -> None:
-    fake = await hanging_service(fake_service)
-    faulty = example_gateway(
-        cluster,
-        GatewayResilience(deadline_ms=60_000),
-        catalog={"url": fake.url + "/graphql", "timeout_ms": 60_000},
-    )
-    faulty_gateways.append(faulty)
-
-    answered = await run_all(faulty, timeout_ms=200)  # funnel-timeout-ms: 200
-
-    for response, _ in answered:
-        check_products_failed(response, expected_orders(cluster), "DOWNSTREAM_TIMEOUT")
-
-
 async def test_short_service_timeouts_are_retried_within_the_deadline(
-    cluster: Cluster, fake_service: MakeFake, faulty_gateways: list[Faulty]
+    cluster: Cluster, over_fake_catalog: OverFakeCatalog
 ) -> None:
-    fake = await hanging_service(fake_service)
     retry = RetryPolicy(
         attempts=3, backoff_base_ms=1, backoff_max_ms=1, budget_ratio=1.0, min_retries_per_second=100
     )
-    faulty = example_gateway(
-        cluster,
+    fake, faulty = await hanging_catalog(
+        over_fake_catalog,
         GatewayResilience(deadline_ms=2000),
-        catalog={
-            "url": fake.url + "/graphql",
-            "timeout_ms": 50,
-            # Kept closed: the breaker would rightly open on these timeouts and stop the retries.
-            "resilience": ResiliencePolicy(
-                retry=retry, breaker=BreakerPolicy(failure_rate=1.0, min_calls=1_000_000)
-            ),
-        },
+        timeout_ms=50,
+        # Kept closed: the breaker would rightly open on these timeouts and stop the retries.
+        resilience=ResiliencePolicy(
+            retry=retry, breaker=BreakerPolicy(failure_rate=1.0, min_calls=1_000_000)
+        ),
     )
-    faulty_gateways.append(faulty)
+    expected = expected_orders(cluster)
 
     answered = await run_all(faulty)
 
     for response, _ in answered:
-        check_products_failed(response, expected_orders(cluster), "DOWNSTREAM_TIMEOUT")
-    # Each call tried at most `attempts` times, every try cut off by catalog's 50 ms timeout. (On a busy
-    # machine a try may be cut off before the service has even read it: the service sees at most as many.)
+        assert check_products_failed(response, expected, "DOWNSTREAM_TIMEOUT") == len(expected)
+        assert {e["message"] for e in response["errors"]} == {"catalog: no answer within 50 ms"}
+    # Each call tried `attempts` times, every try cut off by catalog's 50 ms timeout, well within the 2 s
+    # deadline. (On a busy machine a try may be cut off before the service has even read it: the service sees
+    # at most as many.)
     sent = faulty.attempts["catalog"].sent
-    assert REQUESTS < sent <= REQUESTS * retry.attempts
+    assert sent == REQUESTS * retry.attempts
+    assert faulty.stack("catalog").retry.retries == REQUESTS * (retry.attempts - 1)
     assert fake.requests <= sent

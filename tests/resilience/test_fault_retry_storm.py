@@ -6,7 +6,6 @@ Attempts are counted by the failing service itself; calls by the gateway's call 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
@@ -14,17 +13,7 @@ from aiohttp import web
 from examples.services.cluster import Cluster
 from registry.resilience import BreakerPolicy, ResiliencePolicy, RetryPolicy
 
-from .conftest import (
-    ORDERS_QUERY,
-    FakeService,
-    Faulty,
-    Handler,
-    check_products_failed,
-    example_gateway,
-    expected_orders,
-)
-
-MakeFake = Callable[[Handler], Awaitable[FakeService]]
+from .conftest import ORDERS_QUERY, Faulty, OverFakeCatalog, check_products_failed, expected_orders
 
 # The breaker would soon stop the calls altogether; kept closed here so that only the retry budget is tested.
 NEVER_OPENS = BreakerPolicy(failure_rate=1.0, min_calls=1_000_000)
@@ -60,17 +49,11 @@ async def load(
 
 
 async def test_503_to_everything_under_load_stays_within_the_retry_budget(
-    cluster: Cluster, fake_service: MakeFake, faulty_gateways: list[Faulty]
+    cluster: Cluster, over_fake_catalog: OverFakeCatalog
 ) -> None:
-    fake = await fake_service(unavailable)
-    faulty = example_gateway(
-        cluster,
-        catalog={
-            "url": fake.url + "/graphql",
-            "resilience": ResiliencePolicy(retry=BUDGET, breaker=NEVER_OPENS),
-        },
+    fake, faulty = await over_fake_catalog(
+        unavailable, resilience=ResiliencePolicy(retry=BUDGET, breaker=NEVER_OPENS)
     )
-    faulty_gateways.append(faulty)
     expected = expected_orders(cluster)
 
     results, calls = await load(faulty, ORDERS_QUERY, REQUESTS, CONCURRENCY)
@@ -87,27 +70,23 @@ async def test_503_to_everything_under_load_stays_within_the_retry_budget(
 
 
 async def test_retry_after_past_the_deadline_is_not_waited_for(
-    cluster: Cluster, fake_service: MakeFake, faulty_gateways: list[Faulty]
+    cluster: Cluster, over_fake_catalog: OverFakeCatalog
 ) -> None:
     async def busy(request: web.Request) -> web.Response:
         return web.json_response(
             {"errors": [{"message": "slow down"}]}, status=429, headers={"Retry-After": "30"}
         )
 
-    fake = await fake_service(busy)
-    faulty = example_gateway(
-        cluster,
-        catalog={
-            "url": fake.url + "/graphql",
-            "resilience": ResiliencePolicy(retry=RetryPolicy(budget_ratio=1.0), breaker=NEVER_OPENS),
-        },
+    fake, faulty = await over_fake_catalog(
+        busy, resilience=ResiliencePolicy(retry=RetryPolicy(budget_ratio=1.0), breaker=NEVER_OPENS)
     )
-    faulty_gateways.append(faulty)
 
     results, calls = await load(faulty, ORDERS_QUERY, 10, 5)
 
+    expected = expected_orders(cluster)
     for result in results:
-        check_products_failed(result, expected_orders(cluster), "DOWNSTREAM_HTTP_ERROR")
+        assert check_products_failed(result, expected, "DOWNSTREAM_HTTP_ERROR") == len(expected)
+        assert {e["message"] for e in result["errors"]} == {"catalog: HTTP 429: slow down"}
     assert fake.requests == calls == 10  # Retry-After 30 s is past the 10 s deadline: no retry
 
 
@@ -115,18 +94,12 @@ MUTATION = 'mutation { updatePrice(productId: "1", price: 9.5) { id price } }'
 
 
 async def test_a_mutation_is_never_retried_even_on_a_retryable_failure(
-    cluster: Cluster, fake_service: MakeFake, faulty_gateways: list[Faulty]
+    over_fake_catalog: OverFakeCatalog,
 ) -> None:
-    fake = await fake_service(unavailable)
     generous = RetryPolicy(attempts=5, backoff_base_ms=1, budget_ratio=1.0, min_retries_per_second=100)
-    faulty = example_gateway(
-        cluster,
-        catalog={
-            "url": fake.url + "/graphql",
-            "resilience": ResiliencePolicy(retry=generous, breaker=NEVER_OPENS),
-        },
+    fake, faulty = await over_fake_catalog(
+        unavailable, resilience=ResiliencePolicy(retry=generous, breaker=NEVER_OPENS)
     )
-    faulty_gateways.append(faulty)
 
     result = await faulty.gateway.execute(MUTATION)
 

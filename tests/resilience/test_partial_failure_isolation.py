@@ -12,7 +12,7 @@ from gateway.transport import MockTransport, ServiceClients
 from instrumentation.call import Call, GraphQLCall, RestCall
 from registry.config import ServiceConfig
 
-from .conftest import http_error, unavailable
+from .conftest import batched, http_error, unavailable
 
 SDL = """
 type Query { orders: [Order!]! @remote(service: "orders") }
@@ -37,8 +37,7 @@ Handler = Callable[[Call, Mapping[str, str]], Any]
 def batch(call: Call) -> tuple[str, list[Any]]:
     """The alias and the keys of a single-field batched GraphQL call (`b<id>: field(ids: $k<id>)`)."""
     assert isinstance(call, GraphQLCall)
-    ((name, keys),) = [(n, v) for n, v in call.variables.items() if n.startswith("k")]
-    return "b" + name[1:], keys
+    return batched(call.variables)
 
 
 def products(call: Call, headers: Mapping[str, str]) -> Any:
