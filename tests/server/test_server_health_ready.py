@@ -96,7 +96,7 @@ async def test_not_ready_names_each_unreachable_service(
             },
         )
     # /health only says the gateway itself is alive
-    assert (await get(http, server.url + "/health"))[0] == 200
+    assert await get(http, server.url + "/health") == (200, "application/json", {"status": "ok"})
 
 
 async def test_shutdown_finishes_requests_in_flight_then_closes_the_sessions(

@@ -91,12 +91,17 @@ async def test_post_mutation(server: Server, http: aiohttp.ClientSession, cluste
     mutation = (
         'mutation { placeOrder(buyerId: "2", productId: "5", quantity: 3) { id quantity product { id } } }'
     )
-    status, _, body, _ = await send(http, "POST", server.graphql, json={"query": mutation}, headers=MODERN)
-    assert status == 200
-    order = body["data"]["placeOrder"]
-    assert order["quantity"] == 3 and order["product"] == {"id": "5"}
+    status, media, body, _ = await send(
+        http, "POST", server.graphql, json={"query": mutation}, headers=MODERN
+    )
+    order_id = body["data"]["placeOrder"]["id"]
+    assert (status, media, body) == (
+        200,
+        GRAPHQL_RESPONSE,
+        {"data": {"placeOrder": {"id": order_id, "quantity": 3, "product": {"id": "5"}}}},
+    )
     stored = rows(
-        cluster, "orders", "SELECT buyer_id, product_id, quantity FROM orders WHERE id = ?", int(order["id"])
+        cluster, "orders", "SELECT buyer_id, product_id, quantity FROM orders WHERE id = ?", int(order_id)
     )
     assert [tuple(r) for r in stored] == [(2, 5, 3)]
 
@@ -208,7 +213,11 @@ async def test_get_may_pick_the_query_of_a_document_that_also_has_a_mutation(
         {"data": {"__typename": "Query"}},
     )
     params["operationName"] = "M"
-    assert (await send(http, "GET", server.graphql, params=params))[0] == 405
+    assert (await send(http, "GET", server.graphql, params=params))[:3] == (
+        405,
+        JSON,
+        error("A mutation cannot be sent with GET: use POST."),
+    )
 
 
 @pytest.mark.parametrize("method", ["PUT", "DELETE", "PATCH"])

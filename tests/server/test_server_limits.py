@@ -58,10 +58,10 @@ async def test_max_depth(
             ]
         },
     )
-    status, body = await post(
-        http, server.graphql, {"query": "{ orders(first: 1) { product { seller { name } } } }"}
-    )
-    assert status == 200 and body["data"]["orders"][0]["product"]["seller"]["name"]
+    within = "{ orders(first: 1) { product { seller { name } } } }"  # 4 deep
+    expected = await server.gateway.execute(within)
+    assert expected["data"]["orders"][0]["product"]["seller"]["name"]
+    assert await post(http, server.graphql, {"query": within}) == (200, expected)
 
 
 async def test_fragments_count_where_they_are_spread(
@@ -112,8 +112,16 @@ async def test_max_aliases(start_server: StartServer, http: aiohttp.ClientSessio
 async def test_limits_apply_to_get_too(start_server: StartServer, http: aiohttp.ClientSession) -> None:
     server = await start_server(max_depth=4)
     async with http.get(server.graphql, params={"query": DEEP}) as response:
-        assert response.status == 200
-        assert (await response.json())["errors"][0]["extensions"] == {"code": "QUERY_TOO_DEEP"}
+        assert (response.status, await response.json()) == (
+            200,
+            {
+                "errors": [
+                    limit_error(
+                        "The query is 5 fields deep; the limit is 4 (server.max_depth).", "QUERY_TOO_DEEP"
+                    )
+                ]
+            },
+        )
 
 
 async def test_max_keys_fails_the_fields_and_spares_the_service(
