@@ -3,37 +3,20 @@ that is not a plausible id) the gateway makes one and does the same with it."""
 
 from __future__ import annotations
 
-import contextlib
 import re
-from collections.abc import AsyncIterator
 
 import aiohttp
 import pytest
 from aiohttp import web
 
-from examples.services.cluster import Cluster
-from examples.services.common import start_app
 from gateway.observability import accept_request_id
 from registry.config import ServiceConfig
-from tests.server.test_server_header_forwarding import SEEN, recording_proxy
+from tests.conftest import SEEN
 
 from .conftest import LogLines, StartObserved, post
 
 QUERY = "{ orders(first: 3) { buyer { name } product { name reviews { rating } } } }"
 GENERATED = re.compile(r"[0-9a-f]{32}")
-
-
-@pytest.fixture
-async def proxies(cluster: Cluster) -> AsyncIterator[dict[str, tuple[str, web.Application]]]:
-    """Service name -> (recording proxy URL, proxy app): every service's requests with their headers."""
-    async with contextlib.AsyncExitStack() as stack:
-        started: dict[str, tuple[str, web.Application]] = {}
-        for name, url in cluster.urls.items():
-            app = recording_proxy(url)
-            runner, proxy_url = await start_app(app)
-            stack.push_async_callback(runner.cleanup)
-            started[name] = (proxy_url, app)
-        yield started
 
 
 def proxied_services(proxies: dict[str, tuple[str, web.Application]]) -> dict[str, ServiceConfig]:
