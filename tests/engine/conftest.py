@@ -19,13 +19,19 @@ EXAMPLE_SCHEMA = Path(__file__).parents[2] / "examples" / "gateway.graphql"
 MakeGateway = Callable[..., Awaitable[Gateway]]
 
 
+TEST_TIMEOUT_MS = 30_000
+
+
 def service_configs(cluster: Cluster, **overrides: dict[str, Any]) -> dict[str, ServiceConfig]:
     """The example services as the gateway's registry sees them; `overrides` replace fields per service."""
+    # A generous timeout: these tests count calls and check data, and a busy machine must not turn the N+1
+    # baseline's hundreds of concurrent calls into timeouts (tests of timeouts set their own).
+    timeout = TEST_TIMEOUT_MS
     services = {
-        "accounts": ServiceConfig("accounts", cluster.urls["accounts"], protocol="rest"),
-        "catalog": ServiceConfig("catalog", cluster.graphql_url("catalog")),
-        "orders": ServiceConfig("orders", cluster.graphql_url("orders")),
-        "reviews": ServiceConfig("reviews", cluster.graphql_url("reviews")),
+        "accounts": ServiceConfig("accounts", cluster.urls["accounts"], protocol="rest", timeout_ms=timeout),
+        "catalog": ServiceConfig("catalog", cluster.graphql_url("catalog"), timeout_ms=timeout),
+        "orders": ServiceConfig("orders", cluster.graphql_url("orders"), timeout_ms=timeout),
+        "reviews": ServiceConfig("reviews", cluster.graphql_url("reviews"), timeout_ms=timeout),
     }
     for name, changes in overrides.items():
         services[name] = dataclasses.replace(services[name], **changes)
