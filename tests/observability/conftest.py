@@ -7,7 +7,6 @@ import contextlib
 import io
 import logging
 import re
-import socket
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -37,14 +36,6 @@ FLAT = "{ orders(first: 100) { id product { name price } } }"
 def distinct_products(n: int) -> int:
     """Products among the first n orders, from the seeded data: the keys left after de-duplication."""
     return len({product for _, _, product, *_ in sorted(seed_orders())[:n]})
-
-
-def unused_port() -> int:
-    """A loopback port nobody listens on: a dead service."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-    return port
 
 
 @dataclass

@@ -8,11 +8,12 @@ import re
 import aiohttp
 
 from examples.services.cluster import Cluster, run_cluster
+from examples.services.topology import free_port
 from gateway.observability.metrics import BoundedLabels
 from registry.resilience import BreakerPolicy, GatewayResilience, ResiliencePolicy, RetryPolicy
 from tests.engine.conftest import service_configs
 
-from .conftest import FLAT, StartObserved, distinct_products, labelled, post, sample, scrape, unused_port
+from .conftest import FLAT, StartObserved, distinct_products, labelled, post, sample, scrape
 
 N = 100
 
@@ -92,7 +93,7 @@ async def test_a_dead_service_shows_in_outcomes_retries_and_an_open_breaker(
         retry=RetryPolicy(attempts=2, backoff_base_ms=1, backoff_max_ms=1),
         breaker=BreakerPolicy(min_calls=2, failure_rate=0.5, open_ms=60_000),
     )
-    dead = f"http://127.0.0.1:{unused_port()}/graphql"
+    dead = f"http://127.0.0.1:{free_port()}/graphql"
     services = service_configs(cluster, catalog={"url": dead, "resilience": policy})
     observed = await start_observed(services=services)
     query = "query Cheap { orders(first: 3) { id product { name } } }"

@@ -11,9 +11,10 @@ from opentelemetry.trace import SpanKind, StatusCode
 
 from examples.services.cluster import Cluster
 from examples.services.common import TRACING_KEY
+from examples.services.topology import free_port
 from tests.engine.conftest import service_configs
 
-from .conftest import FLAT, StartObserved, distinct_products, post, unused_port
+from .conftest import FLAT, StartObserved, distinct_products, post
 
 CLIENT_TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
 CLIENT_SPAN = "00f067aa0ba902b7"
@@ -136,7 +137,7 @@ async def test_the_request_span_continues_the_clients_trace(
 async def test_a_failed_call_span_carries_the_error_code(
     start_observed: StartObserved, http: aiohttp.ClientSession, cluster: Cluster
 ) -> None:
-    dead = f"http://127.0.0.1:{unused_port()}/graphql"
+    dead = f"http://127.0.0.1:{free_port()}/graphql"
     observed = await start_observed(services=service_configs(cluster, catalog={"url": dead}))
     status, body, _ = await post(http, observed.graphql, "{ orders(first: 2) { product { name } } }")
     assert status == 200 and body["errors"]

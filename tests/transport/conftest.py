@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import socket
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import orjson
@@ -136,15 +135,6 @@ async def server() -> AsyncIterator[TestServer]:
     await test_server.start_server()
     yield test_server
     await test_server.close()
-
-
-@pytest.fixture
-def closed_port() -> Iterator[int]:
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port: int = sock.getsockname()[1]
-    sock.close()
-    yield port
 
 
 def service_at(server: TestServer, path: str, **options: Any) -> ServiceConfig:

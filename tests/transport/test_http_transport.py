@@ -12,6 +12,7 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
 
+from examples.services.topology import free_port
 from gateway.transport import HTTPTransport
 from instrumentation.call import Call, GraphQLCall, RestCall
 from instrumentation.errors import (
@@ -236,8 +237,8 @@ async def test_timeout(server: TestServer, make_transport: MakeTransport, path: 
     assert server.app[CANCELLED] == [path.lstrip("/")]
 
 
-async def test_closed_port(closed_port: int, make_transport: MakeTransport) -> None:
-    url = f"http://127.0.0.1:{closed_port}/graphql"
+async def test_closed_port(make_transport: MakeTransport) -> None:
+    url = f"http://127.0.0.1:{free_port()}/graphql"
     transport = make_transport(ServiceConfig(name="catalog", url=url))
 
     error = await failure(transport, QUERY)
@@ -247,8 +248,8 @@ async def test_closed_port(closed_port: int, make_transport: MakeTransport) -> N
     assert error.status is None
 
 
-async def test_closed_port_rest_names_the_full_path(closed_port: int, make_transport: MakeTransport) -> None:
-    base = f"http://127.0.0.1:{closed_port}"
+async def test_closed_port_rest_names_the_full_path(make_transport: MakeTransport) -> None:
+    base = f"http://127.0.0.1:{free_port()}"
     transport = make_transport(ServiceConfig(name="catalog", url=base, protocol="rest"))
 
     error = await failure(transport, rest("/items", ids="1,2"))
