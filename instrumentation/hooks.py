@@ -90,20 +90,26 @@ class _Combined(ExecutionHooks):
         self._called = [h for h in hooks if _overrides(h, "called")]
 
     def level(self, group: LevelGroup) -> AbstractContextManager[None]:
-        if len(self._level) == 1:
-            return self._level[0].level(group)
-        return _all([h.level(group) for h in self._level])
+        return _together([h.level(group) for h in self._level])
 
     def call(self, call: Call, fetches: tuple[Fetch, ...]) -> AbstractContextManager[None]:
-        if len(self._call) == 1:
-            return self._call[0].call(call, fetches)
-        return _all([h.call(call, fetches) for h in self._call])
+        return _together([h.call(call, fetches) for h in self._call])
 
     def called(
         self, call: Call, fetches: tuple[Fetch, ...], record: CallRecord, error: DownstreamError | None
     ) -> None:
         for hooks in self._called:
             hooks.called(call, fetches, record, error)
+
+
+def _together(managers: Sequence[AbstractContextManager[None]]) -> AbstractContextManager[None]:
+    """One context manager for several: none at all when no hook has one to give (metrics with logs: no call
+    spans), the one itself when there is one."""
+    if not managers:
+        return _NOTHING
+    if len(managers) == 1:
+        return managers[0]
+    return _all(managers)
 
 
 @contextlib.contextmanager

@@ -8,7 +8,7 @@ from typing import Any
 
 from examples.services.cluster import Cluster
 from gateway.gateway import Gateway
-from instrumentation.call import Call
+from instrumentation.call import Call, GraphQLCall
 from instrumentation.errors import DownstreamError
 from instrumentation.executor import CallRecord
 from instrumentation.hooks import ExecutionHooks, LevelGroup, combine_hooks, describe_fetches
@@ -18,6 +18,7 @@ from tests.engine.conftest import EXAMPLE_SCHEMA, service_configs
 
 from .conftest import distinct_products
 
+CALL = GraphQLCall("orders", "{ orders { id } }", {})
 DEEP = "{ orders(first: 20) { id product { name seller { name } reviews { rating } } buyer { name } } }"
 
 
@@ -58,6 +59,15 @@ def test_combining_hooks() -> None:
     assert combine_hooks() is None and combine_hooks(None, None) is None
     only = CallsOnly()
     assert combine_hooks(None, only) is only
+
+
+def test_combined_hooks_that_wrap_nothing_add_no_context_manager() -> None:
+    # As metrics with request logs: both count calls, neither opens a span around them.
+    combined = combine_hooks(CallsOnly(), CallsOnly())
+    assert combined is not None
+    nothing = ExecutionHooks().call(CALL, ())
+    assert combined.call(CALL, ()) is nothing
+    assert combined.level(LevelGroup(0, "orders", ())) is nothing
 
 
 async def test_hooks_see_every_group_and_call_nested_and_answers_do_not_change(cluster: Cluster) -> None:
