@@ -55,9 +55,7 @@ class Bulkhead:
             )
         left = time_left(call, self._clock())
         if left is not None and left <= 0:
-            raise self._full(
-                call, f"no free call slot before the request deadline ({self.in_flight} running)"
-            )
+            raise self._out_of_time(call)
         waiter = asyncio.get_running_loop().create_future()
         self._line.append(waiter)
         wait = asyncio.timeout(left)
@@ -72,9 +70,7 @@ class Bulkhead:
                 with contextlib.suppress(ValueError):  # _release may have taken it off the line already
                     self._line.remove(waiter)
             if isinstance(error, TimeoutError) and wait.expired():
-                raise self._full(
-                    call, f"no free call slot before the request deadline ({self.in_flight} running)"
-                ) from None
+                raise self._out_of_time(call) from None
             raise
 
     def _release(self) -> None:
@@ -88,6 +84,9 @@ class Bulkhead:
     def _full(self, call: Call, why: str) -> BulkheadFull:
         self.rejected += 1
         return BulkheadFull(f"{call.service}: {why}", service=call.service, call=call)
+
+    def _out_of_time(self, call: Call) -> BulkheadFull:
+        return self._full(call, f"no free call slot before the request deadline ({self.in_flight} running)")
 
     async def close(self) -> None:
         await self.inner.close()

@@ -72,10 +72,12 @@ async def test_no_line_means_refusing_at_once() -> None:
     transport, gate = bulkhead(max_in_flight=1, max_queue=0)
     first = asyncio.ensure_future(transport.send(named("q0"), {}))
     await settle()
-    with pytest.raises(BulkheadFull):
+    with pytest.raises(BulkheadFull) as raised:
         await transport.send(named("q1"), {})
+    assert raised.value.message == "catalog: too many calls in flight (1 running, 0 waiting)"
     gate.open.set()
     assert await first == "q0"
+    assert gate.order == ["q0"]
 
 
 async def test_a_wait_ends_at_the_deadline_with_its_own_error() -> None:
@@ -87,7 +89,7 @@ async def test_a_wait_ends_at_the_deadline_with_its_own_error() -> None:
         await asyncio.wait_for(transport.send(named("q1", deadline=time.monotonic() + 0.05), {}), 5)
 
     assert raised.value.message == "catalog: no free call slot before the request deadline (1 running)"
-    assert transport.waiting == 0
+    assert (transport.waiting, transport.rejected) == (0, 1)
     gate.open.set()
     assert await first == "q0"
     assert transport.in_flight == 0
@@ -98,10 +100,13 @@ async def test_no_time_left_means_no_wait() -> None:
     transport, gate = bulkhead(max_in_flight=1, max_queue=5)
     first = asyncio.ensure_future(transport.send(named("q0"), {}))
     await settle()
-    with pytest.raises(BulkheadFull, match="before the request deadline"):
+    with pytest.raises(BulkheadFull) as raised:
         await transport.send(named("q1", deadline=time.monotonic() - 1), {})
+    assert raised.value.message == "catalog: no free call slot before the request deadline (1 running)"
+    assert (transport.waiting, transport.rejected) == (0, 1)
     gate.open.set()
-    await first
+    assert await first == "q0"
+    assert gate.order == ["q0"]
 
 
 async def test_a_cancelled_wait_leaves_no_slot_behind() -> None:
