@@ -84,6 +84,34 @@ async def test_forward_headers_match_case_insensitively_and_repeated_headers_are
     assert mocks["orders"].calls == [call_to("orders")]
 
 
+async def test_the_gateways_own_headers_go_to_every_service_and_win_and_call_headers_are_read_per_call() -> (
+    None
+):
+    clients, mocks = mocked(
+        {
+            "catalog": ServiceConfig(
+                name="catalog", url="http://c", forward_headers=("x-request-id", "x-tenant")
+            ),
+            "orders": ServiceConfig(name="orders", url="http://o"),
+        }
+    )
+    request_headers = CIMultiDict({"X-Request-Id": "the-clients", "X-Tenant": "acme"})
+    spans = iter(("span-1", "span-2", "span-3"))
+    fetch = clients.fetcher(
+        request_headers, {"x-request-id": "the-gateways"}, lambda: {"traceparent": next(spans)}
+    )
+
+    await fetch(call_to("catalog"))
+    await fetch(call_to("orders"))
+    await fetch(call_to("catalog"))
+
+    assert mocks["catalog"].headers == [
+        {"x-request-id": "the-gateways", "x-tenant": "acme", "traceparent": "span-1"},
+        {"x-request-id": "the-gateways", "x-tenant": "acme", "traceparent": "span-3"},
+    ]
+    assert mocks["orders"].headers == [{"x-request-id": "the-gateways", "traceparent": "span-2"}]
+
+
 async def test_unknown_service() -> None:
     clients, _ = mocked({"catalog": ServiceConfig(name="catalog", url="http://c")})
     call = call_to("x")
