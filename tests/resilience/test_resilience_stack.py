@@ -86,13 +86,14 @@ async def test_a_full_bulkhead_is_neither_retried_nor_counted_by_the_breaker() -
     first = asyncio.ensure_future(transport.send(query(), {}))
     await asyncio.sleep(0)
 
-    with pytest.raises(BulkheadFull):
+    with pytest.raises(BulkheadFull) as raised:
         await transport.send(query(), {})
 
+    assert raised.value.message == "catalog: too many calls in flight (1 running, 0 waiting)"
     release.set()
     assert await first == "ok"
     assert len(mock.calls) == 1
-    assert clock.slept == []
+    assert (clock.slept, transport.retry.retries, transport.retry.refused) == ([], 0, 0)
     assert transport.breaker.snapshot().calls == 1  # the one that was sent
 
 

@@ -108,12 +108,15 @@ async def test_other_failures_are_not_retried(error: DownstreamError) -> None:
 
 async def test_a_mutation_is_never_retried() -> None:
     clock = FakeClock()
-    transport, mock = retrying(failing([unavailable(), unavailable()]), NO_FLOOR_BUT_ROOM, clock)
+    first = unavailable()
+    transport, mock = retrying(failing([first, unavailable()]), NO_FLOOR_BUT_ROOM, clock)
 
-    with pytest.raises(DownstreamError):
+    with pytest.raises(DownstreamError) as raised:
         await transport.send(mutation(), {})
 
+    assert raised.value is first
     assert len(mock.calls) == 1
+    assert (clock.slept, transport.retries) == ([], 0)
 
 
 async def test_rest_calls_are_gets_and_are_retried() -> None:
@@ -193,6 +196,7 @@ async def test_the_floor_lets_a_rarely_called_service_retry() -> None:
 
     # The floor: 1 retry per second of a 10 s window = 10 retries, two for each of the first five calls.
     assert len(mock.calls) == 100 + 10
+    assert transport.retries == 10
 
 
 async def test_the_budget_refills_as_the_window_rolls_on() -> None:
