@@ -7,22 +7,15 @@ test) that notes the headers of every request and passes it on unchanged to the 
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import AsyncIterator
-
 import aiohttp
 import pytest
 from aiohttp import web
-from multidict import CIMultiDict, CIMultiDictProxy
 
-from examples.services.cluster import Cluster
-from examples.services.common import start_app
 from registry.config import ServiceConfig
+from tests.conftest import SEEN
 
 from .conftest import StartServer
 
-SEEN = web.AppKey("seen", list)
-SESSION = web.AppKey("session", aiohttp.ClientSession)
 CLIENT_HEADERS = {
     "Authorization": "Bearer secret-token",
     "X-Request-Id": "req-42",
@@ -31,45 +24,6 @@ CLIENT_HEADERS = {
 }
 WATCHED = ("authorization", "x-request-id", "x-tenant", "cookie")
 QUERY = "{ orders(first: 3) { buyer { name } product { name reviews { rating } } } }"
-
-
-def recording_proxy(upstream: str) -> web.Application:
-    """Passes every request on to `upstream` and records its headers in app[SEEN]."""
-    app = web.Application()
-    app[SEEN] = []
-
-    async def session_context(app: web.Application) -> AsyncIterator[None]:
-        async with aiohttp.ClientSession() as session:
-            app[SESSION] = session
-            yield
-
-    async def forward(request: web.Request) -> web.Response:
-        request.app[SEEN].append(CIMultiDictProxy(CIMultiDict(request.headers)))
-        session = request.app[SESSION]
-        headers = {k: v for k, v in request.headers.items() if k.lower() in ("content-type", "accept")}
-        async with session.request(
-            request.method, upstream + request.path_qs, data=await request.read(), headers=headers
-        ) as answer:
-            return web.Response(
-                body=await answer.read(), status=answer.status, content_type=answer.content_type
-            )
-
-    app.cleanup_ctx.append(session_context)
-    app.router.add_route("*", "/{path:.*}", forward)
-    return app
-
-
-@pytest.fixture
-async def proxies(cluster: Cluster) -> AsyncIterator[dict[str, tuple[str, web.Application]]]:
-    """Service name -> (proxy base URL, proxy app)."""
-    async with contextlib.AsyncExitStack() as stack:
-        started: dict[str, tuple[str, web.Application]] = {}
-        for name, url in cluster.urls.items():
-            app = recording_proxy(url)
-            runner, proxy_url = await start_app(app)
-            stack.push_async_callback(runner.cleanup)
-            started[name] = (proxy_url, app)
-        yield started
 
 
 @pytest.mark.parametrize("method", ["POST", "GET"])
