@@ -41,7 +41,7 @@ from registry.errors import ConfigError, Problem
 from registry.resilience import GatewayResilience
 
 from .observability import REQUEST_ID_HEADER, Observability
-from .resilience import BreakerSnapshot, circuit_states, request_deadline, resilient_transport
+from .resilience import BreakerSnapshot, ResilientTransport, circuit_states, request_deadline
 from .schema.annotations import load_schema, validate_bindings
 from .schema.documents import DocumentCache, PreparedDocument
 from .transport import ServiceClients
@@ -243,7 +243,7 @@ class Gateway:
         self.max_keys = {name: s.max_keys for name, s in self.services.items()}
         self.introspection_schema = _public_schema(self.schema)
         if self._clients is None:
-            self._clients = ServiceClients(self.services, transport_factory=resilient_transport)
+            self._clients = ServiceClients(self.services, transport_factory=ResilientTransport)
         source = self._observability
         # Built here, not at the first request: a feature on without its package must stop start-up.
         self.observability = source if isinstance(source, Observability) else Observability(source)

@@ -5,8 +5,8 @@ from .breaker import BreakerSnapshot, BreakerState, CircuitBreaker
 from .bulkhead import Bulkhead
 from .deadline import TIMEOUT_HEADER, DeadlineTransport, parse_timeout_ms, request_deadline
 from .retry import RetryBudget, RetryTransport, is_idempotent, is_retryable
-from .shedding import LoadShedder, load_shedding_middleware
-from .stack import ResilientTransport, circuit_states, resilient_transport
+from .shedding import LoadShedder
+from .stack import ResilientTransport, circuit_states
 from .window import Clock, RollingWindow
 
 __all__ = [
@@ -25,8 +25,6 @@ __all__ = [
     "circuit_states",
     "is_idempotent",
     "is_retryable",
-    "load_shedding_middleware",
     "parse_timeout_ms",
     "request_deadline",
-    "resilient_transport",
 ]

@@ -4,7 +4,7 @@ Queueing without bound only turns overload into latency for everyone and memory 
 lets a load balancer or the client go elsewhere or come back later. Health and readiness probes are never
 shed: an overloaded gateway is alive, and its orchestrator must be able to see it.
 
-    app = web.Application(middlewares=[load_shedding_middleware(config.resilience.max_in_flight_requests)])
+    app = web.Application(middlewares=[LoadShedder(config.resilience.max_in_flight_requests)])
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Final
 import orjson
 from aiohttp import web
 
-__all__ = ["OVERLOADED", "UNSHED_PATHS", "LoadShedder", "load_shedding_middleware"]
+__all__ = ["OVERLOADED", "UNSHED_PATHS", "LoadShedder"]
 
 OVERLOADED: Final = "OVERLOADED"  # extensions.code of the 503
 UNSHED_PATHS: Final = frozenset({"/health", "/ready", "/metrics"})
@@ -60,11 +60,3 @@ class LoadShedder:
             content_type="application/json",
             headers={"Retry-After": str(self.retry_after_s)},
         )
-
-
-def load_shedding_middleware(
-    max_in_flight: int, *, retry_after_s: int = 1, unshed_paths: Collection[str] = UNSHED_PATHS
-) -> LoadShedder:
-    """The middleware for `web.Application(middlewares=[...])`: at most `max_in_flight` requests at once (the
-    config's `resilience.max_in_flight_requests`), a 503 with `Retry-After: retry_after_s` for the others."""
-    return LoadShedder(max_in_flight, retry_after_s=retry_after_s, unshed_paths=unshed_paths)

@@ -15,7 +15,7 @@
 - **Bulkhead innermost**, right above HTTP: it caps what is actually on the wire, retries included, so
   retries cannot exceed the service's concurrency cap.
 
-Gateway.freeze uses `resilient_transport` as the ServiceClients' transport factory.
+Gateway.freeze uses `ResilientTransport` as the ServiceClients' transport factory.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ from .deadline import DeadlineTransport
 from .retry import RetryTransport, Sleep
 from .window import Clock
 
-__all__ = ["ResilientTransport", "circuit_states", "resilient_transport"]
+__all__ = ["ResilientTransport", "circuit_states"]
 
 
 class ResilientTransport:
@@ -67,11 +67,6 @@ class ResilientTransport:
 
     async def close(self) -> None:
         await self.deadline.close()  # each layer closes the one below it
-
-
-def resilient_transport(service: ServiceConfig) -> ResilientTransport:
-    """The TransportFactory the gateway uses: HTTP with every policy of the service's config."""
-    return ResilientTransport(service)
 
 
 def circuit_states(clients: ServiceClients) -> dict[str, BreakerSnapshot]:

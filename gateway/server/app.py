@@ -27,7 +27,7 @@ from registry.config import ServerConfig
 
 from ..gateway import Gateway, Result
 from ..observability import current_request_id, request_id_middleware
-from ..resilience import TIMEOUT_HEADER, load_shedding_middleware, parse_timeout_ms
+from ..resilience import TIMEOUT_HEADER, LoadShedder, parse_timeout_ms
 from .limits import QueryLimits
 from .media import GRAPHQL_RESPONSE, HTML, JSON, negotiate
 from .page import page_response
@@ -74,7 +74,7 @@ def create_app(gateway: Gateway, settings: ServerConfig | None = None) -> web.Ap
     The gateway is frozen here, so a binding problem stops start-up instead of the first request."""
     settings = settings or ServerConfig()
     gateway.freeze()
-    shedding = load_shedding_middleware(gateway.resilience.max_in_flight_requests)
+    shedding = LoadShedder(gateway.resilience.max_in_flight_requests)
     app = web.Application(
         # The request id first (a header read), so that every answer carries it, a shed one included; then
         # shedding, so that a request beyond the limit is refused before any real work is spent on it.

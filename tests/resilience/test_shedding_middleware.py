@@ -10,7 +10,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from gateway.resilience.shedding import LoadShedder, load_shedding_middleware
+from gateway.resilience.shedding import LoadShedder
 
 K, M = 4, 6
 
@@ -28,7 +28,7 @@ async def slow_app() -> AsyncIterator[SlowApp]:
     """A small aiohttp app with the middleware: /slow waits until released, /health answers at once."""
     release = asyncio.Event()
     entered: list[int] = []
-    shedder = load_shedding_middleware(K, retry_after_s=2)
+    shedder = LoadShedder(K, retry_after_s=2)
 
     async def slow(request: web.Request) -> web.Response:
         entered.append(1)
@@ -94,4 +94,4 @@ async def test_after_the_load_every_request_is_admitted_again(slow_app: SlowApp)
 
 def test_the_limit_must_be_positive() -> None:
     with pytest.raises(ValueError, match="max_in_flight must be at least 1, got 0"):
-        load_shedding_middleware(0)
+        LoadShedder(0)
