@@ -6,6 +6,7 @@ Transports raise them; the executor turns them into GraphQL errors on exactly th
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -20,14 +21,37 @@ __all__ = [
     "DownstreamHTTPError",
     "DownstreamTimeout",
     "DownstreamUnavailable",
+    "ErrorCode",
     "FieldError",
 ]
+
+
+class ErrorCode(StrEnum):
+    """Every `extensions.code` Funnel writes, in one place: a GraphQL error's code is always one of these.
+
+    A StrEnum, so that a code compares equal to its text and is encoded as it (orjson, logs, metric labels)."""
+
+    # a downstream call failed (DownstreamError and its subclasses below)
+    DOWNSTREAM_ERROR = "DOWNSTREAM_ERROR"
+    SERVICE_UNAVAILABLE = "SERVICE_UNAVAILABLE"
+    DOWNSTREAM_TIMEOUT = "DOWNSTREAM_TIMEOUT"
+    BULKHEAD_FULL = "BULKHEAD_FULL"
+    DOWNSTREAM_HTTP_ERROR = "DOWNSTREAM_HTTP_ERROR"
+    DOWNSTREAM_BAD_RESPONSE = "DOWNSTREAM_BAD_RESPONSE"
+    # the gateway refused or failed a field itself
+    TOO_MANY_KEYS = "TOO_MANY_KEYS"
+    LOADER_ERROR = "LOADER_ERROR"
+    KEY_ERROR = "KEY_ERROR"
+    # the gateway refused a request before running it
+    QUERY_TOO_DEEP = "QUERY_TOO_DEEP"
+    TOO_MANY_ALIASES = "TOO_MANY_ALIASES"
+    OVERLOADED = "OVERLOADED"
 
 
 class DownstreamError(Exception):
     """A downstream call failed. Carries the service, the call and (for HTTP errors) the status."""
 
-    code = "DOWNSTREAM_ERROR"
+    code: ErrorCode = ErrorCode.DOWNSTREAM_ERROR
 
     def __init__(
         self, message: str, *, service: str, call: Call | None = None, status: int | None = None
@@ -42,7 +66,7 @@ class DownstreamError(Exception):
 class DownstreamUnavailable(DownstreamError):
     """The service could not be reached (connection refused or reset)."""
 
-    code = "SERVICE_UNAVAILABLE"
+    code: ErrorCode = ErrorCode.SERVICE_UNAVAILABLE
 
 
 class CircuitOpen(DownstreamUnavailable):
@@ -52,7 +76,7 @@ class CircuitOpen(DownstreamUnavailable):
 class DownstreamTimeout(DownstreamError):
     """The service did not answer in time."""
 
-    code = "DOWNSTREAM_TIMEOUT"
+    code: ErrorCode = ErrorCode.DOWNSTREAM_TIMEOUT
 
 
 class DeadlinePassed(DownstreamTimeout):
@@ -70,13 +94,13 @@ class DeadlinePassed(DownstreamTimeout):
 class BulkheadFull(DownstreamError):
     """Not sent: too many calls to the service in flight, and no room (or no time) to wait for a free slot."""
 
-    code = "BULKHEAD_FULL"
+    code: ErrorCode = ErrorCode.BULKHEAD_FULL
 
 
 class DownstreamHTTPError(DownstreamError):
     """The service answered with an HTTP error status."""
 
-    code = "DOWNSTREAM_HTTP_ERROR"
+    code: ErrorCode = ErrorCode.DOWNSTREAM_HTTP_ERROR
 
     def __init__(
         self,
@@ -94,7 +118,7 @@ class DownstreamHTTPError(DownstreamError):
 class DownstreamBadResponse(DownstreamError):
     """The service answered, but not with what the protocol promises (invalid JSON, wrong shape, too large)."""
 
-    code = "DOWNSTREAM_BAD_RESPONSE"
+    code: ErrorCode = ErrorCode.DOWNSTREAM_BAD_RESPONSE
 
 
 class FieldError:
@@ -103,7 +127,9 @@ class FieldError:
 
     __slots__ = ("code", "message", "service")
 
-    def __init__(self, message: str, code: str = "DOWNSTREAM_ERROR", service: str | None = None) -> None:
+    def __init__(
+        self, message: str, code: ErrorCode = ErrorCode.DOWNSTREAM_ERROR, service: str | None = None
+    ) -> None:
         self.message = message
         self.code = code
         self.service = service

@@ -22,7 +22,7 @@ from graphql import value_from_ast
 from registry.bindings import BatchBinding, LoaderBinding
 
 from .call import Call, Fetch, GraphQLCall, RestCall
-from .errors import DownstreamBadResponse, DownstreamError, FieldError
+from .errors import DownstreamBadResponse, DownstreamError, ErrorCode, FieldError
 from .hooks import ExecutionHooks, LevelGroup
 from .merge import Lookup, Pending, assign, index_items, normalize, pending_keys, place_errors
 from .plan import BatchFetch, Plan, RootFetch
@@ -172,7 +172,7 @@ class Executor:
             outcome, failure = error.code, error
             raise
         except Exception as error:  # a transport bug must not take the whole response down
-            outcome = "DOWNSTREAM_ERROR"
+            outcome = ErrorCode.DOWNSTREAM_ERROR
             failure = DownstreamError(f"{call.service}: {error}", service=call.service, call=call)
             raise failure from error
         finally:
@@ -301,7 +301,7 @@ class Executor:
         if count <= limit:
             return False
         message = f"{service}: {count} keys at one level exceed max_keys ({limit}); nothing was sent"
-        failed = FieldError(message, "TOO_MANY_KEYS", service)
+        failed = FieldError(message, ErrorCode.TOO_MANY_KEYS, service)
         for f in group:
             for parent, _ in pending[f.id]:
                 parent[f.storage] = failed
@@ -518,12 +518,12 @@ class Executor:
                     raise ValueError(f"returned {len(values)} values for {len(parents)} parents")
                 return values
             except TimeoutError:
-                outcome = "DOWNSTREAM_TIMEOUT"
+                outcome = ErrorCode.DOWNSTREAM_TIMEOUT
                 failed = FieldError(f"{binding.coordinate}: no answer by the request's deadline", outcome)
                 return [failed] * len(parents)
             except Exception as error:
-                outcome = "LOADER_ERROR"
-                failed = FieldError(f"{binding.coordinate}: {error}", "LOADER_ERROR")
+                outcome = ErrorCode.LOADER_ERROR
+                failed = FieldError(f"{binding.coordinate}: {error}", ErrorCode.LOADER_ERROR)
                 return [failed] * len(parents)
             finally:
                 ms = (time.perf_counter() - start) * 1e3
@@ -581,9 +581,9 @@ def _garbage(service: str, unusable: int, count: int, match: str) -> FieldError:
 def _request_error(errors: Sequence[Any], service: str, items: Any = None) -> FieldError:
     for error in errors:
         if isinstance(error, dict) and isinstance(error.get("message"), str):
-            return FieldError(error["message"], "DOWNSTREAM_ERROR", service)
+            return FieldError(error["message"], ErrorCode.DOWNSTREAM_ERROR, service)
         if isinstance(error, FieldError):
             return error
     if items is not None:
-        return FieldError(f"{service}: unexpected answer shape", "DOWNSTREAM_BAD_RESPONSE", service)
-    return FieldError(f"{service}: no data in the answer", "DOWNSTREAM_ERROR", service)
+        return FieldError(f"{service}: unexpected answer shape", ErrorCode.DOWNSTREAM_BAD_RESPONSE, service)
+    return FieldError(f"{service}: no data in the answer", ErrorCode.DOWNSTREAM_ERROR, service)

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from .errors import FieldError
+from .errors import ErrorCode, FieldError
 from .plan import BatchFetch, PathStep
 
 __all__ = [
@@ -89,7 +89,7 @@ def pending_keys(fetch: BatchFetch, root: Mapping[str, Any]) -> Pending:
                     key = key_function(parent)
                 except Exception as error:
                     parent[fetch.storage] = FieldError(
-                        f"key of {fetch.binding.coordinate}: {error}", "KEY_ERROR"
+                        f"key of {fetch.binding.coordinate}: {error}", ErrorCode.KEY_ERROR
                     )
                     continue
             elif path.key:
@@ -160,7 +160,7 @@ def place_errors(data: Any, errors: Iterable[Any], service: str) -> list[Any]:
         if (
             not isinstance(path, list)
             or not path
-            or not _place(data, path, FieldError(message, "DOWNSTREAM_ERROR", service))
+            or not _place(data, path, FieldError(message, ErrorCode.DOWNSTREAM_ERROR, service))
         ):
             unplaced.append(error)
     return unplaced

@@ -15,9 +15,11 @@ from typing import Final
 import orjson
 from aiohttp import web
 
+from instrumentation.errors import ErrorCode
+
 __all__ = ["OVERLOADED", "UNSHED_PATHS", "LoadShedder"]
 
-OVERLOADED: Final = "OVERLOADED"  # extensions.code of the 503
+OVERLOADED: Final = ErrorCode.OVERLOADED  # extensions.code of the 503
 UNSHED_PATHS: Final = frozenset({"/health", "/ready", "/metrics"})
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]

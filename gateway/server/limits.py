@@ -19,6 +19,8 @@ from graphql import (
     SelectionSetNode,
 )
 
+from instrumentation.errors import ErrorCode
+
 from ..schema.documents import LRUCache
 
 __all__ = ["QueryLimits", "QueryShape", "measure"]
@@ -85,12 +87,12 @@ class QueryLimits:
             message = (
                 f"The query is {shape.depth} fields deep; the limit is {self.max_depth} (server.max_depth)."
             )
-            errors.append(_limit_error(message, "QUERY_TOO_DEEP"))
+            errors.append(_limit_error(message, ErrorCode.QUERY_TOO_DEEP))
         if shape.aliases > self.max_aliases:
             message = f"The query uses {shape.aliases} aliases; the limit is {self.max_aliases} (server.max_aliases)."
-            errors.append(_limit_error(message, "TOO_MANY_ALIASES"))
+            errors.append(_limit_error(message, ErrorCode.TOO_MANY_ALIASES))
         return tuple(errors)
 
 
-def _limit_error(message: str, code: str) -> GraphQLError:
+def _limit_error(message: str, code: ErrorCode) -> GraphQLError:
     return GraphQLError(message, extensions={"code": code})

@@ -300,9 +300,7 @@ services:
     ]
 
 
-def test_problems_carry_file_line_and_coordinate(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_problems_carry_file_line_and_coordinate(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     (tmp_path / "gateway.yaml").write_text("services:\n  catalog:\n    url: http://c/\n    timeout_ms: x\n")
     monkeypatch.chdir(tmp_path)
     with pytest.raises(ConfigError) as caught:

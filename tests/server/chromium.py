@@ -13,13 +13,12 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-import pytest
 
+from ..programs import require_program
 from .processes import Child, start_child
 
-__all__ = ["CHROMIUM", "Page", "chromium"]
+__all__ = ["Page", "chromium"]
 
-CHROMIUM = Path("/usr/bin/chromium")
 _FLAGS = (
     "--headless",
     "--no-sandbox",
@@ -107,12 +106,8 @@ async def _devtools_port(user_data_dir: Path, browser: Child) -> int:
 async def chromium(profile: Path) -> AsyncIterator[Page]:
     """A headless Chromium with a fresh profile in `profile`; its first tab. Stopped (with every helper
     process it started) on the way out."""
-    if not CHROMIUM.exists():
-        pytest.fail(
-            f"Chromium is not installed at {CHROMIUM}; the browser test needs Debian's chromium package "
-            "(apt-get install -y chromium chromium-driver, which .ci/run does)"
-        )
-    async with start_child(str(CHROMIUM), *_FLAGS, f"--user-data-dir={profile}", "about:blank") as browser:
+    browser_path = require_program(("chromium", "chromium-browser", "google-chrome"), "chromium")
+    async with start_child(browser_path, *_FLAGS, f"--user-data-dir={profile}", "about:blank") as browser:
         port = await _devtools_port(profile, browser)
         async with aiohttp.ClientSession() as http:
             async with http.get(f"http://127.0.0.1:{port}/json/list") as response:

@@ -178,7 +178,12 @@ async def test_unexpected_resolver_error_is_masked(serve: Serve, http: aiohttp.C
 
 async def test_shelves_are_a_list_of_lists(http: aiohttp.ClientSession, url: str) -> None:
     data = await query_data(http, url, "{ shelves(count: 2, size: 3) { id } }")
-    assert data["shelves"] == [[{"id": "1"}, {"id": "2"}, {"id": "3"}], [{"id": "4"}, {"id": "5"}, {"id": "6"}]]
+    assert data["shelves"] == [
+        [{"id": "1"}, {"id": "2"}, {"id": "3"}],
+        [{"id": "4"}, {"id": "5"}, {"id": "6"}],
+    ]
     status, body = await graphql(http, url, "{ shelves(count: 1, size: 0) { id } }", {})
     assert status == 200
-    assert body["errors"][0]["message"] == "count must be at least 0 and size at least 1, got count 1 and size 0"
+    assert (
+        body["errors"][0]["message"] == "count must be at least 0 and size at least 1, got count 1 and size 0"
+    )
