@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import aiohttp
 import pytest
@@ -13,6 +14,8 @@ from multidict import CIMultiDict, CIMultiDictProxy
 
 from examples.services.cluster import Cluster, run_cluster
 from examples.services.common import start_app
+
+from .redis_server import RedisServer, redis_server
 
 SEEN = web.AppKey("seen", list[CIMultiDictProxy[str]])  # a recording proxy's requests' headers, in order
 _SESSION = web.AppKey("session", aiohttp.ClientSession)
@@ -23,6 +26,13 @@ async def cluster() -> AsyncIterator[Cluster]:
     """The four example services on loopback (port 0 each, fresh seeded databases), stopped after the test."""
     async with run_cluster() as running:
         yield running
+
+
+@pytest.fixture
+async def redis(tmp_path: Path) -> AsyncIterator[RedisServer]:
+    """A real redis-server on a free port, empty, stopped after the test (`redis.url`, `stop()`, `start()`)."""
+    async with redis_server(tmp_path) as server:
+        yield server
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ import orjson
 
 from examples.services.cluster import Cluster
 from tests.engine.conftest import EXAMPLE_SCHEMA
-from tests.server.processes import start_child
+from tests.processes import start_child
 
 FUNNEL = str(Path(sys.executable).with_name("funnel"))
 TOKEN = "secret-token-123"

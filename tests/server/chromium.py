@@ -14,8 +14,8 @@ from typing import Any
 
 import aiohttp
 
+from ..processes import Child, start_child
 from ..programs import require_program
-from .processes import Child, start_child
 
 __all__ = ["Page", "chromium"]
 

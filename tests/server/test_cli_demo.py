@@ -12,7 +12,7 @@ import aiohttp
 from examples.services.topology import SERVICE_NAMES, free_port_block
 from gateway.cli.demo import TRY_QUERY, try_command
 
-from .processes import descendants, is_running, start_child
+from ..processes import descendants, is_running, start_child
 
 FUNNEL = str(Path(sys.executable).with_name("funnel"))
 

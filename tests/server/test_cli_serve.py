@@ -16,7 +16,7 @@ import pytest
 from examples.services.cluster import Cluster
 from gateway.server.serving import event_loop_factory
 
-from .processes import Child, descendants, is_running, start_child
+from ..processes import Child, descendants, is_running, start_child
 
 FUNNEL = str(Path(sys.executable).with_name("funnel"))
 SCHEMA = Path(__file__).parents[2] / "examples" / "gateway.graphql"
