@@ -33,6 +33,7 @@ __all__ = [
     "LoggingConfig",
     "ObservabilityConfig",
     "Protocol",
+    "RedisConfig",
     "ServerConfig",
     "ServiceConfig",
     "TraceExporter",
@@ -113,6 +114,19 @@ class ObservabilityConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class RedisConfig:
+    """The `redis:` section: the one Redis that every feature shared by replicas uses (registry, caches, rate
+    limits, persisted queries). Each feature says whether it keeps its state there; this says where it is."""
+
+    url: str  # redis:// or rediss://, e.g. redis://127.0.0.1:6379/0
+    timeout_ms: int = 100  # per command: past it the feature carries on without Redis (and counts it)
+    prefix: str = (
+        "funnel:"  # every key and channel name starts with it, so gateways of several setups can share
+    )
+    location: SourceLocation | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class GatewayConfig:
     path: str | None  # the YAML file, for error messages and relative paths
     schema_path: str | None
@@ -121,6 +135,7 @@ class GatewayConfig:
     server: ServerConfig = field(default_factory=ServerConfig)
     resilience: GatewayResilience = field(default_factory=GatewayResilience)
     observability: ObservabilityConfig = field(default_factory=ObservabilityConfig)
+    redis: RedisConfig | None = None  # None: no `redis:` section, every feature keeps its state in memory
 
 
 def load_config(path: str | os.PathLike[str]) -> GatewayConfig:
@@ -413,6 +428,20 @@ _positive_int = _expect("a positive integer", lambda v: v if type(v) is int and 
 _boolean = _expect("true or false", lambda v: v if isinstance(v, bool) else None)
 _protocol = _one_of(PROTOCOLS)
 _url = _expect("an http(s) URL like http://host:port/path", _http_url)
+
+
+def _redis_url(value: Any) -> str | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        parts = urlsplit(value)
+        _ = parts.port
+    except ValueError:
+        return None
+    return value if parts.scheme in ("redis", "rediss", "unix") and (parts.hostname or parts.path) else None
+
+
+_redis_url_check = _expect("a Redis URL like redis://host:6379/0", _redis_url)
 _header_name = _expect(
     "an HTTP header name", lambda v: v.lower() if isinstance(v, str) and _HEADER_TOKEN.fullmatch(v) else None
 )
@@ -571,6 +600,22 @@ def _observability(reader: _Reader, entry: _Entry) -> Any:
     return ObservabilityConfig(**values, location=reader.location(entry.anchor))
 
 
+_REDIS: Final[Mapping[str, _Key]] = MappingProxyType(
+    {
+        "url": _Key(_redis_url_check, required=True),
+        "timeout_ms": _Key(_positive_int),
+        "prefix": _Key(_text),
+    }
+)
+
+
+def _redis(reader: _Reader, entry: _Entry) -> Any:
+    values = _section(_REDIS)(reader, entry)
+    if values is _INVALID:
+        return values
+    return RedisConfig(**values, location=reader.location(entry.anchor))
+
+
 _TOP_LEVEL: Final[Mapping[str, _Key]] = MappingProxyType(
     {
         "schema": _Key(_schema_file, attr="schema_path"),
@@ -579,6 +624,7 @@ _TOP_LEVEL: Final[Mapping[str, _Key]] = MappingProxyType(
         "resilience": _Key(_section(_RESILIENCE)),
         "server": _Key(_record(_SERVER, ServerConfig)),
         "observability": _Key(_observability),
+        "redis": _Key(_redis),
     }
 )
 
