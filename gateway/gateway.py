@@ -117,7 +117,8 @@ class Gateway:
             sdl = Path(config.schema_path).read_text()
         except OSError as error:
             message = f"cannot read the schema file {config.schema_path}: {error.strerror}"
-            raise ConfigError([Problem(message, str(path))]) from None
+            line = config.schema_location.line if config.schema_location is not None else None
+            raise ConfigError([Problem(message, str(path), line, "schema")]) from None
         schema, bindings = load_schema(sdl, config.schema_path, config.services)
         return cls(
             schema,

@@ -136,6 +136,7 @@ class GatewayConfig:
     resilience: GatewayResilience = field(default_factory=GatewayResilience)
     observability: ObservabilityConfig = field(default_factory=ObservabilityConfig)
     redis: RedisConfig | None = None  # None: no `redis:` section, every feature keeps its state in memory
+    schema_location: SourceLocation | None = None  # the `schema:` line, for a schema file that cannot be read
 
 
 def load_config(path: str | os.PathLike[str]) -> GatewayConfig:
@@ -167,7 +168,18 @@ def parse_config(text: str, path: str) -> GatewayConfig:
     values["services"] = MappingProxyType({name: s.build(defaults) for name, s in values["services"].items()})
     values["resilience"] = GatewayResilience(**{k: v for k, v in defaults.items() if k in _REQUEST_WIDE})
     # `schema` is optional but GatewayConfig.schema_path has no default (its fields come before the defaults).
-    return GatewayConfig(path=path, schema_path=values.pop("schema_path", None), **values)
+    return GatewayConfig(
+        path=path,
+        schema_path=values.pop("schema_path", None),
+        schema_location=_key_location(reader, root, "schema"),
+        **values,
+    )
+
+
+def _key_location(reader: _Reader, mapping: yaml.Node, name: str) -> SourceLocation | None:
+    """Where the top-level key `name` is written (the file is valid by now, so the root is a mapping)."""
+    pairs = mapping.value if isinstance(mapping, yaml.MappingNode) else ()
+    return next((reader.location(key) for key, _ in pairs if _key_name(key) == name), None)
 
 
 def _yaml_problem(path: str, error: yaml.YAMLError) -> Problem:
