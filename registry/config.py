@@ -499,6 +499,8 @@ _BREAKER: Final[Mapping[str, _Key]] = MappingProxyType(
         "window_ms": _Key(_positive_int),
         "min_calls": _Key(_positive_int),
         "open_ms": _Key(_positive_int),
+        "probe_base_ms": _Key(_positive_int),
+        "probe_jitter": _Key(_fraction),
         "half_open_probes": _Key(_positive_int),
     }
 )

@@ -53,6 +53,7 @@ def test_valid_config_round_trip(tmp_path: Path) -> None:
     assert config == GatewayConfig(
         path=str(path),
         schema_path=str(tmp_path / "conf" / "schema.graphql"),
+        schema_location=SourceLocation(str(path), 1),
         batching=False,
         services={
             "catalog": ServiceConfig(
