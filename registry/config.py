@@ -63,6 +63,8 @@ class ServiceConfig:
     # Distinct keys one level may ask of this service in one request; more fail those fields unsent.
     max_keys: int = 10_000
     forward_headers: tuple[str, ...] = ()  # lower-case header names passed on from the client's request
+    # REST only: what `/ready` asks (GET {url}{health_path}, any 2xx); a GraphQL service is asked `{ __typename }`.
+    health_path: str = "/health"
     resilience: ResiliencePolicy = field(default_factory=ResiliencePolicy)
     location: SourceLocation | None = None
 
@@ -468,6 +470,10 @@ _non_negative_int = _expect("an integer, 0 or more", lambda v: v if type(v) is i
 _port = _expect("a port number (0 to 65535)", lambda v: v if type(v) is int and 0 <= v <= 65535 else None)
 _host = _expect("a host name or address", lambda v: v if isinstance(v, str) and v.strip() else None)
 _file_name = _expect("a file name", lambda v: v if isinstance(v, str) and v.strip() else None)
+_url_path = _expect(
+    "a path starting with /, like /health",
+    lambda v: v if isinstance(v, str) and v.startswith("/") and v.isprintable() and " " not in v else None,
+)
 _text = _expect("a non-empty string", lambda v: v if isinstance(v, str) and v.strip() else None)
 
 
@@ -537,6 +543,7 @@ _SERVICE: Final[Mapping[str, _Key]] = MappingProxyType(
         "connect_timeout_ms": _Key(_positive_int),
         "max_batch": _Key(_positive_int),
         "max_keys": _Key(_positive_int),
+        "health_path": _Key(_url_path),
         "headers": _Key(_section(_HEADERS), inline=True),
         "resilience": _Key(_section(_POLICY)),
     }
