@@ -21,6 +21,7 @@ from ..gateway import Gateway
 from ..observability import configure_logging
 from ..server import GRAPHQL_PATH
 from ..server.serving import event_loop_factory, listen_error, run, serve, serve_workers
+from .check import check_downstream
 from .checkout import CheckoutMissing, import_from_checkout
 
 __all__ = ["main"]
@@ -125,7 +126,18 @@ def _check(args: argparse.Namespace) -> int:
     schema = os.path.relpath(config.schema_path, os.path.dirname(os.path.abspath(args.config)))
     services = _plural(len(gateway.services), "service")
     fields = _plural(len(gateway.bindings), "annotated field")
-    print(f"OK: {args.config} (schema {schema}, {services}, {fields})")
+    against = ""
+    if not args.offline:
+        found = run(check_downstream(gateway))
+        for problem in found.unreachable:
+            print(problem, file=sys.stderr)
+        if found.problems:
+            for problem in found.problems:
+                print(problem, file=sys.stderr)
+            print(f"{_plural(len(found.problems), 'problem')} in {args.config}", file=sys.stderr)
+            return 1
+        against = f"; checked against {', '.join(found.checked) or 'no service'}"
+    print(f"OK: {args.config} (schema {schema}, {services}, {fields}{against})")
     return 0
 
 
@@ -241,8 +253,15 @@ def _parser() -> argparse.ArgumentParser:
     explain_command.add_argument("--variables", help="JSON object; decides @skip/@include")
     explain_command.set_defaults(command=_explain)
 
-    check_command = commands.add_parser("check", help="check the configuration and the schema's annotations")
+    check_command = commands.add_parser(
+        "check",
+        help="check the configuration and the schema's annotations, then every binding against the schema "
+        "each GraphQL service gives when introspected",
+    )
     config_option(check_command)
+    check_command.add_argument(
+        "--offline", action="store_true", help="do not introspect the services: the config and the SDL only"
+    )
     check_command.set_defaults(command=_check)
 
     bench_command = commands.add_parser(
