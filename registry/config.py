@@ -81,6 +81,8 @@ class ServerConfig:
     browser_page: bool = True
     debug_plan: bool = False  # every response carries extensions.funnel, as with `funnel-debug: plan`
     shutdown_timeout_ms: int = 10_000  # how long requests in flight may take to finish on shutdown
+    # Honour a request's `funnel-batching: on|off` (to compare the two on one server; the demo turns it on).
+    batching_header: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -577,6 +579,7 @@ _SERVER: Final[Mapping[str, _Key]] = MappingProxyType(
         "max_aliases": _Key(_positive_int),
         "browser_page": _Key(_boolean),
         "debug_plan": _Key(_boolean),
+        "batching_header": _Key(_boolean),
         "shutdown_timeout_ms": _Key(_positive_int),
     }
 )

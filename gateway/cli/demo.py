@@ -59,7 +59,8 @@ def demo_config(port: int, host: str = "127.0.0.1", *, batching: bool = True) ->
         config,
         batching=batching,
         services=MappingProxyType(services),
-        server=replace(config.server, host=host, port=port),
+        # The page's panel runs a query with batching on and off side by side (funnel-batching).
+        server=replace(config.server, host=host, port=port, batching_header=True),
         observability=observability,
     )
 
