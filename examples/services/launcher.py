@@ -16,6 +16,7 @@ and accounts are. This is synchronous (subprocess + urllib); from async code cal
 
 from __future__ import annotations
 
+import http.client
 import os
 import signal
 import subprocess
@@ -55,7 +56,7 @@ def _answers_health(url: str) -> bool:
     try:
         with _DIRECT.open(f"{url}/health", timeout=0.5) as response:
             return bool(response.status == 200)
-    except (urllib.error.URLError, OSError):
+    except (urllib.error.URLError, OSError, http.client.HTTPException):  # something else on the port
         return False
 
 
