@@ -117,7 +117,8 @@ class Gateway:
             sdl = Path(config.schema_path).read_text()
         except OSError as error:
             message = f"cannot read the schema file {config.schema_path}: {error.strerror}"
-            raise ConfigError([Problem(message, str(path))]) from None
+            line = config.schema_location.line if config.schema_location is not None else None
+            raise ConfigError([Problem(message, str(path), line, "schema")]) from None
         schema, bindings = load_schema(sdl, config.schema_path, config.services)
         return cls(
             schema,
@@ -303,9 +304,16 @@ class Gateway:
         *,
         timeout_ms: float | None = None,
         request_id: str | None = None,
+        batching: bool | None = None,
     ) -> dict[str, Any]:
         result = await self.run(
-            query, variables, operation_name, headers, timeout_ms=timeout_ms, request_id=request_id
+            query,
+            variables,
+            operation_name,
+            headers,
+            timeout_ms=timeout_ms,
+            request_id=request_id,
+            batching=batching,
         )
         return result.response()
 
@@ -324,17 +332,22 @@ class Gateway:
         *,
         timeout_ms: float | None = None,
         request_id: str | None = None,
+        batching: bool | None = None,
     ) -> Result:
         """Answer one request. Its downstream calls end by its deadline: `resilience.deadline_ms` from now, or the
         client's `timeout_ms` (the `funnel-timeout-ms` header) when that is shorter. `request_id` goes to every
-        service as `x-request-id` and into the request's log lines and span."""
+        service as `x-request-id` and into the request's log lines and span. `batching` overrides the gateway's
+        for this request only (the same plan, one call per parent when false), to compare the two."""
         deadline = request_deadline(self.resilience.deadline_ms, timeout_ms)
         self.freeze()
+        batched = self.batching if batching is None else batching
         observer = self._observer
         if observer is None:
-            return await self._run(query, variables, operation_name, headers, deadline, request_id)
+            return await self._run(query, variables, operation_name, headers, deadline, request_id, batched)
         with observer.request(headers, request_id) as observed:
-            observed.result = await self._run(query, variables, operation_name, headers, deadline, request_id)
+            observed.result = await self._run(
+                query, variables, operation_name, headers, deadline, request_id, batched
+            )
         return observed.result
 
     async def _run(
@@ -345,6 +358,7 @@ class Gateway:
         headers: Mapping[str, str] | None,
         deadline: float,
         request_id: str | None,
+        batching: bool,
     ) -> Result:
         prepared = query if isinstance(query, PreparedDocument) else self.documents.get(query)
         if prepared.document is None:
@@ -385,7 +399,7 @@ class Gateway:
             fetch,
             variables=raw,
             coerced_variables=values,
-            batching=self.batching,
+            batching=batching,
             max_batch=self.max_batch,
             max_keys=self.max_keys,
             root=root,

@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING
 from registry.config import RedisConfig
 from registry.errors import ConfigError, Problem
 
+from .extras import install_hint
+
 if TYPE_CHECKING:
     from redis.asyncio import Redis
 
@@ -27,7 +29,7 @@ def connect(config: RedisConfig) -> Redis:
         from redis.asyncio import Redis
     except ImportError:
         where = config.location
-        message = 'redis: needs the redis package (pip install -e ".[redis]")'
+        message = f"redis: needs the redis package ({install_hint('redis', 'redis')})"
         raise ConfigError(
             [Problem(message, where.file if where else None, where.line if where else None)]
         ) from None

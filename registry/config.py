@@ -63,6 +63,8 @@ class ServiceConfig:
     # Distinct keys one level may ask of this service in one request; more fail those fields unsent.
     max_keys: int = 10_000
     forward_headers: tuple[str, ...] = ()  # lower-case header names passed on from the client's request
+    # REST only: what `/ready` asks (GET {url}{health_path}, any 2xx); a GraphQL service is asked `{ __typename }`.
+    health_path: str = "/health"
     resilience: ResiliencePolicy = field(default_factory=ResiliencePolicy)
     location: SourceLocation | None = None
 
@@ -79,6 +81,8 @@ class ServerConfig:
     browser_page: bool = True
     debug_plan: bool = False  # every response carries extensions.funnel, as with `funnel-debug: plan`
     shutdown_timeout_ms: int = 10_000  # how long requests in flight may take to finish on shutdown
+    # Honour a request's `funnel-batching: on|off` (to compare the two on one server; the demo turns it on).
+    batching_header: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +140,7 @@ class GatewayConfig:
     resilience: GatewayResilience = field(default_factory=GatewayResilience)
     observability: ObservabilityConfig = field(default_factory=ObservabilityConfig)
     redis: RedisConfig | None = None  # None: no `redis:` section, every feature keeps its state in memory
+    schema_location: SourceLocation | None = None  # the `schema:` line, for a schema file that cannot be read
 
 
 def load_config(path: str | os.PathLike[str]) -> GatewayConfig:
@@ -167,7 +172,18 @@ def parse_config(text: str, path: str) -> GatewayConfig:
     values["services"] = MappingProxyType({name: s.build(defaults) for name, s in values["services"].items()})
     values["resilience"] = GatewayResilience(**{k: v for k, v in defaults.items() if k in _REQUEST_WIDE})
     # `schema` is optional but GatewayConfig.schema_path has no default (its fields come before the defaults).
-    return GatewayConfig(path=path, schema_path=values.pop("schema_path", None), **values)
+    return GatewayConfig(
+        path=path,
+        schema_path=values.pop("schema_path", None),
+        schema_location=_key_location(reader, root, "schema"),
+        **values,
+    )
+
+
+def _key_location(reader: _Reader, mapping: yaml.Node, name: str) -> SourceLocation | None:
+    """Where the top-level key `name` is written (the file is valid by now, so the root is a mapping)."""
+    pairs = mapping.value if isinstance(mapping, yaml.MappingNode) else ()
+    return next((reader.location(key) for key, _ in pairs if _key_name(key) == name), None)
 
 
 def _yaml_problem(path: str, error: yaml.YAMLError) -> Problem:
@@ -456,6 +472,10 @@ _non_negative_int = _expect("an integer, 0 or more", lambda v: v if type(v) is i
 _port = _expect("a port number (0 to 65535)", lambda v: v if type(v) is int and 0 <= v <= 65535 else None)
 _host = _expect("a host name or address", lambda v: v if isinstance(v, str) and v.strip() else None)
 _file_name = _expect("a file name", lambda v: v if isinstance(v, str) and v.strip() else None)
+_url_path = _expect(
+    "a path starting with /, like /health",
+    lambda v: v if isinstance(v, str) and v.startswith("/") and v.isprintable() and " " not in v else None,
+)
 _text = _expect("a non-empty string", lambda v: v if isinstance(v, str) and v.strip() else None)
 
 
@@ -487,6 +507,8 @@ _BREAKER: Final[Mapping[str, _Key]] = MappingProxyType(
         "window_ms": _Key(_positive_int),
         "min_calls": _Key(_positive_int),
         "open_ms": _Key(_positive_int),
+        "probe_base_ms": _Key(_positive_int),
+        "probe_jitter": _Key(_fraction),
         "half_open_probes": _Key(_positive_int),
     }
 )
@@ -523,6 +545,7 @@ _SERVICE: Final[Mapping[str, _Key]] = MappingProxyType(
         "connect_timeout_ms": _Key(_positive_int),
         "max_batch": _Key(_positive_int),
         "max_keys": _Key(_positive_int),
+        "health_path": _Key(_url_path),
         "headers": _Key(_section(_HEADERS), inline=True),
         "resilience": _Key(_section(_POLICY)),
     }
@@ -556,6 +579,7 @@ _SERVER: Final[Mapping[str, _Key]] = MappingProxyType(
         "max_aliases": _Key(_positive_int),
         "browser_page": _Key(_boolean),
         "debug_plan": _Key(_boolean),
+        "batching_header": _Key(_boolean),
         "shutdown_timeout_ms": _Key(_positive_int),
     }
 )

@@ -43,7 +43,12 @@ class BreakerPolicy:
     failure_rate: float = 0.5  # open when at least this fraction of the window's calls failed...
     window_ms: int = 10_000
     min_calls: int = 10  # ...and the window holds at least this many calls
-    open_ms: int = 5_000  # how long to fail fast before letting probe calls through
+    # Open, it fails fast for a while, then lets a probe through: the first wait is `probe_base_ms`, each probe
+    # that fails doubles it, up to `open_ms`; each wait is shortened by up to `probe_jitter` of itself at random,
+    # so that replicas do not probe together. A service that comes back is found within about a second.
+    open_ms: int = 1_000  # the longest wait between probes
+    probe_base_ms: int = 250  # the first wait after the circuit opens
+    probe_jitter: float = 0.5  # the random part of each wait: 0.5 waits between half and all of it
     half_open_probes: int = 1  # probes let through at once; that many successes close the circuit
 
 

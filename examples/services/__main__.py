@@ -1,4 +1,5 @@
-"""``python -m examples.services``: run all four example services until Ctrl-C / SIGTERM (or one dies)."""
+"""``python -m examples.services``: run all four example services until Ctrl-C / SIGTERM; one that dies is
+started again (with back-off) while the others keep running."""
 
 from __future__ import annotations
 
@@ -69,11 +70,11 @@ def _print_urls(services: ServiceProcesses) -> None:
 
 
 def _supervise(services: ServiceProcesses) -> int:
-    while not (exited := services.exited()):
+    """Until Ctrl-C: a service that dies is reported and started again, the others keep running."""
+    while True:
+        for event in services.supervise():
+            print(event, file=sys.stderr, flush=True)
         time.sleep(_SUPERVISE_POLL_S)
-    for name, code in exited.items():
-        print(f"service {name!r} exited unexpectedly with code {code}; stopping the others", file=sys.stderr)
-    return 1
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -3,7 +3,11 @@
     with start_services(4001) as services:      # blocks until every /health answers
         services.urls                            # {"accounts": "http://127.0.0.1:4001", "catalog": ...}
         services.exited()                        # {} while all run; else name -> exit code
+        services.supervise()                     # call it now and then: restarts the dead, says what it did
     # all stopped here (SIGTERM, then SIGKILL after a grace period)
+
+A service that dies is started again on its port, after a back-off that doubles each time it dies soon after a
+start (`RestartPolicy`), so that the others keep serving and a demo shows partial results, then recovery.
 
 accounts listens on the base port, catalog on +1, orders on +2, reviews on +3; orders is told where catalog
 and accounts are. This is synchronous (subprocess + urllib); from async code call ``start``/``stop`` through
@@ -12,6 +16,7 @@ and accounts are. This is synchronous (subprocess + urllib); from async code cal
 
 from __future__ import annotations
 
+import http.client
 import os
 import signal
 import subprocess
@@ -20,13 +25,21 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Self, TypedDict, Unpack
 
 from .topology import DEFAULT_BASE_PORT, DEFAULT_HOST, SERVICE_NAMES, service_urls, upstream_urls
 
-__all__ = ["ServiceOptions", "ServiceProcesses", "ServiceStartError", "service_urls", "start_services"]
+__all__ = [
+    "RestartPolicy",
+    "ServiceOptions",
+    "ServiceProcesses",
+    "ServiceStartError",
+    "service_urls",
+    "start_services",
+]
 
 _PROJECT_ROOT = Path(__file__).resolve().parents[2]
 _POLL_S = 0.05
@@ -43,8 +56,28 @@ def _answers_health(url: str) -> bool:
     try:
         with _DIRECT.open(f"{url}/health", timeout=0.5) as response:
             return bool(response.status == 200)
-    except (urllib.error.URLError, OSError):
+    except (urllib.error.URLError, OSError, http.client.HTTPException):  # something else on the port
         return False
+
+
+@dataclass(frozen=True, slots=True)
+class RestartPolicy:
+    """When a dead service is started again: `initial_s` after its death, doubled for each death that follows
+    a start by less than `stable_s` (a crash loop), at most `max_s`."""
+
+    initial_s: float = 0.5
+    max_s: float = 10.0
+    stable_s: float = 30.0
+
+
+@dataclass(slots=True)
+class _Restarts:
+    """One service's restart state."""
+
+    started_at: float
+    delay_s: float = 0.0  # the back-off the next death waits (0: the policy's initial)
+    due: float | None = None  # when a dead service is started again
+    count: int = 0
 
 
 class ServiceOptions(TypedDict, total=False):
@@ -56,6 +89,7 @@ class ServiceOptions(TypedDict, total=False):
     db_dir: str | None
     startup_timeout_s: float
     quiet: bool
+    restart: RestartPolicy
 
 
 class ServiceProcesses:
@@ -73,9 +107,11 @@ class ServiceProcesses:
         self.db_dir = options.get("db_dir")
         self.startup_timeout_s = options.get("startup_timeout_s", 20.0)
         self.quiet = options.get("quiet", False)
+        self.restart = options.get("restart", RestartPolicy())
         self.urls = service_urls(base_port, self.host)
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
         self._stderr: dict[str, IO[bytes]] = {}
+        self._restarts: dict[str, _Restarts] = {}
 
     # ---------------------------------------------------------------------------------------- lifecycle
 
@@ -117,6 +153,36 @@ class ServiceProcesses:
         """Service name -> exit code, for every child that is no longer running."""
         codes = {name: process.poll() for name, process in self.processes.items()}
         return {name: code for name, code in codes.items() if code is not None}
+
+    def supervise(self, now: float | None = None) -> list[str]:
+        """Note the services that died and start again those whose back-off is over; what happened, one line
+        each (`service 'catalog' exited with code -9; restarting it in 0.5 s`, `service 'catalog' restarted
+        (pid 1234)`)."""
+        now = time.monotonic() if now is None else now
+        events: list[str] = []
+        for name, code in self.exited().items():
+            state = self._restarts.setdefault(name, _Restarts(started_at=now))
+            if state.due is None:
+                policy = self.restart
+                quick = now - state.started_at < policy.stable_s
+                state.delay_s = (
+                    min(policy.max_s, state.delay_s * 2) if quick and state.delay_s else policy.initial_s
+                )
+                state.due = now + state.delay_s
+                events.append(
+                    f"service {name!r} exited with code {code}; restarting it in {state.delay_s:g} s"
+                )
+            elif now >= state.due:
+                self.processes[name].wait()
+                self._spawn(name)
+                state.started_at, state.due = now, None
+                state.count += 1
+                events.append(f"service {name!r} restarted (pid {self.processes[name].pid})")
+        return events
+
+    def restarts(self) -> dict[str, int]:
+        """Service name -> how many times it has been started again."""
+        return {name: state.count for name, state in self._restarts.items()}
 
     @property
     def pids(self) -> dict[str, int]:
@@ -160,6 +226,8 @@ class ServiceProcesses:
         stderr: IO[bytes] | None = None
         if self.quiet:
             stdout = subprocess.DEVNULL
+            if name in self._stderr:  # a restart: the dead one's output goes with it
+                self._stderr.pop(name).close()
             # Kept open for the child's lifetime (closed by stop()), so no with-block.
             stderr = self._stderr[name] = tempfile.TemporaryFile()  # noqa: SIM115
         self.processes[name] = subprocess.Popen(

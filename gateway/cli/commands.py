@@ -11,6 +11,7 @@ from dataclasses import replace
 from typing import Any
 
 import orjson
+from graphql import GraphQLError
 
 from instrumentation.plan import print_plan
 from instrumentation.planner import PlanError
@@ -20,6 +21,7 @@ from ..gateway import Gateway
 from ..observability import configure_logging
 from ..server import GRAPHQL_PATH
 from ..server.serving import event_loop_factory, listen_error, run, serve, serve_workers
+from .check import check_downstream
 from .checkout import CheckoutMissing, import_from_checkout
 
 __all__ = ["main"]
@@ -93,12 +95,23 @@ def _explain(args: argparse.Namespace) -> int:
     gateway = _load(args.config)
     if gateway is None:
         return 1
+    source = "<stdin>" if args.query_file == "-" else args.query_file
     try:
         query = sys.stdin.read() if args.query_file == "-" else _read(args.query_file)
         variables = _variables(args.variables)
-        plan = gateway.plan(query, args.operation, variables)
-    except (OSError, ValueError, PlanError) as error:
+    except (OSError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
+        return 1
+    prepared = gateway.prepare(query)
+    errors = prepared.errors
+    if prepared.document is not None:
+        try:
+            plan = gateway.plan(query, args.operation, variables)
+        except PlanError as error:
+            errors = [GraphQLError(error.message, error.node)]
+    if errors:
+        for problem in errors:
+            print(_located(source, problem), file=sys.stderr)
         return 1
     print(print_plan(plan))
     return 0
@@ -113,7 +126,18 @@ def _check(args: argparse.Namespace) -> int:
     schema = os.path.relpath(config.schema_path, os.path.dirname(os.path.abspath(args.config)))
     services = _plural(len(gateway.services), "service")
     fields = _plural(len(gateway.bindings), "annotated field")
-    print(f"OK: {args.config} (schema {schema}, {services}, {fields})")
+    against = ""
+    if not args.offline:
+        found = run(check_downstream(gateway))
+        for problem in found.unreachable:
+            print(problem, file=sys.stderr)
+        if found.problems:
+            for problem in found.problems:
+                print(problem, file=sys.stderr)
+            print(f"{_plural(len(found.problems), 'problem')} in {args.config}", file=sys.stderr)
+            return 1
+        against = f"; checked against {', '.join(found.checked) or 'no service'}"
+    print(f"OK: {args.config} (schema {schema}, {services}, {fields}{against})")
     return 0
 
 
@@ -131,6 +155,12 @@ def _load(config: str, *, batching: bool | None = None) -> Gateway | None:
         print(f"{_plural(len(error.problems), 'problem')} in {config}", file=sys.stderr)
         return None
     return gateway
+
+
+def _located(source: str, error: GraphQLError) -> str:
+    """`q.graphql:1:3: message`, as compilers and `funnel check` put it (the file alone without a location)."""
+    where = "".join(f":{loc.line}:{loc.column}" for loc in (error.locations or ())[:1])
+    return f"{source}{where}: {error.message}"
 
 
 def _read(path: str) -> str:
@@ -184,9 +214,13 @@ def _parser() -> argparse.ArgumentParser:
 
     serve_command = commands.add_parser("serve", help="serve the gateway over HTTP")
     config_option(serve_command)
-    serve_command.add_argument("--host", help="address to listen on (default: server.host, 127.0.0.1)")
     serve_command.add_argument(
-        "--port", type=_port, help="port to listen on; 0 picks a free one (default: 4000)"
+        "--host", help="address to listen on (default: the config's server.host, 127.0.0.1 when unset)"
+    )
+    serve_command.add_argument(
+        "--port",
+        type=_port,
+        help="port to listen on; 0 picks a free one (default: the config's server.port, 4000 when unset)",
     )
     serve_command.add_argument(
         "--no-batching", action="store_true", help="one call per parent: the N+1 baseline"
@@ -219,8 +253,15 @@ def _parser() -> argparse.ArgumentParser:
     explain_command.add_argument("--variables", help="JSON object; decides @skip/@include")
     explain_command.set_defaults(command=_explain)
 
-    check_command = commands.add_parser("check", help="check the configuration and the schema's annotations")
+    check_command = commands.add_parser(
+        "check",
+        help="check the configuration and the schema's annotations, then every binding against the schema "
+        "each GraphQL service gives when introspected",
+    )
     config_option(check_command)
+    check_command.add_argument(
+        "--offline", action="store_true", help="do not introspect the services: the config and the SDL only"
+    )
     check_command.set_defaults(command=_check)
 
     bench_command = commands.add_parser(

@@ -8,16 +8,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib.util
 import sys
 from dataclasses import replace
 from types import MappingProxyType, ModuleType
 from typing import TYPE_CHECKING, Final
 from urllib.parse import urlsplit, urlunsplit
 
-from registry.config import GatewayConfig, load_config
+from registry.config import GatewayConfig, LoggingConfig, ObservabilityConfig, load_config
 
+from ..extras import install_hint
 from ..gateway import Gateway
+from ..observability import configure_logging
 from ..server import DEBUG_HEADER, GRAPHQL_PATH, create_app
+from ..server.app import METRICS_PATH
 from ..server.serving import listen_error, listening, stop_signals
 from .checkout import REPOSITORY, CheckoutMissing, import_from_checkout
 
@@ -45,11 +49,19 @@ def demo_config(port: int, host: str = "127.0.0.1", *, batching: bool = True) ->
         name: replace(service, url=_moved(service.url, urls[name]))
         for name, service in config.services.items()
     }
+    # What a newcomer should see: metrics (when their package is installed: `pip install -e .` alone has none)
+    # and one log line per request and per failed downstream call, on stderr.
+    observability = ObservabilityConfig(
+        metrics=importlib.util.find_spec("prometheus_client") is not None,
+        logging=LoggingConfig(level="info", format="text"),
+    )
     return replace(
         config,
         batching=batching,
         services=MappingProxyType(services),
-        server=replace(config.server, host=host, port=port),
+        # The page's panel runs a query with batching on and off side by side (funnel-batching).
+        server=replace(config.server, host=host, port=port, batching_header=True),
+        observability=observability,
     )
 
 
@@ -66,7 +78,8 @@ def try_command(url: str) -> str:
 
 
 async def run_demo(port: int, host: str = "127.0.0.1", *, batching: bool = True) -> int:
-    """Run until SIGINT/SIGTERM (0) or until a service dies (1); everything started is stopped on the way out."""
+    """Run until SIGINT/SIGTERM (0; 1 when it cannot start); a service that dies is restarted. Everything started
+    is stopped on the way out."""
     stop = stop_signals()
     try:
         launcher = _examples("launcher")
@@ -85,6 +98,8 @@ async def run_demo(port: int, host: str = "127.0.0.1", *, batching: bool = True)
         if stop.is_set():
             return 0
         config = demo_config(port, host, batching=batching)
+        assert config.observability.logging is not None
+        configure_logging(config.observability.logging)
         app = create_app(Gateway.from_config(config), config.server)
         shutdown_timeout_s = config.server.shutdown_timeout_ms / 1000
         try:
@@ -99,12 +114,11 @@ async def run_demo(port: int, host: str = "127.0.0.1", *, batching: bool = True)
 
 
 async def _supervise(stop: asyncio.Event, services: ServiceProcesses) -> int:
+    """Until Ctrl-C: a service that dies is reported and started again; the gateway and the others go on, and
+    its fields are null with errors meanwhile."""
     while not stop.is_set():
-        exited = services.exited()
-        if exited:
-            for name, code in exited.items():
-                print(f"error: service {name!r} exited with code {code}; stopping", file=sys.stderr)
-            return 1
+        for event in services.supervise():
+            print(event, file=sys.stderr, flush=True)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), _SUPERVISE_POLL_S)
     return 0
@@ -120,9 +134,15 @@ def _print_banner(url: str, config: GatewayConfig, services: ServiceProcesses) -
         f"  {name:<9} {service.url}  ({service.protocol}, pid {pids[name]})"
         for name, service in config.services.items()
     ]
+    if config.observability.metrics:
+        lines.append(f"  metrics   {url}{METRICS_PATH}")
+    else:
+        lines.append(f"  metrics   off ({install_hint('metrics', 'prometheus-client')})")
     lines += [
         "Try a query, with the plan and every downstream call in extensions.funnel:",
         f"  {try_command(url)}",
-        "Compare with `funnel demo --no-batching`. Press Ctrl-C to stop.",
+        f"Kill catalog (kill {pids['catalog']}) and send it again: the products are null with an error each,",
+        "  the rest of the answer is whole; the demo restarts catalog and the next answers are complete again.",
+        "Request logs go to stderr. Compare with `funnel demo --no-batching`. Press Ctrl-C to stop.",
     ]
     print("\n".join(lines), flush=True)

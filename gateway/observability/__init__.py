@@ -1,8 +1,8 @@
 """Observability: Prometheus metrics (`metrics.py`), OpenTelemetry traces (`tracing.py`), structured request
 logs (`logs.py`) and request ids (`request_id.py`), put together from the config by `observer.py`.
 
-Metrics and tracing need optional packages (`pip install 'funnel[metrics,tracing]'`, `funnel[otlp]` for the
-OTLP exporter); their modules are imported only when the config turns them on.
+Metrics and tracing need optional packages (`pip install -e ".[metrics,tracing]"`, `.[otlp]` for the
+OTLP exporter: `gateway.extras.install_hint`); their modules are imported only when the config turns them on.
 """
 
 from .logs import JsonFormatter, RequestLog, TextFormatter, configure_logging

@@ -21,6 +21,7 @@ from instrumentation.hooks import ExecutionHooks, combine_hooks
 from registry.config import ObservabilityConfig
 from registry.errors import ConfigError, Problem
 
+from ..extras import install_hint
 from ..resilience import LoadShedder
 from ..schema.documents import DocumentCache
 from ..transport import ServiceClients
@@ -176,7 +177,7 @@ def _check_installed(config: ObservabilityConfig, tracing_on: bool) -> None:
         try:
             importlib.import_module(module)
         except ImportError:
-            message = f"{what} but {package} is not installed: pip install 'funnel[{extra}]'"
+            message = f"{what} but {package} is not installed: {install_hint(extra, package)}"
             location = config.location
             problems.append(
                 Problem(message, location.file if location else None, location.line if location else None)

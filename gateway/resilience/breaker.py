@@ -2,9 +2,12 @@
 
 Closed, it counts calls and failures over a rolling window; when at least `min_calls` calls saw a failure rate of
 `failure_rate` or more, it opens. Open, it fails every call at once with `CircuitOpen` (SERVICE_UNAVAILABLE,
-"catalog: circuit open (12 of 20 recent calls failed)") instead of letting it wait for a dead service. After
-`open_ms` it is half-open: up to `half_open_probes` calls go through as probes; one failing opens it again, that
-many succeeding close it.
+"catalog: circuit open (12 of 20 recent calls failed)") instead of letting it wait for a dead service. After a
+wait it is half-open: up to `half_open_probes` calls go through as probes; one failing opens it again, that
+many succeeding close it. The wait backs off exponentially: `probe_base_ms` after the circuit opens, doubled by
+every failed probe up to `open_ms`, each shortened at random by up to `probe_jitter` of itself. A fixed long wait
+would keep failing fast for seconds after the service is back; short waits that never grow would probe a dead
+service many times a second; jitter keeps the replicas of a gateway from probing in step.
 
 A failure is what says the service is unwell: unreachable, too slow, or an HTTP 5xx. An answer the caller
 caused (4xx, GraphQL errors) is a success; a call that was never sent (bulkhead full, deadline passed) says
@@ -13,8 +16,9 @@ nothing either way.
 
 from __future__ import annotations
 
+import random as _random
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
@@ -70,7 +74,13 @@ class CircuitBreaker:
     _CALLS, _FAILURES = 0, 1
 
     def __init__(
-        self, inner: Transport, policy: BreakerPolicy, *, url: str, clock: Clock = time.monotonic
+        self,
+        inner: Transport,
+        policy: BreakerPolicy,
+        *,
+        url: str,
+        clock: Clock = time.monotonic,
+        random: Callable[[], float] = _random.random,
     ) -> None:
         self.inner = inner
         self.policy = policy
@@ -80,7 +90,10 @@ class CircuitBreaker:
         self.rejected = 0
         self._clock = clock
         self._window = RollingWindow(policy.window_ms / 1000, 2, clock)
+        self._random = random
         self._opened_at = 0.0
+        self._wait_s = 0.0  # how long this open spell fails fast
+        self._failed_probes = 0  # in a row, since the circuit last closed: the back-off's exponent
         self._reason = ""
         self._probes = 0  # probe calls in flight
         self._successes = 0  # probes that succeeded in this half-open spell
@@ -105,7 +118,7 @@ class CircuitBreaker:
     def _admit(self, call: Call) -> bool:
         """Let the call through (True when it is a probe) or raise CircuitOpen."""
         if self.state == "open":
-            if self._clock() - self._opened_at < self.policy.open_ms / 1000:
+            if self._clock() - self._opened_at < self._wait_s:
                 raise self._rejection(call)
             self.state = "half_open"
             self._successes = 0
@@ -122,11 +135,13 @@ class CircuitBreaker:
             if self.state != "half_open" or failure is None:  # a probe that was not sent frees its place
                 return
             if failure:
+                self._failed_probes += 1
                 self._open("a probe call failed")
             else:
                 self._successes += 1
                 if self._successes >= self.policy.half_open_probes:
                     self.state = "closed"
+                    self._failed_probes = 0
                     self._window.clear()
             return
         # Calls let through before the circuit opened may end after: only a closed circuit counts them.
@@ -143,8 +158,15 @@ class CircuitBreaker:
         self.state = "open"
         self.opened += 1
         self._opened_at = self._clock()
+        self._wait_s = self.probe_wait(self._failed_probes)
         self._reason = reason
         self._window.clear()
+
+    def probe_wait(self, failed_probes: int) -> float:
+        """Seconds to fail fast before the next probe, after `failed_probes` failed probes in a row."""
+        policy = self.policy
+        full_ms = min(policy.open_ms, policy.probe_base_ms * 2.0 ** min(failed_probes, 30))
+        return full_ms * (1 - policy.probe_jitter * self._random()) / 1000
 
     def _rejection(self, call: Call) -> CircuitOpen:
         self.rejected += 1

@@ -9,6 +9,11 @@ past the request's deadline: a retry that could not finish in time is not made.
 The budget is what keeps an outage from becoming a retry storm: retries may be at most `budget_ratio` of the
 calls of the last `budget_window_ms`, plus a floor of `min_retries_per_second` so that a rarely called service
 can still retry. Whatever the load, attempts <= (1 + budget_ratio) * calls + floor in every window.
+
+A try that timed out is different: the service is hung or overloaded, and the same instance asked again would
+most likely spend another whole timeout. It is retried only when another instance could take it and the deadline
+leaves room for another full try (hedging belongs with the registry's instances); with one instance a hung
+service costs a request its timeout, once.
 """
 
 from __future__ import annotations
@@ -84,6 +89,8 @@ class RetryTransport:
         inner: Transport,
         policy: RetryPolicy,
         *,
+        try_timeout_s: float | None = None,
+        instances: int = 1,
         clock: Clock = time.monotonic,
         sleep: Sleep = asyncio.sleep,
         random: Callable[[], float] = _random.random,
@@ -91,6 +98,8 @@ class RetryTransport:
         self.inner = inner
         self.policy = policy
         self.budget = RetryBudget(policy, clock)
+        self.try_timeout_s = try_timeout_s  # one try's timeout: what another try after a timeout needs
+        self.instances = instances  # of the service: a timed-out try is retried only on another one
         self._clock = clock
         self._sleep = sleep
         self._random = random
@@ -122,11 +131,18 @@ class RetryTransport:
         left = time_left(call, self._clock())
         if left is not None and delay >= left:
             return None
+        if isinstance(error, DownstreamTimeout) and not self._room_after_timeout(delay, left):
+            return None
         # Spent last, once the retry is certain to be made: a refused retry costs no budget.
         if not self.budget.try_spend():
             self.refused += 1
             return None
         return delay
+
+    def _room_after_timeout(self, delay: float, left: float | None) -> bool:
+        if self.instances < 2:
+            return False
+        return left is None or self.try_timeout_s is None or delay + self.try_timeout_s <= left
 
     async def close(self) -> None:
         await self.inner.close()

@@ -58,8 +58,19 @@ class ResilientTransport:
         policy = service.resilience
         self.base = base(service)
         self.bulkhead = Bulkhead(self.base, policy.bulkhead, clock=clock)
-        self.breaker = CircuitBreaker(self.bulkhead, policy.breaker, url=service.url, clock=clock)
-        self.retry = RetryTransport(self.breaker, policy.retry, clock=clock, sleep=sleep, random=random)
+        self.breaker = CircuitBreaker(
+            self.bulkhead, policy.breaker, url=service.url, clock=clock, random=random
+        )
+        # One instance per service so far: a try that timed out has nowhere else to go, and is not retried.
+        self.retry = RetryTransport(
+            self.breaker,
+            policy.retry,
+            try_timeout_s=service.timeout_ms / 1000,
+            instances=1,
+            clock=clock,
+            sleep=sleep,
+            random=random,
+        )
         self.deadline = DeadlineTransport(self.retry, clock=clock)
 
     async def send(self, call: Call, headers: Mapping[str, str]) -> Any:

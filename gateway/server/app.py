@@ -23,6 +23,7 @@ from aiohttp import web
 from graphql import GraphQLError, OperationType, get_operation_ast
 
 from instrumentation.plan import print_plan
+from instrumentation.planner import PlanError
 from registry.config import ServerConfig
 
 from ..gateway import Gateway, Result
@@ -30,11 +31,12 @@ from ..observability import current_request_id, request_id_middleware
 from ..resilience import TIMEOUT_HEADER, LoadShedder, parse_timeout_ms
 from .limits import QueryLimits
 from .media import GRAPHQL_RESPONSE, HTML, JSON, negotiate
-from .page import page_response
+from .page import add_page_routes, page_response
 from .params import BadParams, GraphQLParams, from_json_body, from_url
 from .readiness import probe_all
 
 __all__ = [
+    "BATCHING_HEADER",
     "DEBUG_HEADER",
     "GATEWAY",
     "GRAPHQL_PATH",
@@ -51,6 +53,7 @@ log = logging.getLogger("funnel.server")
 GRAPHQL_PATH: Final = "/graphql"
 METRICS_PATH: Final = "/metrics"
 DEBUG_HEADER: Final = "funnel-debug"
+BATCHING_HEADER: Final = "funnel-batching"  # on | off, honoured only with server.batching_header
 
 
 @dataclass(slots=True)
@@ -93,6 +96,8 @@ def create_app(gateway: Gateway, settings: ServerConfig | None = None) -> web.Ap
     app.router.add_route("POST", GRAPHQL_PATH, _graphql)
     app.router.add_get("/health", _health)
     app.router.add_get("/ready", _ready)
+    if settings.browser_page:
+        add_page_routes(app.router)
     observability = gateway.observability
     observability.watch(gateway.clients, gateway.documents, lambda: (shedding,))
     if observability.metrics is not None:
@@ -143,7 +148,7 @@ async def _answer(request: web.Request, progress: _Progress) -> web.StreamRespon
         message = f"Cannot answer with any type in Accept ({accepted}): use {GRAPHQL_RESPONSE} or {JSON}."
         return _error(406, message, JSON)
     if media == HTML:
-        return page_response()
+        return page_response(settings)
     try:
         params = await _read_params(request)
     except BadParams as error:
@@ -169,12 +174,22 @@ async def _answer(request: web.Request, progress: _Progress) -> web.StreamRespon
         if exceeded:
             return _respond({"errors": [e.formatted for e in exceeded]}, _request_error_status(media), media)
 
+    debug = request.headers.get(DEBUG_HEADER, "").strip().lower()
+    if debug == "explain" and document is not None:  # the plan only: nothing is sent to any service
+        return _explain(gateway, params, media)
+
     timeout_ms = None
     if TIMEOUT_HEADER in request.headers:
         try:
             timeout_ms = parse_timeout_ms(request.headers[TIMEOUT_HEADER])
         except ValueError as error:
             return _error(400, f"{error}.", media)
+    batching = None
+    if settings.batching_header and BATCHING_HEADER in request.headers:
+        value = request.headers[BATCHING_HEADER].strip().lower()
+        if value not in ("on", "off"):
+            return _error(400, f"{BATCHING_HEADER} must be on or off, got {value[:40]!r}.", media)
+        batching = value == "on"
     progress.ran = True
     result = await gateway.run(
         prepared,
@@ -183,9 +198,10 @@ async def _answer(request: web.Request, progress: _Progress) -> web.StreamRespon
         headers=request.headers,
         timeout_ms=timeout_ms,
         request_id=current_request_id(),
+        batching=batching,
     )
     body = result.response()
-    if settings.debug_plan or request.headers.get(DEBUG_HEADER, "").strip().lower() == "plan":
+    if settings.debug_plan or debug == "plan":
         _add_debug(body, result)
     return _respond(body, _request_error_status(media) if result.request_error else 200, media)
 
@@ -202,6 +218,16 @@ async def _read_params(request: web.Request) -> GraphQLParams:
 
 def _request_error_status(media: str) -> int:
     return 400 if media == GRAPHQL_RESPONSE else 200
+
+
+def _explain(gateway: Gateway, params: GraphQLParams, media: str) -> web.Response:
+    """`funnel-debug: explain`: the plan the request would run, as `extensions.funnel.plan`, without running it."""
+    try:
+        plan = gateway.plan(params.query, params.operation_name, params.variables)
+    except PlanError as error:
+        located = GraphQLError(error.message, error.node)
+        return _respond({"errors": [located.formatted]}, _request_error_status(media), media)
+    return _respond({"extensions": {"funnel": {"plan": print_plan(plan)}}}, 200, media)
 
 
 def _add_debug(body: dict[str, Any], result: Result) -> None:

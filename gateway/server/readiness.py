@@ -1,39 +1,74 @@
-"""Readiness: can each service be reached? One cheap call per service, through the gateway's own clients."""
+"""Readiness: does each service answer the protocol it is bound with? One cheap call per service, through the
+gateway's own clients (and so through its resilience policies).
+
+- GraphQL: `{ __typename }` (valid against every GraphQL schema) must come back as a GraphQL result naming the
+  root type, so that a wrong path (`.../graphq` answering 404, or some other page answering 200) is not ready.
+- REST: `GET {url}{health_path}` (default `/health`) must answer 2xx; its body need not be JSON.
+"""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
+from typing import Any, Final
 
 from instrumentation.call import Call, GraphQLCall, RestCall
-from instrumentation.errors import DownstreamError
+from instrumentation.errors import DownstreamBadResponse, DownstreamError, DownstreamHTTPError
 from registry.config import ServiceConfig
 
 from ..transport import ServiceClients
 
-__all__ = ["probe", "probe_all"]
+__all__ = ["OK", "probe", "probe_all"]
 
-OK = "ok"
+OK: Final = "ok"
+PROBE_QUERY: Final = "{ __typename }"
 
 
 def _probe_call(service: ServiceConfig) -> Call:
     if service.protocol == "rest":
-        return RestCall(service.name, "", {})  # GET {url}: any answer shows the service is there
-    return GraphQLCall(service.name, "{ __typename }", {})  # valid against every GraphQL schema
+        return RestCall(service.name, service.health_path, {})
+    return GraphQLCall(service.name, PROBE_QUERY, {})
 
 
 async def probe(clients: ServiceClients, service: ServiceConfig) -> str:
-    """ "ok", or why the service is not reachable (the downstream error's message, which names it).
-
-    A service is reachable when it answers with a status below 500 within its timeout: a REST service need
-    not serve its base URL, nor a GraphQL service answer without credentials, to be up."""
+    """ "ok", or why the service is not ready (naming it, and what it answered)."""
     try:
-        await clients.fetcher({})(_probe_call(service))
-    except DownstreamError as error:
-        if error.status is not None and error.status < 500:
+        answer = await clients.fetcher({})(_probe_call(service))
+    except DownstreamBadResponse as error:
+        # A REST health check may answer plain text ("OK"): the status is what counts.
+        if service.protocol == "rest" and error.status is not None and 200 <= error.status < 300:
             return OK
+        return _reason(service, error.message)
+    except DownstreamHTTPError as error:
+        return (
+            _reason(service, error.message)
+            if error.status is not None and error.status < 500
+            else error.message
+        )
+    except DownstreamError as error:
         return error.message
-    return OK
+    if service.protocol == "rest":
+        return OK
+    return _graphql_verdict(service, answer)
+
+
+def _graphql_verdict(service: ServiceConfig, answer: Any) -> str:
+    data = answer.get("data")
+    if isinstance(data, dict) and isinstance(data.get("__typename"), str):
+        return OK
+    errors = answer.get("errors") or []
+    first = errors[0] if errors and isinstance(errors[0], dict) else {}
+    message = first.get("message")
+    if isinstance(message, str):
+        return f"{service.name}: {PROBE_QUERY} answered with an error: {message[:200]}"
+    return f"{service.name}: {PROBE_QUERY} answered without data.__typename: not a GraphQL endpoint?"
+
+
+def _reason(service: ServiceConfig, message: str) -> str:
+    """The message, with where to look when the service answered but not what readiness asks."""
+    if service.protocol == "rest":
+        return f"{message} (GET {service.health_path}: set services.{service.name}.health_path)"
+    return f"{message} (is services.{service.name}.url its GraphQL endpoint?)"
 
 
 async def probe_all(clients: ServiceClients, services: Mapping[str, ServiceConfig]) -> dict[str, str]:

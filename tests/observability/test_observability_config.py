@@ -130,19 +130,19 @@ def write_config(tmp_path: Path, observability: str) -> Path:
         (
             "  metrics: true\n",
             "prometheus_client",
-            "observability.metrics is on but prometheus-client is not installed: pip install 'funnel[metrics]'",
+            'observability.metrics is on but prometheus-client is not installed: pip install -e ".[metrics]" in the checkout, or pip install prometheus-client',
         ),
         (
             "  tracing: {exporter: console}\n",
             "opentelemetry.sdk.trace",
             "observability.tracing.exporter is console but opentelemetry-sdk is not installed: "
-            "pip install 'funnel[tracing]'",
+            'pip install -e ".[tracing]" in the checkout, or pip install opentelemetry-sdk',
         ),
         (
             "  tracing: {exporter: otlp}\n",
             "opentelemetry.exporter.otlp.proto.http.trace_exporter",
             "observability.tracing.exporter is otlp but opentelemetry-exporter-otlp-proto-http is not installed: "
-            "pip install 'funnel[otlp]'",
+            'pip install -e ".[otlp]" in the checkout, or pip install opentelemetry-exporter-otlp-proto-http',
         ),
     ],
     ids=["metrics", "tracing", "otlp"],

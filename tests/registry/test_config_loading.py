@@ -53,6 +53,7 @@ def test_valid_config_round_trip(tmp_path: Path) -> None:
     assert config == GatewayConfig(
         path=str(path),
         schema_path=str(tmp_path / "conf" / "schema.graphql"),
+        schema_location=SourceLocation(str(path), 1),
         batching=False,
         services={
             "catalog": ServiceConfig(
@@ -142,7 +143,7 @@ def test_unknown_top_level_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     text = VALID + "tracing:\n  sample: 2\n"
     assert problems_of(tmp_path, monkeypatch, text) == [
         "gateway.yaml:14: tracing: unknown key 'tracing' "
-        "(allowed: batching, observability, resilience, schema, server, services)"
+        "(allowed: batching, observability, redis, resilience, schema, server, services)"
     ]
 
 
@@ -150,7 +151,7 @@ def test_unknown_service_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     text = VALID.replace("    max_batch: 100\n", "    max_batch: 100\n    retries: 3\n")
     assert problems_of(tmp_path, monkeypatch, text) == [
         "gateway.yaml:9: services.catalog.retries: unknown key 'retries' "
-        "(allowed: connect_timeout_ms, headers, max_batch, max_keys, protocol, resilience, timeout_ms, url)"
+        "(allowed: connect_timeout_ms, headers, health_path, max_batch, max_keys, protocol, resilience, timeout_ms, url)"
     ]
 
 
@@ -289,13 +290,13 @@ services:
     assert problems_of(tmp_path, monkeypatch, text) == [
         "gateway.yaml:2: batching: batching must be true or false, got 1",
         "gateway.yaml:3: listen: unknown key 'listen' "
-        "(allowed: batching, observability, resilience, schema, server, services)",
+        "(allowed: batching, observability, redis, resilience, schema, server, services)",
         "gateway.yaml:7: services.catalog.protocol: protocol must be one of graphql, rest, got 'grpc'",
         "gateway.yaml:8: services.catalog.timeout_ms: timeout_ms must be a positive integer, got 'fast'",
         "gateway.yaml:9: services.catalog.max_batch: max_batch must be a positive integer, got 0",
         "gateway.yaml:12: services.catalog.headers.strip: unknown key 'strip' (allowed: forward)",
         "gateway.yaml:15: services.orders.timeout: unknown key 'timeout' "
-        "(allowed: connect_timeout_ms, headers, max_batch, max_keys, protocol, resilience, timeout_ms, url)",
+        "(allowed: connect_timeout_ms, headers, health_path, max_batch, max_keys, protocol, resilience, timeout_ms, url)",
         "gateway.yaml:13: services.orders: missing required key 'url'",
     ]
 
@@ -322,3 +323,15 @@ def test_unreadable_file(tmp_path: Path) -> None:
     assert [str(p) for p in caught.value.problems] == [
         f"{missing}: cannot read the config file: No such file or directory"
     ]
+
+
+def test_health_path_is_a_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    text = "services:\n  a:\n    url: http://a\n    protocol: rest\n    health_path: health\n"
+    assert problems_of(tmp_path, monkeypatch, text) == [
+        "gateway.yaml:5: services.a.health_path: health_path must be a path starting with /, like /health, "
+        "got 'health'"
+    ]
+    (tmp_path / "ok.yaml").write_text(text.replace("health_path: health", "health_path: /status"))
+    assert load_config(tmp_path / "ok.yaml").services["a"].health_path == "/status"
+    (tmp_path / "default.yaml").write_text("services:\n  a:\n    url: http://a\n")
+    assert load_config(tmp_path / "default.yaml").services["a"].health_path == "/health"

@@ -28,6 +28,7 @@ def test_defaults_without_a_server_section() -> None:
         browser_page=True,
         debug_plan=False,
         shutdown_timeout_ms=10000,
+        batching_header=False,
     )
     assert config.services["catalog"].max_keys == 10000
 
@@ -35,10 +36,10 @@ def test_defaults_without_a_server_section() -> None:
 def test_every_server_key() -> None:
     text = SERVICES + (
         "server:\n  host: 0.0.0.0\n  port: 8080\n  max_body_bytes: 2048\n  max_depth: 7\n  max_aliases: 3\n"
-        "  browser_page: false\n  debug_plan: true\n  shutdown_timeout_ms: 500\n"
+        "  browser_page: false\n  debug_plan: true\n  shutdown_timeout_ms: 500\n  batching_header: true\n"
     )
     assert parse_config(text, "funnel.yaml").server == ServerConfig(
-        "0.0.0.0", 8080, 2048, 7, 3, False, True, 500
+        "0.0.0.0", 8080, 2048, 7, 3, False, True, 500, True
     )
 
 
@@ -61,7 +62,7 @@ def test_every_wrong_server_value_is_reported_at_once_with_its_line() -> None:
         "funnel.yaml:6: server.max_depth: max_depth must be a positive integer, got 0",
         "funnel.yaml:7: server.browser_page: browser_page must be true or false, got 'sometimes'",
         "funnel.yaml:8: server.host: host must be a host name or address, got ''",
-        "funnel.yaml:9: server.workers: unknown key 'workers' (allowed: browser_page, debug_plan, host, "
+        "funnel.yaml:9: server.workers: unknown key 'workers' (allowed: batching_header, browser_page, debug_plan, host, "
         "max_aliases, max_body_bytes, max_depth, port, shutdown_timeout_ms)",
         "funnel.yaml:10: server.max_aliases: max_aliases must be a positive integer, got -1",
     ]

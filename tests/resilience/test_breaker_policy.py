@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
@@ -16,7 +17,9 @@ from registry.resilience import BreakerPolicy
 
 from .conftest import FakeClock, http_error, query, unavailable
 
-POLICY = BreakerPolicy(failure_rate=0.5, window_ms=10_000, min_calls=4, open_ms=5_000, half_open_probes=1)
+POLICY = BreakerPolicy(
+    failure_rate=0.5, window_ms=10_000, min_calls=4, open_ms=5_000, probe_base_ms=250, half_open_probes=1
+)
 URL = "http://catalog:4002/graphql"
 
 
@@ -36,11 +39,14 @@ class Scripted:
         return outcome
 
 
-def breaker(policy: BreakerPolicy = POLICY) -> tuple[CircuitBreaker, MockTransport, Scripted, FakeClock]:
+def breaker(
+    policy: BreakerPolicy = POLICY, jitter: float = 0.0
+) -> tuple[CircuitBreaker, MockTransport, Scripted, FakeClock]:
+    """`jitter` is what random() gives: 0 waits the whole back-off, 1 the shortest."""
     script = Scripted()
     mock = MockTransport(script)
     clock = FakeClock()
-    return CircuitBreaker(mock, policy, url=URL, clock=clock), mock, script, clock
+    return CircuitBreaker(mock, policy, url=URL, clock=clock, random=lambda: jitter), mock, script, clock
 
 
 async def outcome(transport: CircuitBreaker) -> str:
@@ -145,22 +151,50 @@ async def test_half_open_lets_one_probe_through_and_closes_on_its_success() -> N
     assert await outcome(transport) == "ok"
 
 
-async def test_a_failed_probe_opens_it_again_for_open_ms() -> None:
-    transport, mock, script, clock = breaker()
+async def fail_probes(
+    transport: CircuitBreaker, script: Scripted, clock: FakeClock, waits: list[float]
+) -> None:
+    """Each probe fails, after exactly the given wait since the circuit (re)opened: a millisecond earlier the call
+    fails fast without reaching the service."""
+    for wait in waits:
+        sent = len(transport.inner.calls)  # type: ignore[attr-defined]
+        clock.advance(wait - 0.001)
+        assert await outcome(transport) == "SERVICE_UNAVAILABLE"
+        assert len(transport.inner.calls) == sent, f"probed before {wait} s"  # type: ignore[attr-defined]
+        clock.advance(0.001)
+        script.next = [unavailable()]
+        assert await outcome(transport) == "SERVICE_UNAVAILABLE"
+        assert len(transport.inner.calls) == sent + 1, f"no probe after {wait} s"  # type: ignore[attr-defined]
+        assert transport.state == "open"
+
+
+async def test_a_failed_probe_opens_it_again_with_an_exponential_back_off_up_to_open_ms() -> None:
+    transport, mock, script, clock = breaker(POLICY)  # probe_base_ms 250, open_ms 5000, no jitter drawn
     await open_it(transport, script)
-    clock.advance(5)
-    script.next = [unavailable()]
 
-    assert await outcome(transport) == "SERVICE_UNAVAILABLE"
-
-    assert transport.state == "open"
+    await fail_probes(transport, script, clock, [0.25, 0.5, 1.0, 2.0, 4.0, 5.0, 5.0])
     with pytest.raises(CircuitOpen) as raised:
         await transport.send(query(), {})
     assert raised.value.message == "catalog: circuit open (a probe call failed)"
-    clock.advance(4.9)
-    assert await outcome(transport) == "SERVICE_UNAVAILABLE"
-    assert len(mock.calls) == 5  # still failing fast
-    assert transport.snapshot().opened == 2
+    assert transport.snapshot().opened == 8
+    assert len(mock.calls) == 4 + 7  # one probe per wait: every other call failed fast
+
+    # the service is back: the next probe closes the circuit, and a later opening starts from 250 ms again
+    clock.advance(5)
+    assert await outcome(transport) == "ok"
+    assert transport.state == "closed"
+    await open_it(transport, script)
+    await fail_probes(transport, script, clock, [0.25, 0.5])
+
+
+async def test_the_back_off_is_jittered_by_up_to_probe_jitter_of_each_wait() -> None:
+    policy = dataclasses.replace(POLICY, probe_jitter=0.5)
+    shortest, _, script, clock = breaker(policy, jitter=1.0)
+    await open_it(shortest, script)
+    await fail_probes(shortest, script, clock, [0.125, 0.25, 0.5])
+    assert [shortest.probe_wait(n) for n in range(6)] == [0.125, 0.25, 0.5, 1.0, 2.0, 2.5]
+    halfway, *_ = breaker(policy, jitter=0.5)
+    assert [halfway.probe_wait(n) for n in range(6)] == [0.1875, 0.375, 0.75, 1.5, 3.0, 3.75]
 
 
 async def test_several_probes_must_all_succeed() -> None:

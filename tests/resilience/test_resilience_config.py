@@ -44,7 +44,15 @@ def test_defaults_without_a_section() -> None:
             budget_window_ms=10_000,
             min_retries_per_second=10,
         ),
-        BreakerPolicy(failure_rate=0.5, window_ms=10_000, min_calls=10, open_ms=5000, half_open_probes=1),
+        BreakerPolicy(
+            failure_rate=0.5,
+            window_ms=10_000,
+            min_calls=10,
+            open_ms=1000,
+            probe_base_ms=250,
+            probe_jitter=0.5,
+            half_open_probes=1,
+        ),
         BulkheadPolicy(max_in_flight=100, max_queue=10_000),
     )
 
@@ -116,7 +124,7 @@ resilience:
         "gateway.yaml:8: resilience.retries: unknown key 'retries' (allowed: breaker, bulkhead, connect_timeout_ms, "
         "deadline_ms, max_in_flight_requests, retry, timeout_ms)",
         "gateway.yaml:10: resilience.breaker.threshold: unknown key 'threshold' "
-        "(allowed: failure_rate, half_open_probes, min_calls, open_ms, window_ms)",
+        "(allowed: failure_rate, half_open_probes, min_calls, open_ms, probe_base_ms, probe_jitter, window_ms)",
         "gateway.yaml:11: resilience.bulkhead.queue: unknown key 'queue' (allowed: max_in_flight, max_queue)",
     ]
 

@@ -50,13 +50,12 @@ def retrying(
     "error",
     [
         unavailable(),
-        DownstreamTimeout("catalog: no answer within 1000 ms", service="catalog"),
         http_error(502),
         http_error(503),
         http_error(504),
         http_error(429),
     ],
-    ids=["unavailable", "timeout", "502", "503", "504", "429"],
+    ids=["unavailable", "502", "503", "504", "429"],
 )
 async def test_retryable_failures_are_retried_with_full_jitter_backoff(error: DownstreamError) -> None:
     clock = FakeClock()
@@ -147,6 +146,52 @@ async def test_the_last_error_is_raised_when_the_attempts_run_out() -> None:
 
     assert raised.value is last
     assert len(mock.calls) == 3
+
+
+def timeout() -> DownstreamTimeout:
+    return DownstreamTimeout("catalog: no answer within 1000 ms", service="catalog")
+
+
+async def test_a_timed_out_try_is_not_retried_on_the_only_instance() -> None:
+    clock = FakeClock()
+    error = timeout()
+    mock = MockTransport(failing([error]))
+    transport = RetryTransport(
+        mock, NO_FLOOR_BUT_ROOM, try_timeout_s=1.0, instances=1, clock=clock, sleep=clock.sleep
+    )
+    with pytest.raises(DownstreamTimeout) as raised:
+        await transport.send(query(deadline=clock.now + 60), {})  # plenty of time: still one try
+    assert raised.value is error
+    assert (len(mock.calls), transport.retries, transport.refused, clock.slept) == (1, 0, 0, [])
+
+
+@pytest.mark.parametrize(
+    ("left", "tries"),
+    [(None, 2), (1.06, 2), (1.04, 1)],
+    ids=["no-deadline", "room-for-a-full-try", "less-than-a-full-try-left"],
+)
+async def test_a_timed_out_try_goes_to_another_instance_when_a_full_try_fits(
+    left: float | None, tries: int
+) -> None:
+    clock = FakeClock()
+    mock = MockTransport(failing([timeout()]))
+    # The backoff is 50 ms (jitter 1.0), then a whole try of 1 s: 1.05 s must be left.
+    transport = RetryTransport(
+        mock,
+        RetryPolicy(attempts=3, backoff_base_ms=50, budget_ratio=1.0),
+        try_timeout_s=1.0,
+        instances=2,
+        clock=clock,
+        sleep=clock.sleep,
+        random=lambda: 1.0,
+    )
+    call = query(deadline=None if left is None else clock.now + left)
+    if tries == 2:
+        assert await transport.send(call, {}) == "ok"
+    else:
+        with pytest.raises(DownstreamTimeout):
+            await transport.send(call, {})
+    assert len(mock.calls) == tries
 
 
 @pytest.mark.parametrize(

@@ -75,7 +75,8 @@ class Page:
     async def click(self, selector: str) -> None:
         """A real mouse click (press and release) in the middle of the element."""
         box = await self.evaluate(
-            f"(() => {{ const r = document.querySelector({selector!r}).getBoundingClientRect();"
+            f"(() => {{ const e = document.querySelector({selector!r}); e.scrollIntoView({{block: 'center'}});"
+            " const r = e.getBoundingClientRect();"
             " return {x: r.x + r.width / 2, y: r.y + r.height / 2}; })()"
         )
         for kind in ("mousePressed", "mouseReleased"):

@@ -35,7 +35,7 @@ def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 def test_check_ok(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(EXAMPLES)
-    assert run(capsys, "check", "--config", "funnel.yaml") == (0, ok_line("funnel.yaml"), "")
+    assert run(capsys, "check", "--offline", "--config", "funnel.yaml") == (0, ok_line("funnel.yaml"), "")
 
 
 def test_check_reports_every_config_problem_at_once(
@@ -62,7 +62,7 @@ def test_check_reports_every_config_problem_at_once(
         "funnel.yaml:6: services.catalog.timeout_ms: timeout_ms must be a positive integer, got -1\n"
         "funnel.yaml:7: services.orders: missing required key 'url'\n"
         "funnel.yaml:10: server.max_depth: max_depth must be a positive integer, got 0\n"
-        "funnel.yaml:11: server.workers: unknown key 'workers' (allowed: browser_page, debug_plan, host, "
+        "funnel.yaml:11: server.workers: unknown key 'workers' (allowed: batching_header, browser_page, debug_plan, host, "
         "max_aliases, max_body_bytes, max_depth, port, shutdown_timeout_ms)\n"
         "6 problems in funnel.yaml\n",
     )
@@ -118,7 +118,7 @@ def test_check_missing_files(capsys: pytest.CaptureFixture[str], workdir: Path) 
     assert run(capsys, "check") == (
         1,
         "",
-        f"funnel.yaml: cannot read the schema file {workdir / 'gone.graphql'}: No such file or directory\n"
+        f"funnel.yaml:1: schema: cannot read the schema file {workdir / 'gone.graphql'}: No such file or directory\n"
         "1 problem in funnel.yaml\n",
     )
 
@@ -187,8 +187,9 @@ def test_explain_with_operation_and_variables(capsys: pytest.CaptureFixture[str]
 @pytest.mark.parametrize(
     ("query", "extra", "message"),
     [
-        ("{ nope }", [], "error: Cannot query field 'nope' on type 'Query'.\n"),
-        ("query A { __typename }", ["--operation", "B"], "error: Unknown operation named 'B'.\n"),
+        ("{ nope }", [], "q.graphql:1:3: Cannot query field 'nope' on type 'Query'.\n"),
+        ("{ orders(first: 1) { id }\n", [], "q.graphql:2:1: Syntax Error: Expected Name, found <EOF>.\n"),
+        ("query A { __typename }", ["--operation", "B"], "q.graphql: Unknown operation named 'B'.\n"),
         ("{ __typename }", ["--variables", "[1]"], "error: --variables must be a JSON object\n"),
         (
             "{ __typename }",
@@ -220,7 +221,7 @@ def test_the_command_runs_as_funnel_and_as_python_m_gateway() -> None:
     funnel = Path(sys.executable).with_name("funnel")
     for command in ([str(funnel)], [sys.executable, "-m", "gateway"]):
         result = subprocess.run(
-            [*command, "check", "--config", "examples/funnel.yaml"],
+            [*command, "check", "--offline", "--config", "examples/funnel.yaml"],
             cwd=ROOT,
             capture_output=True,
             text=True,
@@ -235,3 +236,12 @@ def test_no_command_prints_the_usage(capsys: pytest.CaptureFixture[str]) -> None
     assert err.startswith("usage: funnel [-h] COMMAND ...")
     for command in ("serve", "demo", "explain", "check"):
         assert f"\n    {command} " in err
+
+
+def test_serve_help_says_the_config_decides_host_and_port(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["serve", "--help"])
+    text = " ".join(capsys.readouterr().out.split())  # argparse wraps to the terminal's width
+    assert "(default: the config's server.port, 4000 when unset)" in text
+    assert "(default: the config's server.host, 127.0.0.1 when unset)" in text
+    assert "(default: 4000)" not in text

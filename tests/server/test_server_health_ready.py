@@ -82,7 +82,7 @@ async def test_not_ready_names_each_unreachable_service(
             {
                 "status": "unavailable",
                 "services": {
-                    "accounts": f"accounts: cannot connect to {dead}",
+                    "accounts": f"accounts: cannot connect to {dead}/health",
                     "catalog": "ok",
                     "orders": "ok",
                     "reviews": "reviews: HTTP 500: database on fire",
@@ -97,6 +97,55 @@ async def test_not_ready_names_each_unreachable_service(
         )
     # /health only says the gateway itself is alive
     assert await get(http, server.url + "/health") == (200, "application/json", {"status": "ok"})
+
+
+async def test_ready_proves_each_service_speaks_its_protocol(
+    start_server: StartServer, http: aiohttp.ClientSession, cluster: Cluster
+) -> None:
+    """A wrong GraphQL path answers 404; a page that is not GraphQL answers 200 without a GraphQL result; a REST
+    service without the health path answers 404: none of them is ready, and each says where to look."""
+    async with not_graphql() as page:
+        services = service_configs(
+            cluster,
+            catalog={"url": cluster.urls["catalog"] + "/graphq"},
+            orders={"url": page + "/graphql"},
+            accounts={"health_path": "/healthz"},
+        )
+        server = await start_server(services=services)
+        status, _, body = await get(http, server.url + "/ready")
+    assert (status, body["status"]) == (503, "unavailable")
+    assert body["services"] == {
+        "accounts": "accounts: HTTP 404 Not Found (GET /healthz: set services.accounts.health_path)",
+        "catalog": "catalog: HTTP 404 Not Found (is services.catalog.url its GraphQL endpoint?)",
+        "orders": "orders: invalid JSON in response (is services.orders.url its GraphQL endpoint?)",
+        "reviews": "ok",
+    }
+
+
+async def test_a_rest_health_path_that_answers_text_is_ready(
+    start_server: StartServer, http: aiohttp.ClientSession, cluster: Cluster
+) -> None:
+    async with not_graphql() as page:
+        services = service_configs(cluster, accounts={"url": page, "health_path": "/status"})
+        server = await start_server(services=services)
+        status, _, body = await get(http, server.url + "/ready")
+    assert (status, body["services"]["accounts"]) == (200, "ok")
+
+
+@contextlib.asynccontextmanager
+async def not_graphql() -> AsyncIterator[str]:
+    """A web server answering 200 with plain text on every path."""
+
+    async def page(_request: web.Request) -> web.Response:
+        return web.Response(text="OK")
+
+    app = web.Application()
+    app.router.add_route("*", "/{path:.*}", page)
+    runner, url = await start_app(app)
+    try:
+        yield url
+    finally:
+        await runner.cleanup()
 
 
 async def test_shutdown_finishes_requests_in_flight_then_closes_the_sessions(

@@ -9,13 +9,14 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from examples.services.launcher import ServiceProcesses, ServiceStartError, start_services
+from examples.services.launcher import RestartPolicy, ServiceProcesses, ServiceStartError, start_services
 
 from .helpers import free_port_block
 
@@ -126,18 +127,70 @@ def test_launcher_starts_all_and_stops_all_on_sigterm(
     ]
 
 
-def test_launcher_stops_everything_when_a_child_dies(
+def health(url: str) -> int | None:
+    try:
+        return fetch(f"{url}/health")[0]
+    except OSError:
+        return None
+
+
+def test_launcher_restarts_a_child_that_dies_and_keeps_the_others(
     processes: list[subprocess.Popen[str]], tmp_path: Path
 ) -> None:
     # A killed child cannot remove a temporary database, so keep them all in tmp_path.
     launcher = spawn("examples.services", "--base-port", str(free_port_block(4)), "--db-dir", str(tmp_path))
     processes.append(launcher)
     services = read_launcher_urls(launcher)
-    os.kill(services["orders"][1], signal.SIGKILL)
-    assert launcher.wait(timeout=15) == 1
+    orders_url, orders_pid = services["orders"]
+    os.kill(orders_pid, signal.SIGKILL)
+    deadline = time.monotonic() + 30
+    while health(orders_url) == 200 and time.monotonic() < deadline:  # until the kill has taken effect
+        time.sleep(0.02)
+    # the others keep answering while orders is down
+    for name in ("accounts", "catalog", "reviews"):
+        assert health(services[name][0]) == 200, name
+    while health(orders_url) != 200:  # started again on its port, after the back-off
+        assert time.monotonic() < deadline, "orders was not restarted within 30 s"
+        time.sleep(0.05)
+    assert launcher.poll() is None  # the launcher itself never stopped
+
+    launcher.send_signal(signal.SIGTERM)
+    assert launcher.wait(timeout=15) == 0
     _, stderr = launcher.communicate()
-    assert "service 'orders' exited unexpectedly with code -9; stopping the others" in stderr
+    lines = stderr.splitlines()
+    assert lines[0] == "service 'orders' exited with code -9; restarting it in 0.5 s"
+    assert re.fullmatch(r"service 'orders' restarted \(pid (\d+)\)", lines[1]), stderr
+    assert len(lines) == 2, stderr
     assert not any(is_running(pid) for _, pid in services.values())
+
+
+def test_restarts_back_off_while_a_service_keeps_dying() -> None:
+    policy = RestartPolicy(initial_s=0.5, max_s=2.0, stable_s=30.0)
+    services = ServiceProcesses(free_port_block(4), quiet=True, restart=policy)
+    # Stand-ins that exit at once: the launcher's bookkeeping, not the services, is under test.
+    services.command = lambda name: [sys.executable, "-c", "raise SystemExit(3)"]  # type: ignore[method-assign]
+    try:
+        for name in ("catalog",):
+            services._spawn(name)
+        services.processes["catalog"].wait(timeout=10)
+        events = []
+        now = 100.0
+        for _ in range(4):  # each death soon after its start: 0.5, 1, 2, then capped at 2
+            events += services.supervise(now)
+            delay = float(events[-1].rsplit(" in ", 1)[1].removesuffix(" s"))
+            now += delay
+            events += services.supervise(now)
+            services.processes["catalog"].wait(timeout=10)
+        delays = [e for e in events if "exited" in e]
+        assert delays == [
+            f"service 'catalog' exited with code 3; restarting it in {d} s" for d in ("0.5", "1", "2", "2")
+        ]
+        assert services.restarts() == {"catalog": 4}
+        # after a run longer than stable_s, the back-off starts again from initial_s
+        now += 31
+        assert services.supervise(now) == ["service 'catalog' exited with code 3; restarting it in 0.5 s"]
+    finally:
+        services.stop()
 
 
 def test_service_processes_context_manager() -> None:
