@@ -37,9 +37,10 @@ from registry.bindings import (
     SourceLocation,
 )
 from registry.config import GatewayConfig, ObservabilityConfig, ServiceConfig, load_config
-from registry.errors import ConfigError, Problem
+from registry.errors import ConfigError
 from registry.resilience import GatewayResilience
 
+from .composition.gateway_schema import load_gateway_schema
 from .observability import REQUEST_ID_HEADER, Observability
 from .resilience import BreakerSnapshot, ResilientTransport, circuit_states, request_deadline
 from .schema.annotations import load_schema, validate_bindings
@@ -108,18 +109,8 @@ class Gateway:
         """A gateway from a YAML file, or from a config already loaded (and perhaps changed, as `funnel demo`
         points the example config at the ports it chose)."""
         config = source if isinstance(source, GatewayConfig) else load_config(source)
-        path = config.path or "<config>"
-        if config.schema_path is None:
-            raise ConfigError(
-                [Problem("the config names no schema (add `schema: schema.graphql`)", str(path))]
-            )
-        try:
-            sdl = Path(config.schema_path).read_text()
-        except OSError as error:
-            message = f"cannot read the schema file {config.schema_path}: {error.strerror}"
-            line = config.schema_location.line if config.schema_location is not None else None
-            raise ConfigError([Problem(message, str(path), line, "schema")]) from None
-        schema, bindings = load_schema(sdl, config.schema_path, config.services)
+        # The hand-written schema, a composed schema's lock, or a composition made now (which asks the services).
+        schema, bindings = load_gateway_schema(config)
         return cls(
             schema,
             config.services,

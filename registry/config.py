@@ -27,6 +27,7 @@ __all__ = [
     "LOG_LEVELS",
     "PROTOCOLS",
     "TRACE_EXPORTERS",
+    "ExposedField",
     "GatewayConfig",
     "LogFormat",
     "LogLevel",
@@ -53,6 +54,15 @@ LOG_FORMATS: Final[tuple[LogFormat, ...]] = ("json", "text")
 
 
 @dataclass(frozen=True, slots=True)
+class ExposedField:
+    """One entry of a service's `expose:`: the service's root field `field`, shown by the gateway as `name`."""
+
+    field: str
+    name: str
+    location: SourceLocation | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class ServiceConfig:
     name: str
     url: str
@@ -67,6 +77,10 @@ class ServiceConfig:
     health_path: str = "/health"
     resilience: ResiliencePolicy = field(default_factory=ResiliencePolicy)
     location: SourceLocation | None = None
+    # Composition (`compose: true`): where the service's own schema comes from, and which root fields it shows.
+    schema_file: str | None = None  # a GraphQL service's SDL file, instead of asking the service
+    openapi: str | None = None  # a REST service's OpenAPI 3 document: a file or an http(s) URL
+    expose: tuple[ExposedField, ...] | None = None  # None: every root field, under its own name
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,6 +155,8 @@ class GatewayConfig:
     observability: ObservabilityConfig = field(default_factory=ObservabilityConfig)
     redis: RedisConfig | None = None  # None: no `redis:` section, every feature keeps its state in memory
     schema_location: SourceLocation | None = None  # the `schema:` line, for a schema file that cannot be read
+    compose: bool = False  # the schema comes from the services; `schema:` holds only what the gateway adds
+    schema_lock: str | None = None  # the composed schema written by `funnel compose`, served as is
 
 
 def load_config(path: str | os.PathLike[str]) -> GatewayConfig:
@@ -166,6 +182,7 @@ def parse_config(text: str, path: str) -> GatewayConfig:
         root = yaml.MappingNode(_MAP_TAG, [], start_mark=yaml.Mark(path, 0, 0, 0, "", 0))
     reader = _Reader(path, os.path.dirname(os.path.abspath(path)))
     values = _CONFIG(reader, _Entry("", "", None, root))
+    _check_composition_keys(reader, root)
     if reader.problems:
         raise ConfigError(reader.problems)
     defaults = values.pop("resilience", {})
@@ -484,6 +501,58 @@ def _schema_file(reader: _Reader, entry: _Entry) -> Any:
     return name if name is _INVALID else os.path.normpath(os.path.join(reader.base_dir, name))
 
 
+def _openapi_document(reader: _Reader, entry: _Entry) -> Any:
+    """A URL as it is, a file name relative to the config's folder."""
+    name = _file_name(reader, entry)
+    if name is _INVALID or _http_url(name) is not None:
+        return name
+    if urlsplit(name).scheme in ("http", "https"):
+        reader.report(
+            entry, f"openapi must be a file name or an http(s) URL like http://host:port/path, got {name!r}"
+        )
+        return _INVALID
+    return os.path.normpath(os.path.join(reader.base_dir, name))
+
+
+_GRAPHQL_NAME: Final = re.compile(r"[_A-Za-z][_0-9A-Za-z]*")
+
+
+def _exposed(reader: _Reader, entry: _Entry) -> Any:
+    """`products` (as it is) or `{shelves: productShelves}` (renamed)."""
+    node = entry.value
+    pair: tuple[Any, Any] | None = None
+    if isinstance(node, yaml.ScalarNode):
+        value = _construct(node)
+        pair = (value, value)
+    elif isinstance(node, yaml.MappingNode) and len(node.value) == 1:
+        key, renamed = node.value[0]
+        if isinstance(key, yaml.ScalarNode) and isinstance(renamed, yaml.ScalarNode):
+            pair = (_construct(key), _construct(renamed))
+    if pair is None or not all(isinstance(name, str) and _GRAPHQL_NAME.fullmatch(name) for name in pair):
+        reader.report(
+            entry,
+            f"{entry.name} must be a root field name or {{field: new_name}} (GraphQL names), got {_describe(node)}",
+        )
+        return _INVALID
+    return ExposedField(pair[0], pair[1], reader.location(entry.value))
+
+
+def _expose(reader: _Reader, entry: _Entry) -> Any:
+    exposed = _list_of(_exposed)(reader, entry)
+    if exposed is _INVALID:
+        return exposed
+    first: dict[str, ExposedField] = {}
+    for index, item in enumerate(exposed):
+        earlier = first.setdefault(item.name, item)
+        if earlier is not item:
+            where = f"line {earlier.location.line}" if earlier.location else "before"
+            reader.report(
+                entry.item(index, entry.value.value[index]),
+                f"'{item.name}' is exposed twice (first at {where})",
+            )
+    return exposed if len(first) == len(exposed) else _INVALID
+
+
 _HEADERS: Final[Mapping[str, _Key]] = MappingProxyType(
     {
         "forward": _Key(_list_of(_header_name), attr="forward_headers"),
@@ -548,6 +617,9 @@ _SERVICE: Final[Mapping[str, _Key]] = MappingProxyType(
         "health_path": _Key(_url_path),
         "headers": _Key(_section(_HEADERS), inline=True),
         "resilience": _Key(_section(_POLICY)),
+        "schema_file": _Key(_schema_file),
+        "openapi": _Key(_openapi_document),
+        "expose": _Key(_expose),
     }
 )
 
@@ -649,7 +721,56 @@ _TOP_LEVEL: Final[Mapping[str, _Key]] = MappingProxyType(
         "server": _Key(_record(_SERVER, ServerConfig)),
         "observability": _Key(_observability),
         "redis": _Key(_redis),
+        "compose": _Key(_boolean),
+        "schema_lock": _Key(_schema_file),
     }
 )
 
 _CONFIG: Final = _section(_TOP_LEVEL)
+
+# Service keys that only mean something for one protocol, and whether they need `compose: true`.
+_PROTOCOL_KEYS: Final[Mapping[str, tuple[Protocol, bool]]] = MappingProxyType(
+    {"schema_file": ("graphql", True), "expose": ("graphql", True), "openapi": ("rest", False)}
+)
+
+
+def _check_composition_keys(reader: _Reader, root: yaml.Node) -> None:
+    """Keys said and then ignored would leave the operator wondering: each is refused where it cannot apply.
+    Read from the nodes (already checked one by one), so that these problems come with all the others."""
+    top = _plain_pairs(root)
+    compose = top.get("compose")
+    composing = (
+        compose is not None and isinstance(compose[1], yaml.ScalarNode) and _construct(compose[1]) is True
+    )
+    if "schema_lock" in top and not composing:
+        key, value = top["schema_lock"]
+        entry = _Entry("schema_lock", "schema_lock", key, value)
+        reader.report(entry, "schema_lock is the lock of a composed schema: add `compose: true`")
+    if "services" not in top:
+        return
+    services = _Entry("services", "services", *top["services"])
+    for name, (key, value) in _plain_pairs(services.value).items():
+        service = services.child(name, key, value)
+        options = _plain_pairs(value)
+        protocol_node = options.get("protocol", (None, None))[1]
+        protocol = _construct(protocol_node) if isinstance(protocol_node, yaml.ScalarNode) else "graphql"
+        if protocol not in PROTOCOLS:
+            continue  # reported by its own check
+        for option, (option_key, option_value) in options.items():
+            if option not in _PROTOCOL_KEYS:
+                continue
+            needed, needs_compose = _PROTOCOL_KEYS[option]
+            entry = service.child(option, option_key, option_value)
+            if protocol != needed:
+                reader.report(entry, f"{option} is for {needed} services; '{name}' is {protocol}")
+            elif needs_compose and not composing:
+                reader.report(
+                    entry, f"{option} is only used when the schema is composed: add `compose: true`"
+                )
+
+
+def _plain_pairs(node: yaml.Node) -> dict[str, tuple[yaml.Node, yaml.Node]]:
+    """A mapping node's named pairs, the last of each name (as YAML merges); nothing for any other node."""
+    if not isinstance(node, yaml.MappingNode):
+        return {}
+    return {name: (key, value) for key, value in node.value if (name := _key_name(key)) is not None}

@@ -91,8 +91,9 @@ def test_every_block_that_claims_to_run_is_run_or_says_why_not() -> None:
 async def scratch(cluster: Cluster, tmp_path: Path) -> AsyncIterator[tuple[Path, str]]:
     """A folder like the checkout: examples/ (its services running here), .venv/bin; and a gateway's base URL."""
     folder = tmp_path / "funnel"
+    # The services' code is not needed (they run here), but files the config names are (OpenAPI documents).
     shutil.copytree(
-        ROOT / "examples", folder / "examples", ignore=shutil.ignore_patterns("services", "__pycache__")
+        ROOT / "examples", folder / "examples", ignore=shutil.ignore_patterns("*.py", "__pycache__")
     )
     (folder / ".venv").mkdir()
     (folder / ".venv" / "bin").symlink_to(Path(sys.executable).parent)
@@ -190,8 +191,8 @@ async def run_blocks(text: str, folder: Path, gateway_url: str) -> int:
                 if shown != expected:
                     raise AssertionError(f"$ {command}\n{shown}{how_to_mark(block)}")
         else:
-            script = block.text.replace("http://127.0.0.1:4000", gateway_url)
-            code, output = await run(["bash", "-c", script], folder)
+            shell = block.text.replace("http://127.0.0.1:4000", gateway_url)
+            code, output = await run(["bash", "-c", shell], folder)
             if code != 0:
                 raise AssertionError(f"{output}{how_to_mark(block)}")
             if not output.strip():

@@ -2,6 +2,7 @@
 
 ``GET /accounts?ids=1,2,3`` answers a JSON array of ``{"id", "name", "email"}`` for the ids that exist, in
 descending id order (deliberately not the order asked for); ``GET /accounts/{id}`` answers one account or 404.
+``GET /openapi.json`` answers the OpenAPI 3 document of those two (``accounts.openapi.yaml``, as JSON).
 """
 
 from __future__ import annotations
@@ -10,7 +11,10 @@ import functools
 import random
 import sqlite3
 from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 
+import yaml
 from aiohttp import web
 
 from .common import (
@@ -27,9 +31,10 @@ from .common import (
     service_parser,
 )
 
-__all__ = ["ACCOUNT_COUNT", "create_app", "main", "seed_accounts"]
+__all__ = ["ACCOUNT_COUNT", "OPENAPI_FILE", "create_app", "main", "openapi_document", "seed_accounts"]
 
 ACCOUNT_COUNT = 1000
+OPENAPI_FILE = Path(__file__).with_name("accounts.openapi.yaml")
 _SEED = 1001
 
 _FIRST_NAMES = (
@@ -95,6 +100,17 @@ async def _account(request: web.Request) -> web.Response:
     return json_response(row)
 
 
+@functools.cache
+def openapi_document() -> dict[str, Any]:
+    """The service's OpenAPI 3 document, from the file beside this module."""
+    document: dict[str, Any] = yaml.safe_load(OPENAPI_FILE.read_text())
+    return document
+
+
+async def _openapi(_request: web.Request) -> web.Response:
+    return json_response(openapi_document())
+
+
 def create_app(
     *, db_path: str | None = None, latency_ms: float = 0, max_concurrency: int | None = None
 ) -> web.Application:
@@ -102,6 +118,7 @@ def create_app(
     app = create_service_app(database, latency_ms=latency_ms, max_concurrency=max_concurrency)
     app.router.add_get("/accounts", _accounts_by_ids)
     app.router.add_get("/accounts/{id}", _account)
+    app.router.add_get("/openapi.json", _openapi)
     return app
 
 

@@ -1,10 +1,9 @@
-"""The `funnel` command (also `python -m gateway`): serve, demo, explain, check, bench."""
+"""The `funnel` command (also `python -m gateway`): serve, demo, explain, check, compose, diff, bench."""
 
 from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import replace
@@ -23,6 +22,7 @@ from ..server import GRAPHQL_PATH
 from ..server.serving import event_loop_factory, listen_error, run, serve, serve_workers
 from .check import check_downstream
 from .checkout import CheckoutMissing, import_from_checkout
+from .composition import add_composition_commands, check_sources, print_problems
 
 __all__ = ["main"]
 
@@ -122,8 +122,11 @@ def _check(args: argparse.Namespace) -> int:
     if gateway is None:
         return 1
     config = gateway.config
-    assert config is not None and config.schema_path is not None
-    schema = os.path.relpath(config.schema_path, os.path.dirname(os.path.abspath(args.config)))
+    assert config is not None
+    problems, schema = check_sources(config, gateway, offline=args.offline)
+    if problems:
+        print_problems(problems, args.config)
+        return 1
     services = _plural(len(gateway.services), "service")
     fields = _plural(len(gateway.bindings), "annotated field")
     against = ""
@@ -132,12 +135,10 @@ def _check(args: argparse.Namespace) -> int:
         for problem in found.unreachable:
             print(problem, file=sys.stderr)
         if found.problems:
-            for problem in found.problems:
-                print(problem, file=sys.stderr)
-            print(f"{_plural(len(found.problems), 'problem')} in {args.config}", file=sys.stderr)
+            print_problems(found.problems, args.config)
             return 1
         against = f"; checked against {', '.join(found.checked) or 'no service'}"
-    print(f"OK: {args.config} (schema {schema}, {services}, {fields}{against})")
+    print(f"OK: {args.config} ({schema}, {services}, {fields}{against})")
     return 0
 
 
@@ -150,9 +151,7 @@ def _load(config: str, *, batching: bool | None = None) -> Gateway | None:
         gateway = Gateway.from_config(config, batching=batching)
         gateway.freeze()
     except ConfigError as error:
-        for problem in error.problems:
-            print(problem, file=sys.stderr)
-        print(f"{_plural(len(error.problems), 'problem')} in {config}", file=sys.stderr)
+        print_problems(error.problems, config)
         return None
     return gateway
 
@@ -263,6 +262,8 @@ def _parser() -> argparse.ArgumentParser:
         "--offline", action="store_true", help="do not introspect the services: the config and the SDL only"
     )
     check_command.set_defaults(command=_check)
+
+    add_composition_commands(commands, config_option)
 
     bench_command = commands.add_parser(
         "bench", help="run a benchmark from benchmarks/ (batching, faults, load, overhead); options go to it"

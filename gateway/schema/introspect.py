@@ -19,8 +19,9 @@ from graphql import GraphQLSchema, build_client_schema, get_introspection_query
 
 __all__ = ["INTROSPECTION_QUERY", "IntrospectionError", "fetch_schema"]
 
-# Descriptions are not needed to check bindings and are most of the answer's bytes.
+# Descriptions are not needed to check bindings and are most of the answer's bytes; composition keeps them.
 INTROSPECTION_QUERY: Final = get_introspection_query(descriptions=False)
+_WITH_DESCRIPTIONS: Final = get_introspection_query(descriptions=True)
 
 
 class IntrospectionError(Exception):
@@ -34,10 +35,17 @@ class IntrospectionError(Exception):
 
 
 async def fetch_schema(
-    url: str, *, timeout: float, headers: Mapping[str, str] | None = None, max_bytes: int = 10 << 20
+    url: str,
+    *,
+    timeout: float,
+    headers: Mapping[str, str] | None = None,
+    max_bytes: int = 10 << 20,
+    descriptions: bool = False,
 ) -> GraphQLSchema:
-    """The schema of the GraphQL service at `url`, built from its introspection answer."""
-    body = await _post(url, timeout, headers or {}, max_bytes)
+    """The schema of the GraphQL service at `url`, built from its introspection answer (with the descriptions
+    of its types and fields when asked: a composed schema keeps them)."""
+    query = _WITH_DESCRIPTIONS if descriptions else INTROSPECTION_QUERY
+    body = await _post(url, query, timeout, headers or {}, max_bytes)
     try:
         answer = orjson.loads(body)
     except orjson.JSONDecodeError:
@@ -63,9 +71,9 @@ def schema_from_answer(url: str, answer: Any) -> GraphQLSchema:
         raise IntrospectionError(url, f"the introspection answer is malformed: {error}") from None
 
 
-async def _post(url: str, timeout: float, headers: Mapping[str, str], max_bytes: int) -> bytes:
+async def _post(url: str, query: str, timeout: float, headers: Mapping[str, str], max_bytes: int) -> bytes:
     request_headers = {**headers, "content-type": "application/json", "accept": "application/json"}
-    payload = orjson.dumps({"query": INTROSPECTION_QUERY})
+    payload = orjson.dumps({"query": query})
     try:
         async with (
             aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout)) as session,

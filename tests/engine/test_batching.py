@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from typing import Any
 
 from examples.services.cluster import Cluster
@@ -345,7 +346,7 @@ async def test_a_list_key_returns_items_in_key_order(cluster: Cluster, make_gate
     gateway = Gateway.from_sdl(TWO_BINDINGS_SDL, service_configs(cluster))
 
     @gateway.batch("Order.nextProducts", service="catalog", field="productsByIds", requires=("productId",))
-    def next_products(order: dict[str, Any]) -> list[str]:
+    def next_products(order: Mapping[str, Any]) -> list[str]:
         first = int(order["productId"])
         return [str(first + 2), str(first + 1), "9999"]  # descending, and one that does not exist
 

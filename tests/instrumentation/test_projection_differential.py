@@ -71,7 +71,7 @@ from hypothesis import strategies as st
 
 from gateway.gateway import Gateway
 from gateway.schema.annotations import DIRECTIVES_SDL
-from instrumentation.errors import FieldError
+from instrumentation.errors import ErrorCode, FieldError
 from instrumentation.plan import Plan, RootFetch
 from instrumentation.planner import PlanError
 from instrumentation.projection import project
@@ -295,7 +295,11 @@ class DataGenerator:
     def field_error(self) -> FieldError:
         self.errors += 1
         code, service = self.rng.choice(
-            [("DOWNSTREAM_ERROR", "s"), ("DOWNSTREAM_TIMEOUT", "s"), ("SERVICE_UNAVAILABLE", None)]
+            [
+                (ErrorCode.DOWNSTREAM_ERROR, "s"),
+                (ErrorCode.DOWNSTREAM_TIMEOUT, "s"),
+                (ErrorCode.SERVICE_UNAVAILABLE, None),
+            ]
         )
         return FieldError(f"boom {self.errors}", code, service)
 

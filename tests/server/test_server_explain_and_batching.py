@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import aiohttp
 
 from examples.services.cluster import Cluster
@@ -13,7 +15,7 @@ from .conftest import Server, StartServer
 QUERY = "{ orders(first: 10) { id product { name } } }"
 
 
-async def post(http: aiohttp.ClientSession, server: Server, **headers: str) -> tuple[int, dict]:  # type: ignore[type-arg]
+async def post(http: aiohttp.ClientSession, server: Server, **headers: str) -> tuple[int, dict[str, Any]]:
     async with http.post(server.graphql, json={"query": QUERY}, headers=headers) as response:
         return response.status, await response.json()
 
