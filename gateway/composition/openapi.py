@@ -23,7 +23,7 @@ import yaml
 
 from registry.errors import ConfigError, Problem
 
-from .fetching import MAX_DOCUMENT_BYTES, TIMEOUT_S, FetchError, read_url
+from ..fetching import MAX_DOCUMENT_BYTES, TIMEOUT_S, FetchError, fetch_bytes
 
 __all__ = [
     "MAX_DEPTH",
@@ -134,7 +134,7 @@ async def read_openapi(location: str, *, timeout: float = TIMEOUT_S) -> OpenAPID
     """The document at `location`, an http(s) URL or a file; raise ConfigError naming it."""
     if location.startswith(("http://", "https://")):
         try:
-            data = await read_url(
+            data = await fetch_bytes(
                 location, timeout=timeout, headers={"accept": "application/json, application/yaml"}
             )
         except FetchError as error:

@@ -13,9 +13,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Final
 
-import aiohttp
-import orjson
 from graphql import GraphQLSchema, build_client_schema, get_introspection_query
+
+from ..fetching import FetchError, graphql_data, post_graphql
 
 __all__ = ["INTROSPECTION_QUERY", "IntrospectionError", "fetch_schema"]
 
@@ -45,11 +45,10 @@ async def fetch_schema(
     """The schema of the GraphQL service at `url`, built from its introspection answer (with the descriptions
     of its types and fields when asked: a composed schema keeps them)."""
     query = _WITH_DESCRIPTIONS if descriptions else INTROSPECTION_QUERY
-    body = await _post(url, query, timeout, headers or {}, max_bytes)
     try:
-        answer = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        raise IntrospectionError(url, "the answer is not JSON") from None
+        answer = await post_graphql(url, query, timeout=timeout, headers=headers, max_bytes=max_bytes)
+    except FetchError as error:
+        raise IntrospectionError(url, error.reason) from None
     return schema_from_answer(url, answer)
 
 
@@ -57,41 +56,13 @@ def schema_from_answer(url: str, answer: Any) -> GraphQLSchema:
     """The schema in an introspection query's GraphQL result (`{"data": {"__schema": ...}}`)."""
     if not isinstance(answer, dict):
         raise IntrospectionError(url, "the answer is not a GraphQL result")
-    errors = answer.get("errors")
-    if errors:
-        first = errors[0] if isinstance(errors, list) and isinstance(errors[0], dict) else {}
-        message = first.get("message") if isinstance(first.get("message"), str) else repr(errors)[:200]
-        raise IntrospectionError(url, f"the service answered with an error: {message}")
-    data = answer.get("data")
-    if not isinstance(data, dict) or not isinstance(data.get("__schema"), dict):
+    try:
+        data = graphql_data(url, answer)
+    except FetchError as error:
+        raise IntrospectionError(url, error.reason) from None
+    if not isinstance(data.get("__schema"), dict):
         raise IntrospectionError(url, "the answer has no data.__schema")
     try:
         return build_client_schema(data)  # type: ignore[arg-type]
     except (TypeError, ValueError, KeyError) as error:  # graphql-core's own errors for a malformed answer
         raise IntrospectionError(url, f"the introspection answer is malformed: {error}") from None
-
-
-async def _post(url: str, query: str, timeout: float, headers: Mapping[str, str], max_bytes: int) -> bytes:
-    request_headers = {**headers, "content-type": "application/json", "accept": "application/json"}
-    payload = orjson.dumps({"query": query})
-    try:
-        async with (
-            aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout)) as session,
-            session.post(url, data=payload, headers=request_headers) as response,
-        ):
-            if response.content_length is not None and response.content_length > max_bytes:
-                raise IntrospectionError(url, f"the answer is larger than {max_bytes} bytes")
-            body = bytearray()
-            async for chunk in response.content.iter_any():
-                body += chunk
-                if len(body) > max_bytes:
-                    raise IntrospectionError(url, f"the answer is larger than {max_bytes} bytes")
-            if response.status != 200:
-                raise IntrospectionError(url, f"HTTP {response.status} {response.reason or ''}".rstrip())
-            return bytes(body)
-    except TimeoutError:
-        raise IntrospectionError(url, f"no answer within {timeout * 1000:.0f} ms") from None
-    except aiohttp.ClientConnectorError:
-        raise IntrospectionError(url, "cannot connect") from None
-    except aiohttp.ClientError as error:
-        raise IntrospectionError(url, f"{type(error).__name__}: {error}") from None

@@ -10,8 +10,8 @@ from graphql import get_named_type
 from registry.config import ServiceConfig
 from registry.errors import ConfigError
 
+from ...fetching import MAX_DOCUMENT_BYTES, TIMEOUT_S, FetchError, graphql_data, post_graphql
 from ...schema.introspect import IntrospectionError, fetch_schema
-from ..fetching import MAX_DOCUMENT_BYTES, TIMEOUT_S, FetchError, post_graphql
 from ..subgraph import subgraph_schema
 from .base import ServiceSchema, service_problem, service_schema
 
@@ -28,15 +28,18 @@ async def introspected_schema(service: ServiceConfig) -> ServiceSchema:
         service_field = schema.query_type.fields.get("_service") if schema.query_type else None
         if service_field is None or get_named_type(service_field.type).name != "_Service":
             return service_schema(service, "introspection", schema)
-        data = await post_graphql(service.url, _SERVICE_SDL, timeout=TIMEOUT_S, max_bytes=MAX_DOCUMENT_BYTES)
+        answer = await post_graphql(
+            service.url, _SERVICE_SDL, timeout=TIMEOUT_S, max_bytes=MAX_DOCUMENT_BYTES
+        )
+        data = graphql_data(service.url, answer)
     except IntrospectionError as error:
         raise ConfigError(
             [service_problem(service, f"cannot read its schema: POST {error.url}: {error.reason}")]
         ) from None
     except FetchError as error:
         raise ConfigError([service_problem(service, f"cannot read its schema: {error}")]) from None
-    answer = data.get("_service")
-    sdl = answer.get("sdl") if isinstance(answer, dict) else None
+    service_answer = data.get("_service")
+    sdl = service_answer.get("sdl") if isinstance(service_answer, dict) else None
     if not isinstance(sdl, str):
         raise ConfigError([service_problem(service, "its answer to _service { sdl } has no sdl string")])
     subgraph = subgraph_schema(sdl, f"{service.name} _service.sdl")

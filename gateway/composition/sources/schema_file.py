@@ -7,7 +7,7 @@ import os
 from registry.config import ServiceConfig
 from registry.errors import ConfigError, Problem
 
-from ..fetching import MAX_DOCUMENT_BYTES
+from ...fetching import MAX_DOCUMENT_BYTES
 from ..subgraph import build_sdl_schema
 from .base import ServiceSchema, service_schema
 
