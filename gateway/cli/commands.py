@@ -57,7 +57,7 @@ def _serve(args: argparse.Namespace) -> int:
         host=settings.host if args.host is None else args.host,
         port=settings.port if args.port is None else args.port,
     )
-    workers: int = args.workers
+    workers: int = settings.workers if args.workers is None else args.workers
 
     def announce(url: str) -> None:
         loop = "uvloop" if event_loop_factory() is not None else "asyncio"
@@ -225,7 +225,9 @@ def _parser() -> argparse.ArgumentParser:
         "--no-batching", action="store_true", help="one call per parent: the N+1 baseline"
     )
     serve_command.add_argument(
-        "--workers", type=_positive_int, default=1, help="processes sharing the port (SO_REUSEPORT, Linux)"
+        "--workers",
+        type=_positive_int,
+        help="processes sharing the port (SO_REUSEPORT, Linux; default: the config's server.workers, 1 when unset)",
     )
     serve_command.set_defaults(command=_serve)
 

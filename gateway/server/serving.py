@@ -1,7 +1,8 @@
 """Running the server: an event loop (uvloop when installed), a listening socket, a graceful stop on
 SIGINT/SIGTERM, and `--workers N` processes sharing one port through SO_REUSEPORT.
 
-A graceful stop closes the listening socket first, lets the requests in flight finish (for up to the
+A graceful stop turns `/ready` to 503 at once, keeps listening for `server.drain_ms` (a load balancer polling
+`/ready` stops sending meanwhile), closes the listening socket, lets the requests in flight finish (for up to
 `server.shutdown_timeout_ms`), then closes the gateway's client sessions.
 """
 
@@ -27,7 +28,7 @@ from aiohttp import web
 from registry.config import ServerConfig
 
 from ..gateway import Gateway
-from .app import create_app
+from .app import STATE, create_app
 
 __all__ = [
     "base_url",
@@ -117,6 +118,10 @@ async def serve(
         if on_listening is not None:
             on_listening(url)
         await stop.wait()
+        # Draining: /ready answers 503 while the port still takes requests, so that a load balancer polling it
+        # stops sending here before the listener closes.
+        app[STATE].shutting_down = True
+        await asyncio.sleep(settings.drain_ms / 1000)
 
 
 # -- several processes on one port ---------------------------------------------------------------------------
