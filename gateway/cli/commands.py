@@ -266,7 +266,8 @@ def _parser() -> argparse.ArgumentParser:
     add_composition_commands(commands, config_option)
 
     bench_command = commands.add_parser(
-        "bench", help="run a benchmark from benchmarks/ (batching, faults, load, overhead, peer); options go to it"
+        "bench",
+        help="run a benchmark from benchmarks/ (batching, faults, load, overhead, peer); options go to it",
     )
     bench_command.add_argument("benchmark", choices=BENCHMARKS)
     bench_command.add_argument("options", nargs=argparse.REMAINDER, help="e.g. --quick --json out.json")
