@@ -4,21 +4,20 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from examples.services.cluster import Cluster, run_cluster
 from gateway.cache import InflightTransport
-from gateway.gateway import Gateway
 from gateway.transport import MockTransport
 from instrumentation.call import Call, GraphQLCall, RestCall
 from instrumentation.errors import DownstreamTimeout
 from registry.config import parse_config
 from registry.errors import ConfigError
 
-EXAMPLE_SCHEMA = Path(__file__).parents[2] / "examples" / "gateway.graphql"
+from .conftest import gateway_for
+
 QUERY = "{ orders(first: 5) { id product { name } } }"
 
 
@@ -27,22 +26,6 @@ async def slow_cluster() -> AsyncIterator[Cluster]:
     """Every service answers after 300 ms, so that requests started together are in flight together."""
     async with run_cluster(latency_ms=300) as cluster:
         yield cluster
-
-
-def gateway_for(cluster: Cluster, cache: str = "") -> Gateway:
-    text = f"""
-schema: {EXAMPLE_SCHEMA}
-services:
-  accounts: {{url: "{cluster.urls["accounts"]}", protocol: rest, timeout_ms: 30000}}
-  catalog: {{url: "{cluster.graphql_url("catalog")}", timeout_ms: 30000}}
-  orders:
-    url: "{cluster.graphql_url("orders")}"
-    timeout_ms: 30000
-    headers: {{forward: [authorization]}}
-  reviews: {{url: "{cluster.graphql_url("reviews")}", timeout_ms: 30000}}
-{cache}
-"""
-    return Gateway.from_config(parse_config(text, "gateway.yaml"))
 
 
 async def requests(cluster: Cluster) -> dict[str, int]:
