@@ -31,6 +31,7 @@ from ..gateway import Gateway, Result
 from ..observability import current_request_id, request_id_middleware
 from ..resilience import TIMEOUT_HEADER, LoadShedder, parse_timeout_ms
 from ..demand import DemandLimits, limit_error
+from .masking import mask_errors
 from .media import GRAPHQL_RESPONSE, HTML, JSON, negotiate
 from .page import add_page_routes, page_response
 from .params import BadParams, GraphQLParams, from_json_body, from_url
@@ -212,6 +213,7 @@ async def _answer(request: web.Request, progress: _Progress) -> web.StreamRespon
         batching=batching,
     )
     body = result.response()
+    mask_errors(body, gateway.services)
     if settings.debug_plan or debug == "plan":
         _add_debug(body, result)
     encoded = orjson.dumps(body)

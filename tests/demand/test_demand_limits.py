@@ -169,7 +169,7 @@ async def test_the_answer_is_bounded_by_max_response_bytes(
 async def test_a_service_answer_is_bounded_by_its_max_response_bytes(
     start_server: StartServer, http: aiohttp.ClientSession, cluster: Cluster
 ) -> None:
-    services = service_configs(cluster, orders={"max_response_bytes": 300})
+    services = service_configs(cluster, orders={"max_response_bytes": 300, "expose_errors": True})
     server = await start_server(services=services)
     query = "{ orders(first: 50) { id } product(id: 1) { id } }"
     status, body = await post(http, server.graphql, {"query": query})
