@@ -33,13 +33,16 @@ __all__ = [
     "add_common_arguments",
     "add_service_arguments",
     "count_fields",
+    "cpu_seconds",
     "example_gateway",
     "gateway_config",
     "gateway_process",
+    "listening_process",
     "machine",
     "peak_rss_mb",
     "percentile",
     "print_table",
+    "process_tree",
     "read_stats",
     "report",
     "reset_stats",
@@ -214,10 +217,23 @@ def gateway_config(urls: Mapping[str, str], path: Path, *, batching: bool = True
 
 
 @contextlib.contextmanager
-def gateway_process(config: Path, timeout_s: float = 30.0) -> Iterator[tuple[str, int]]:
+def gateway_process(
+    config: Path, timeout_s: float = 30.0, options: Sequence[str] = ()
+) -> Iterator[tuple[str, int]]:
     """`funnel serve` on a free port as a child process; yields its GraphQL URL and pid, stops it after."""
+    with listening_process(
+        [sys.executable, "-m", "gateway", "serve", "--config", str(config), "--port", "0", *options],
+        timeout_s,
+    ) as started:
+        yield started
+
+
+@contextlib.contextmanager
+def listening_process(command: Sequence[str], timeout_s: float = 30.0) -> Iterator[tuple[str, int]]:
+    """A server child process that prints `listening on URL` once ready; yields the URL and its pid, and stops
+    it (SIGTERM, then SIGKILL after 10 s) after."""
     process = subprocess.Popen(
-        [sys.executable, "-m", "gateway", "serve", "--config", str(config), "--port", "0"],
+        list(command),
         cwd=Path(__file__).parents[1],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -230,9 +246,9 @@ def gateway_process(config: Path, timeout_s: float = 30.0) -> Iterator[tuple[str
         while time.monotonic() < deadline and "listening on" not in line:
             line = process.stdout.readline()
             if not line and process.poll() is not None:
-                raise RuntimeError(f"funnel serve exited: {process.stderr.read() if process.stderr else ''}")
+                raise RuntimeError(f"{command[2]} exited: {process.stderr.read() if process.stderr else ''}")
         if "listening on" not in line:
-            raise RuntimeError("funnel serve did not start in time")
+            raise RuntimeError(f"{command[2]} did not start in time")
         yield line.split("listening on ", 1)[1].split()[0], process.pid
     finally:
         process.send_signal(signal.SIGTERM)
@@ -244,8 +260,35 @@ def gateway_process(config: Path, timeout_s: float = 30.0) -> Iterator[tuple[str
 
 
 def peak_rss_mb(pid: int) -> float:
-    """The process's peak resident memory (VmHWM), in MB."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
+    """The peak resident memory (VmHWM) of the process and every process under it (workers), in MB."""
+    total = 0.0
+    for member in process_tree(pid):
+        with contextlib.suppress(OSError):
+            for line in Path(f"/proc/{member}/status").read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    total += int(line.split()[1]) / 1024
+    return total
+
+
+def process_tree(pid: int) -> list[int]:
+    """`pid` and its living descendants."""
+    found, pending = [], [pid]
+    while pending:
+        member = pending.pop()
+        found.append(member)
+        with contextlib.suppress(OSError):
+            for task in Path(f"/proc/{member}/task").iterdir():
+                pending.extend(int(child) for child in (task / "children").read_text().split())
+    return found
+
+
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time used so far by the process and its living descendants."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for member in process_tree(pid):
+        with contextlib.suppress(OSError):
+            # The command name (field 2) may hold spaces: split after its closing parenthesis.
+            fields = Path(f"/proc/{member}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / ticks

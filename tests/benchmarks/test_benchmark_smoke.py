@@ -121,6 +121,24 @@ def test_load_quick(tmp_path: Path) -> None:
         assert run["calls_per_request"] == {"accounts": 0, "catalog": catalog, "orders": 1, "reviews": 0}
 
 
+def test_peer_quick(tmp_path: Path) -> None:
+    result = run_benchmark("peer", tmp_path)
+    assert result["benchmark"] == "peer"
+    runs = {r["mode"]: r for r in result["runs"]}
+    assert list(runs) == ["floor", "funnel", "funnel-2w"]
+    # the floor is the optimal plan: one call per service, buyers and sellers in one accounts call; Funnel
+    # sends the buyers (level 1) and the sellers (level 2) apart (every answer was checked equal to the floor's)
+    assert runs["floor"]["calls_per_query"] == {"orders": 1, "catalog": 1, "accounts": 1}
+    for mode in ("funnel", "funnel-2w"):
+        assert runs[mode]["calls_per_query"] == {"orders": 1, "catalog": 1, "accounts": 2}
+    for run in runs.values():
+        assert run["errors"] == 0 and run["rps"] > 0 and run["cpu_ms_per_request"] > 0, run
+        assert run["peak_rss_mb"] > 0
+    assert runs["funnel"]["cpu_ratio_to_floor"] == (
+        runs["funnel"]["cpu_ms_per_request"] / runs["floor"]["cpu_ms_per_request"]
+    )
+
+
 def test_faults_quick(tmp_path: Path) -> None:
     result = run_benchmark("faults", tmp_path, "--fault", "error")
     assert result["benchmark"] == "faults"
