@@ -44,8 +44,8 @@ from .composition.gateway_schema import load_gateway_schema
 from .observability import REQUEST_ID_HEADER, Observability
 from .resilience import BreakerSnapshot, ResilientTransport, circuit_states, request_deadline
 from .schema.annotations import load_schema, validate_bindings
-from .schema.policy_directives import POLICY_DIRECTIVE_NAMES
 from .schema.documents import DocumentCache, PreparedDocument
+from .schema.policy_directives import POLICY_DIRECTIVE_NAMES
 from .transport import ServiceClients
 
 __all__ = ["Gateway", "Result"]

@@ -74,7 +74,7 @@ class ServiceConfig:
     max_batch: int = 500
     # Distinct keys one level may ask of this service in one request; more fail those fields unsent.
     max_keys: int = 10_000
-    max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES  # what one answer of the service may hold; more fails its fields
+    max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES  # one answer of the service; more fails its fields
     # Pass the service's error messages (and the gateway's own about it, URLs included) to clients as they are;
     # off, a client sees the service's name and the error's code, and the details go to the log.
     expose_errors: bool = False
@@ -591,7 +591,9 @@ _NOT_FORWARDABLE: Final = frozenset(
 def _forwardable_header(reader: _Reader, entry: _Entry) -> Any:
     name = _header_name(reader, entry)
     if name is not _INVALID and name in _NOT_FORWARDABLE:
-        reader.report(entry, f"{entry.name}: {name} is a hop-by-hop or per-message header and cannot be forwarded")
+        reader.report(
+            entry, f"{entry.name}: {name} is a hop-by-hop or per-message header and cannot be forwarded"
+        )
         return _INVALID
     return name
 

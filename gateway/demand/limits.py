@@ -64,12 +64,12 @@ class DemandLimits:
         shape = measure(document)
         errors = []
         if self.max_depth is not None and shape.depth > self.max_depth:
-            message = f"The query is {shape.depth} fields deep; the limit is {self.max_depth} (server.max_depth)."
+            message = (
+                f"The query is {shape.depth} fields deep; the limit is {self.max_depth} (server.max_depth)."
+            )
             errors.append(limit_error(message, ErrorCode.QUERY_TOO_DEEP))
         if self.max_aliases is not None and shape.aliases > self.max_aliases:
-            message = (
-                f"The query uses {shape.aliases} aliases; the limit is {self.max_aliases} (server.max_aliases)."
-            )
+            message = f"The query uses {shape.aliases} aliases; the limit is {self.max_aliases} (server.max_aliases)."
             errors.append(limit_error(message, ErrorCode.TOO_MANY_ALIASES))
         if self.max_root_fields is not None and shape.root_fields > self.max_root_fields:
             message = (
@@ -91,9 +91,7 @@ class DemandLimits:
     ) -> tuple[int, GraphQLError | None]:
         """The operation's static cost, and the error refusing it when it is above `max_cost`."""
         fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
-        cost = static_cost(
-            schema, fragments, operation, variables, default_list_size=self.default_list_size
-        )
+        cost = static_cost(schema, fragments, operation, variables, default_list_size=self.default_list_size)
         if self.max_cost is None or cost <= self.max_cost:
             return cost, None
         message = f"The query costs {cost}; the limit is {self.max_cost} (server.max_cost)."

@@ -34,7 +34,9 @@ DEFAULT_MAX_BYTES: Final = 64 * 1024 * 1024
 # Measured with tracemalloc over queries of 2,000 to 22,000 tokens: a parsed token with its AST nodes and
 # location holds about 350 bytes; the plans made for it about as much again.
 _BYTES_PER_TOKEN: Final = 700
-_OFF_LOOP_CHARS: Final = 2048  # below this, parse + validate take well under a millisecond: not worth a thread
+_OFF_LOOP_CHARS: Final = (
+    2048  # below this, parse + validate take well under a millisecond: not worth a thread
+)
 
 
 @dataclass(slots=True)
@@ -49,7 +51,17 @@ class CacheTotals:
 class LRUCache(Generic[K, V]):
     """At most `maxsize` entries and, with `weigh`, at most `max_weight` of their summed weights."""
 
-    __slots__ = ("_entries", "_weights", "hits", "max_weight", "maxsize", "misses", "totals", "weigh", "weight")
+    __slots__ = (
+        "_entries",
+        "_weights",
+        "hits",
+        "max_weight",
+        "maxsize",
+        "misses",
+        "totals",
+        "weigh",
+        "weight",
+    )
 
     def __init__(
         self,

@@ -15,7 +15,8 @@ __all__ = ["POLICY_DIRECTIVES", "POLICY_DIRECTIVES_SDL", "POLICY_DIRECTIVE_NAMES
 
 POLICY_DIRECTIVES_SDL: Final = """\
 "What resolving this costs, in place of the default (1 for an object, 0 for a scalar)."
-directive @cost(weight: Int!) on ARGUMENT_DEFINITION | ENUM | FIELD_DEFINITION | INPUT_FIELD_DEFINITION | OBJECT | SCALAR
+directive @cost(weight: Int!) on
+  ARGUMENT_DEFINITION | ENUM | FIELD_DEFINITION | INPUT_FIELD_DEFINITION | OBJECT | SCALAR
 
 "How many items a list field returns: an argument's value (first:), or an assumed size."
 directive @listSize(

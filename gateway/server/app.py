@@ -27,10 +27,10 @@ from instrumentation.plan import print_plan
 from instrumentation.planner import PlanError
 from registry.config import ServerConfig
 
+from ..demand import DemandLimits, limit_error
 from ..gateway import Gateway, Result
 from ..observability import current_request_id, request_id_middleware
 from ..resilience import TIMEOUT_HEADER, LoadShedder, parse_timeout_ms
-from ..demand import DemandLimits, limit_error
 from .masking import mask_errors
 from .media import GRAPHQL_RESPONSE, HTML, JSON, negotiate
 from .page import add_page_routes, page_response
@@ -219,7 +219,9 @@ async def _answer(request: web.Request, progress: _Progress) -> web.StreamRespon
     encoded = orjson.dumps(body)
     if len(encoded) > settings.max_response_bytes:
         log.warning("answer of %d bytes refused (server.max_response_bytes)", len(encoded))
-        message = f"The answer is larger than {settings.max_response_bytes} bytes (server.max_response_bytes)."
+        message = (
+            f"The answer is larger than {settings.max_response_bytes} bytes (server.max_response_bytes)."
+        )
         refused = limit_error(message, ErrorCode.RESPONSE_TOO_LARGE)
         return _respond({"data": None, "errors": [refused.formatted]}, 200, media)
     status = _request_error_status(media) if result.request_error else 200

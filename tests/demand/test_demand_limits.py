@@ -16,9 +16,7 @@ JSON = "application/json"
 SERVICES = ("accounts", "catalog", "orders", "reviews")
 
 
-async def post(
-    http: aiohttp.ClientSession, url: str, body: Any, accept: str = JSON
-) -> tuple[int, Any]:
+async def post(http: aiohttp.ClientSession, url: str, body: Any, accept: str = JSON) -> tuple[int, Any]:
     async with http.post(url, json=body, headers={"Accept": accept}) as response:
         return response.status, await response.json()
 
@@ -81,7 +79,10 @@ async def test_root_fields(start_server: StartServer, http: aiohttp.ClientSessio
     before = await calls(cluster)
     assert await post(http, server.graphql, {"query": wide}) == (
         200,
-        refused("The query asks for 4 root fields; the limit is 3 (server.max_root_fields).", "TOO_MANY_ROOT_FIELDS"),
+        refused(
+            "The query asks for 4 root fields; the limit is 3 (server.max_root_fields).",
+            "TOO_MANY_ROOT_FIELDS",
+        ),
     )
     assert await calls(cluster) == before
 
@@ -91,7 +92,9 @@ async def test_aliased_first_is_refused_by_its_cost(
 ) -> None:
     server = await start_server(max_root_fields=50)
     # The case: 50 aliases of a million orders each, within every other limit.
-    query = "{ " + " ".join(f"a{i}: orders(first: 1000000) {{ id product {{ name }} }}" for i in range(50)) + " }"
+    query = (
+        "{ " + " ".join(f"a{i}: orders(first: 1000000) {{ id product {{ name }} }}" for i in range(50)) + " }"
+    )
     for accept, status in ((JSON, 200), (GRAPHQL_RESPONSE, 400)):
         assert await post(http, server.graphql, {"query": query}, accept) == (
             status,
@@ -131,7 +134,10 @@ async def test_the_cost_reads_slicing_arguments_from_variables(
     assert await post(http, server.graphql, {"query": query, "variables": {"n": 51}}) == (
         200,
         refused(
-            "The query costs 102; the limit is 100 (server.max_cost).", "COST_LIMIT_EXCEEDED", cost=102, maxCost=100
+            "The query costs 102; the limit is 100 (server.max_cost).",
+            "COST_LIMIT_EXCEEDED",
+            cost=102,
+            maxCost=100,
         ),
     )
     assert await calls(cluster) == NO_CALLS
@@ -146,7 +152,12 @@ async def test_a_mutation_costs_ten_more_per_root_field(
     mutation = 'mutation { updatePrice(productId: "1", price: 2.5) { id } }'
     assert await post(http, server.graphql, {"query": mutation}) == (
         200,
-        refused("The query costs 11; the limit is 10 (server.max_cost).", "COST_LIMIT_EXCEEDED", cost=11, maxCost=10),
+        refused(
+            "The query costs 11; the limit is 10 (server.max_cost).",
+            "COST_LIMIT_EXCEEDED",
+            cost=11,
+            maxCost=10,
+        ),
     )
     assert await calls(cluster) == NO_CALLS
 
@@ -161,7 +172,9 @@ async def test_the_answer_is_bounded_by_max_response_bytes(
         200,
         {
             "data": None,
-            **refused("The answer is larger than 2000 bytes (server.max_response_bytes).", "RESPONSE_TOO_LARGE"),
+            **refused(
+                "The answer is larger than 2000 bytes (server.max_response_bytes).", "RESPONSE_TOO_LARGE"
+            ),
         },
     )
 
@@ -187,7 +200,11 @@ async def test_a_service_answer_is_bounded_by_its_max_response_bytes(
 
 @pytest.mark.parametrize(
     "query",
-    ["{ __schema { queryType { name } } }", '{ __type(name: "Order") { name } }', "{ ...F } fragment F on Query { __schema { types { name } } }"],
+    [
+        "{ __schema { queryType { name } } }",
+        '{ __type(name: "Order") { name } }',
+        "{ ...F } fragment F on Query { __schema { types { name } } }",
+    ],
 )
 async def test_introspection_is_off_unless_turned_on(
     start_server: StartServer, http: aiohttp.ClientSession, query: str
@@ -195,9 +212,14 @@ async def test_introspection_is_off_unless_turned_on(
     server = await start_server(introspection=False)
     assert await post(http, server.graphql, {"query": query}) == (
         200,
-        refused("Introspection is disabled on this gateway (server.introspection).", "INTROSPECTION_DISABLED"),
+        refused(
+            "Introspection is disabled on this gateway (server.introspection).", "INTROSPECTION_DISABLED"
+        ),
     )
-    assert await post(http, server.graphql, {"query": "{ __typename }"}) == (200, {"data": {"__typename": "Query"}})
+    assert await post(http, server.graphql, {"query": "{ __typename }"}) == (
+        200,
+        {"data": {"__typename": "Query"}},
+    )
     opened = await start_server(introspection=True)
     status, body = await post(http, opened.graphql, {"query": query})
     assert status == 200 and "errors" not in body

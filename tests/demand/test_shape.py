@@ -11,7 +11,9 @@ def test_measure() -> None:
     assert measure(parse("{ a }")) == QueryShape(1, 0, 1)
     assert measure(parse("{ a { b { c } } d: e }")) == QueryShape(3, 1, 2)
     assert measure(parse("query A { a } query B { x: a { y: b { z: c } } }")) == QueryShape(3, 3, 1)
-    assert measure(parse("{ ... on Query { a { ...F } } } fragment F on A { b { c } }")) == QueryShape(3, 0, 1)
+    assert measure(parse("{ ... on Query { a { ...F } } } fragment F on A { b { c } }")) == QueryShape(
+        3, 0, 1
+    )
     # A fragment is measured once however often it is spread; its aliases count at every spread.
     chain = "{ ...F0 } " + " ".join(
         f"fragment F{i} on Q {{ a: x {{ ...F{i + 1} }} b: y {{ ...F{i + 1} }} }}" for i in range(30)

@@ -111,10 +111,17 @@ def test_the_demand_and_exposure_keys() -> None:
 
 def test_the_defaults_are_strict() -> None:
     server = ServerConfig()
-    assert (server.introspection, server.max_cost, server.max_tokens, server.max_root_fields) == (False, 10_000, 4000, 30)
+    assert (server.introspection, server.max_cost, server.max_tokens, server.max_root_fields) == (
+        False,
+        10_000,
+        4000,
+        30,
+    )
 
 
-@pytest.mark.parametrize("header", ["host", "Content-Length", "transfer-encoding", "connection", "upgrade", "te"])
+@pytest.mark.parametrize(
+    "header", ["host", "Content-Length", "transfer-encoding", "connection", "upgrade", "te"]
+)
 def test_hop_by_hop_headers_cannot_be_forwarded(header: str) -> None:
     text = SERVICES + f"    headers:\n      forward: [authorization, {header}]\n"
     assert problems(text) == [
