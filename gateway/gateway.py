@@ -10,7 +10,9 @@ result = await gateway.execute("{ orders(first: 10) { id total product { name } 
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import functools
 import inspect
 import sys
 from collections.abc import Callable, Mapping, Sequence
@@ -40,6 +42,7 @@ from registry.config import GatewayConfig, ObservabilityConfig, ServiceConfig, l
 from registry.errors import ConfigError
 from registry.resilience import GatewayResilience
 
+from .cache.inflight import unshared
 from .composition.gateway_schema import load_gateway_schema
 from .observability import REQUEST_ID_HEADER, Observability
 from .resilience import BreakerSnapshot, ResilientTransport, circuit_states, request_deadline
@@ -238,7 +241,9 @@ class Gateway:
         self.max_keys = {name: s.max_keys for name, s in self.services.items()}
         self.introspection_schema = _public_schema(self.schema)
         if self._clients is None:
-            self._clients = ServiceClients(self.services, transport_factory=ResilientTransport)
+            inflight = self.config.cache.inflight if self.config is not None else True
+            stack = functools.partial(ResilientTransport, inflight=inflight)
+            self._clients = ServiceClients(self.services, transport_factory=stack)
         source = self._observability
         # Built here, not at the first request: a feature on without its package must stop start-up.
         self.observability = source if isinstance(source, Observability) else Observability(source)
@@ -389,18 +394,20 @@ class Gateway:
             extra_headers={REQUEST_ID_HEADER: request_id} if request_id else {},
             call_headers=observer.call_headers if observer is not None else None,
         )
-        execution = await execute_plan(
-            plan,
-            fetch,
-            variables=raw,
-            coerced_variables=values,
-            batching=batching,
-            max_batch=self.max_batch,
-            max_keys=self.max_keys,
-            root=root,
-            deadline=deadline,
-            hooks=observer.hooks if observer is not None else None,
-        )
+        # With batching off, every call goes out: the N+1 baseline is not de-duplicated in flight either.
+        with contextlib.nullcontext() if batching else unshared():
+            execution = await execute_plan(
+                plan,
+                fetch,
+                variables=raw,
+                coerced_variables=values,
+                batching=batching,
+                max_batch=self.max_batch,
+                max_keys=self.max_keys,
+                root=root,
+                deadline=deadline,
+                hooks=observer.hooks if observer is not None else None,
+            )
         data, errors = project(plan.projection, execution.data)
         return Result(data, errors, plan, execution.calls, operation_name=name)
 

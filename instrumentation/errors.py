@@ -55,6 +55,12 @@ class ErrorCode(StrEnum):
     UNAUTHENTICATED = "UNAUTHENTICATED"
     UNAUTHORIZED = "UNAUTHORIZED"
     RATE_LIMITED = "RATE_LIMITED"
+    # persisted queries (Apollo's codes where Apollo has one)
+    PERSISTED_QUERY_NOT_FOUND = "PERSISTED_QUERY_NOT_FOUND"  # unknown hash: the client sends the text with it
+    PERSISTED_QUERY_NOT_SUPPORTED = "PERSISTED_QUERY_NOT_SUPPORTED"
+    PERSISTED_QUERY_NOT_IN_LIST = "PERSISTED_QUERY_NOT_IN_LIST"  # trusted documents only: an unknown id
+    QUERY_NOT_IN_SAFELIST = "QUERY_NOT_IN_SAFELIST"  # trusted documents only: a text not in the manifest
+    BAD_PERSISTED_QUERY = "BAD_PERSISTED_QUERY"  # a malformed persistedQuery, or not the text's hash
 
 
 class DownstreamError(Exception):

@@ -30,6 +30,7 @@ from registry.config import ServerConfig
 from ..demand import DemandLimits, limit_error
 from ..gateway import Gateway, Result
 from ..observability import current_request_id, request_id_middleware
+from ..persisted import PERSISTED_QUERIES, PersistedQueryError, persisted_queries_context
 from ..resilience import TIMEOUT_HEADER, LoadShedder, parse_timeout_ms
 from .masking import mask_errors
 from .media import GRAPHQL_RESPONSE, HTML, JSON, negotiate
@@ -91,6 +92,7 @@ def create_app(gateway: Gateway, settings: ServerConfig | None = None) -> web.Ap
     app[SETTINGS] = settings
     app[STATE] = ServerState()
     app.cleanup_ctx.append(_gateway_context)
+    app.cleanup_ctx.append(persisted_queries_context(gateway.config))
     app.on_shutdown.append(_not_ready)
     app.router.add_route("GET", GRAPHQL_PATH, _graphql)
     app.router.add_route("POST", GRAPHQL_PATH, _graphql)
@@ -170,6 +172,11 @@ async def _answer(request: web.Request, progress: _Progress) -> web.StreamRespon
         return _error(413, f"The body is larger than {limit} bytes (server.max_body_bytes).", media)
     except _UnsupportedMediaType as error:
         return _error(415, str(error), media)
+    try:  # the text of a persisted query, before anything reads the query
+        params = await request.app[PERSISTED_QUERIES].resolve(params)
+    except PersistedQueryError as error:
+        status = error.status if error.status is not None else _request_error_status(media)
+        return _respond({"errors": [error.formatted()]}, status, media)
 
     gateway = request.app[GATEWAY]
     prepared = await gateway.documents.get_async(params.query)
