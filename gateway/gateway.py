@@ -48,11 +48,14 @@ from .observability import REQUEST_ID_HEADER, Observability
 from .resilience import BreakerSnapshot, ResilientTransport, circuit_states, request_deadline
 from .schema.annotations import load_schema, validate_bindings
 from .schema.documents import DocumentCache, PreparedDocument
+from .schema.policy_directives import POLICY_DIRECTIVE_NAMES
 from .transport import ServiceClients
 
 __all__ = ["Gateway", "Result"]
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+_PRIVATE_DIRECTIVES = frozenset({"remote", "batch", *POLICY_DIRECTIVE_NAMES})
 
 
 @dataclass(slots=True)
@@ -261,6 +264,7 @@ class Gateway:
     async def close(self) -> None:
         if self._frozen:
             self.observability.close()
+            self.documents.close()
         if self._clients is not None:
             await self._clients.close()
 
@@ -428,7 +432,7 @@ def _public_schema(schema: GraphQLSchema) -> GraphQLSchema:
         mutation=schema.mutation_type,
         subscription=schema.subscription_type,
         types=list(schema.type_map.values()),
-        directives=[d for d in schema.directives if d.name not in ("remote", "batch")],
+        directives=[d for d in schema.directives if d.name not in _PRIVATE_DIRECTIVES],
         description=schema.description,
     )
 

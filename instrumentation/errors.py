@@ -45,7 +45,16 @@ class ErrorCode(StrEnum):
     # the gateway refused a request before running it
     QUERY_TOO_DEEP = "QUERY_TOO_DEEP"
     TOO_MANY_ALIASES = "TOO_MANY_ALIASES"
+    TOO_MANY_TOKENS = "TOO_MANY_TOKENS"
+    TOO_MANY_ROOT_FIELDS = "TOO_MANY_ROOT_FIELDS"
+    COST_LIMIT_EXCEEDED = "COST_LIMIT_EXCEEDED"
+    RESPONSE_TOO_LARGE = "RESPONSE_TOO_LARGE"
+    INTROSPECTION_DISABLED = "INTROSPECTION_DISABLED"
     OVERLOADED = "OVERLOADED"
+    # the caller's identity or rights
+    UNAUTHENTICATED = "UNAUTHENTICATED"
+    UNAUTHORIZED = "UNAUTHORIZED"
+    RATE_LIMITED = "RATE_LIMITED"
     # persisted queries (Apollo's codes where Apollo has one)
     PERSISTED_QUERY_NOT_FOUND = "PERSISTED_QUERY_NOT_FOUND"  # unknown hash: the client sends the text with it
     PERSISTED_QUERY_NOT_SUPPORTED = "PERSISTED_QUERY_NOT_SUPPORTED"

@@ -25,6 +25,7 @@ from .resilience import GatewayResilience, ResiliencePolicy, merge_policy
 
 __all__ = [
     "CACHE_SCOPES",
+    "DEFAULT_MAX_RESPONSE_BYTES",
     "LOG_FORMATS",
     "LOG_LEVELS",
     "PROTOCOLS",
@@ -58,6 +59,7 @@ LogLevel = Literal["debug", "info", "warning", "error"]
 LOG_LEVELS: Final[tuple[LogLevel, ...]] = ("debug", "info", "warning", "error")
 LogFormat = Literal["json", "text"]
 LOG_FORMATS: Final[tuple[LogFormat, ...]] = ("json", "text")
+DEFAULT_MAX_RESPONSE_BYTES: Final = 10 * 1024 * 1024
 CacheScope = Literal["public", "private"]
 CACHE_SCOPES: Final[tuple[CacheScope, ...]] = ("public", "private")
 
@@ -81,6 +83,10 @@ class ServiceConfig:
     max_batch: int = 500
     # Distinct keys one level may ask of this service in one request; more fail those fields unsent.
     max_keys: int = 10_000
+    max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES  # one answer of the service; more fails its fields
+    # Pass the service's error messages (and the gateway's own about it, URLs included) to clients as they are;
+    # off, a client sees the service's name and the error's code, and the details go to the log.
+    expose_errors: bool = False
     forward_headers: tuple[str, ...] = ()  # lower-case header names passed on from the client's request
     # REST only: what `/ready` asks (GET {url}{health_path}, any 2xx); a GraphQL service is asked `{ __typename }`.
     health_path: str = "/health"
@@ -101,6 +107,14 @@ class ServerConfig:
     max_body_bytes: int = 1 << 20
     max_depth: int = 20  # the standard introspection query is 15 deep
     max_aliases: int = 50
+    # Demand control (gateway.demand): counted while parsing, before validation, and before anything is sent.
+    max_tokens: int = 4000  # the standard introspection query has 163
+    max_root_fields: int = 30
+    max_cost: int = 10_000  # the static cost of @cost / @listSize; `first: 100` of orders with 3 joins is 400
+    default_list_size: int = 10  # the size of a list field whose @listSize gives none
+    max_response_bytes: int = 16 * 1024 * 1024  # the encoded answer to one request
+    document_cache_bytes: int = 64 * 1024 * 1024  # parsed documents and their plans, estimated
+    introspection: bool = False  # `__schema` / `__type`: off in `funnel serve` unless said, on in the demo
     browser_page: bool = True
     debug_plan: bool = False  # every response carries extensions.funnel, as with `funnel-debug: plan`
     shutdown_timeout_ms: int = 10_000  # how long requests in flight may take to finish on shutdown
@@ -646,9 +660,40 @@ def _expose(reader: _Reader, entry: _Entry) -> Any:
     return exposed if len(first) == len(exposed) else _INVALID
 
 
+# Headers that describe one connection or one message, not the request: forwarded, they break the call
+# (a client's `content-length` on a different body, `host` naming the gateway).
+_NOT_FORWARDABLE: Final = frozenset(
+    {
+        "connection",
+        "content-encoding",
+        "content-length",
+        "expect",
+        "host",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+    }
+)
+
+
+def _forwardable_header(reader: _Reader, entry: _Entry) -> Any:
+    name = _header_name(reader, entry)
+    if name is not _INVALID and name in _NOT_FORWARDABLE:
+        reader.report(
+            entry, f"{entry.name}: {name} is a hop-by-hop or per-message header and cannot be forwarded"
+        )
+        return _INVALID
+    return name
+
+
 _HEADERS: Final[Mapping[str, _Key]] = MappingProxyType(
     {
-        "forward": _Key(_list_of(_header_name), attr="forward_headers"),
+        "forward": _Key(_list_of(_forwardable_header), attr="forward_headers"),
     }
 )
 
@@ -707,6 +752,8 @@ _SERVICE: Final[Mapping[str, _Key]] = MappingProxyType(
         "connect_timeout_ms": _Key(_positive_int),
         "max_batch": _Key(_positive_int),
         "max_keys": _Key(_positive_int),
+        "max_response_bytes": _Key(_positive_int),
+        "expose_errors": _Key(_boolean),
         "health_path": _Key(_url_path),
         "headers": _Key(_section(_HEADERS), inline=True),
         "resilience": _Key(_section(_POLICY)),
@@ -742,6 +789,13 @@ _SERVER: Final[Mapping[str, _Key]] = MappingProxyType(
         "max_body_bytes": _Key(_positive_int),
         "max_depth": _Key(_positive_int),
         "max_aliases": _Key(_positive_int),
+        "max_tokens": _Key(_positive_int),
+        "max_root_fields": _Key(_positive_int),
+        "max_cost": _Key(_positive_int),
+        "default_list_size": _Key(_positive_int),
+        "max_response_bytes": _Key(_positive_int),
+        "document_cache_bytes": _Key(_positive_int),
+        "introspection": _Key(_boolean),
         "browser_page": _Key(_boolean),
         "debug_plan": _Key(_boolean),
         "batching_header": _Key(_boolean),

@@ -138,7 +138,7 @@ def test_precedence_environment_over_file_over_default() -> None:
 
 def test_a_wrong_funnel_variable_is_named() -> None:
     environ = {
-        "FUNNEL_SERVER__PROT": "1",
+        "FUNNEL_OBSERVABILITY__LOGGING__LEVELS": "debug",
         "FUNNEL_SERVER__MAX_DEPTH": "deep",
         "FUNNEL_SERVICES__NEW__TIMEOUT_MS": "5",
         "FUNNEL_SERVER____PORT": "1",
@@ -151,9 +151,8 @@ def test_a_wrong_funnel_variable_is_named() -> None:
     del environ["FUNNEL_SERVER____PORT"], environ["FUNNEL_SERVICES__CATALOG__HEADERS__FORWARD"]
     assert problems(SERVICES, environ) == [
         "FUNNEL_SERVICES__NEW__TIMEOUT_MS: services.new: missing required key 'url'",
+        "FUNNEL_OBSERVABILITY__LOGGING__LEVELS: observability.logging.levels: unknown key 'levels' (allowed: format, level)",
         "FUNNEL_SERVER__MAX_DEPTH: server.max_depth: max_depth must be a positive integer, got the value of FUNNEL_SERVER__MAX_DEPTH",
-        "FUNNEL_SERVER__PROT: server.prot: unknown key 'prot' (allowed: batching_header, browser_page, debug_plan, "
-        "drain_ms, host, max_aliases, max_body_bytes, max_depth, port, shutdown_timeout_ms, workers)",
     ]
 
 
