@@ -32,7 +32,9 @@ async def test_ready_and_errors_hide_the_credentials_of_a_service_url(
     port = free_port()
     dead = f"http://funnel:{SECRET}@127.0.0.1:{port}/graphql"
     # expose_errors: the downstream error's own message reaches the client, which must show no credential either
-    server = await start_server(services=service_configs(cluster, catalog={"url": dead, "expose_errors": True}))
+    server = await start_server(
+        services=service_configs(cluster, catalog={"url": dead, "expose_errors": True})
+    )
     caplog.set_level(logging.DEBUG)
 
     async with http.get(server.url + "/ready") as response:
