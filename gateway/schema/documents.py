@@ -13,8 +13,8 @@ from typing import Any, Generic, TypeVar
 
 from graphql import DocumentNode, GraphQLError, GraphQLSchema, Source, parse, validate
 
+from instrumentation.collect_fields import condition_variables
 from instrumentation.plan import Plan
-from instrumentation.planner import condition_variables
 
 __all__ = ["CacheTotals", "DocumentCache", "LRUCache", "PreparedDocument"]
 

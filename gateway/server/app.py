@@ -22,8 +22,8 @@ import orjson
 from aiohttp import web
 from graphql import GraphQLError, OperationType, get_operation_ast
 
+from instrumentation.errors import PlanError
 from instrumentation.plan import print_plan
-from instrumentation.planner import PlanError
 from registry.config import ServerConfig
 
 from ..gateway import Gateway, Result

@@ -28,4 +28,7 @@ def test_bench_names_the_benchmarks() -> None:
         [sys.executable, "-m", "gateway", "bench", "nope"], capture_output=True, text=True, timeout=60
     )
     assert completed.returncode == 2
-    assert "invalid choice: 'nope' (choose from 'batching', 'faults', 'load', 'overhead', 'peer')" in completed.stderr
+    assert (
+        "invalid choice: 'nope' (choose from 'batching', 'faults', 'load', 'overhead', 'peer')"
+        in completed.stderr
+    )
