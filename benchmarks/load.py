@@ -83,8 +83,11 @@ async def run(
         running_services(latency_ms=latency_ms, max_concurrency=pool) as urls,
         tempfile.TemporaryDirectory() as tmp,
     ):
+        # Batching alone: identical requests in flight would otherwise share their calls (benchmarks.cache).
         configs = {
-            mode: gateway_config(urls, Path(tmp) / f"{mode}.yaml", batching=mode == "on")
+            mode: gateway_config(
+                urls, Path(tmp) / f"{mode}.yaml", batching=mode == "on", extra="cache:\n  inflight: false\n"
+            )
             for mode in ("on", "off")
         }
         with gateway_process(configs["on"]) as on, gateway_process(configs["off"]) as off:

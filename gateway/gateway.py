@@ -10,7 +10,9 @@ result = await gateway.execute("{ orders(first: 10) { id total product { name } 
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import functools
 import inspect
 import sys
 from collections.abc import Callable, Mapping, Sequence
@@ -43,16 +45,20 @@ from registry.config import GatewayConfig, ObservabilityConfig, ServiceConfig, l
 from registry.errors import ConfigError
 from registry.resilience import GatewayResilience
 
+from .cache.inflight import unshared
 from .composition.gateway_schema import load_gateway_schema
 from .observability import REQUEST_ID_HEADER, Observability
 from .resilience import BreakerSnapshot, ResilientTransport, circuit_states, request_deadline
 from .schema.annotations import load_schema, validate_bindings
 from .schema.documents import DocumentCache, PreparedDocument
+from .schema.policy_directives import POLICY_DIRECTIVE_NAMES
 from .transport import ServiceClients
 
 __all__ = ["Gateway", "Result"]
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+_PRIVATE_DIRECTIVES = frozenset({"remote", "batch", *POLICY_DIRECTIVE_NAMES})
 
 
 @dataclass(slots=True)
@@ -239,7 +245,9 @@ class Gateway:
         self.max_keys = {name: s.max_keys for name, s in self.services.items()}
         self.introspection_schema = _public_schema(self.schema)
         if self._clients is None:
-            self._clients = ServiceClients(self.services, transport_factory=ResilientTransport)
+            inflight = self.config.cache.inflight if self.config is not None else True
+            stack = functools.partial(ResilientTransport, inflight=inflight)
+            self._clients = ServiceClients(self.services, transport_factory=stack)
         source = self._observability
         # Built here, not at the first request: a feature on without its package must stop start-up.
         self.observability = source if isinstance(source, Observability) else Observability(source)
@@ -260,6 +268,7 @@ class Gateway:
     async def close(self) -> None:
         if self._frozen:
             self.observability.close()
+            self.documents.close()
         if self._clients is not None:
             await self._clients.close()
 
@@ -390,19 +399,21 @@ class Gateway:
             extra_headers={REQUEST_ID_HEADER: request_id} if request_id else {},
             call_headers=observer.call_headers if observer is not None else None,
         )
-        execution = await execute_plan(
-            plan,
-            send,
-            variables=raw,
-            coerced_variables=values,
-            batching=batching,
-            max_batch=self.max_batch,
-            max_keys=self.max_keys,
-            root=root,
-            deadline=deadline,
-            hooks=observer.hooks if observer is not None else None,
-            functions=self.functions,
-        )
+        # With batching off, every call goes out: the N+1 baseline is not de-duplicated in flight either.
+        with contextlib.nullcontext() if batching else unshared():
+            execution = await execute_plan(
+                plan,
+                send,
+                variables=raw,
+                coerced_variables=values,
+                batching=batching,
+                max_batch=self.max_batch,
+                max_keys=self.max_keys,
+                root=root,
+                deadline=deadline,
+                hooks=observer.hooks if observer is not None else None,
+                functions=self.functions,
+            )
         data, errors = project(plan.projection, execution.data)
         return Result(data, errors, plan, execution.calls, operation_name=name)
 
@@ -427,7 +438,7 @@ def _public_schema(schema: GraphQLSchema) -> GraphQLSchema:
         mutation=schema.mutation_type,
         subscription=schema.subscription_type,
         types=list(schema.type_map.values()),
-        directives=[d for d in schema.directives if d.name not in ("remote", "batch")],
+        directives=[d for d in schema.directives if d.name not in _PRIVATE_DIRECTIVES],
         description=schema.description,
     )
 

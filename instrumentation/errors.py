@@ -48,7 +48,22 @@ class ErrorCode(StrEnum):
     # the gateway refused a request before running it
     QUERY_TOO_DEEP = "QUERY_TOO_DEEP"
     TOO_MANY_ALIASES = "TOO_MANY_ALIASES"
+    TOO_MANY_TOKENS = "TOO_MANY_TOKENS"
+    TOO_MANY_ROOT_FIELDS = "TOO_MANY_ROOT_FIELDS"
+    COST_LIMIT_EXCEEDED = "COST_LIMIT_EXCEEDED"
+    RESPONSE_TOO_LARGE = "RESPONSE_TOO_LARGE"
+    INTROSPECTION_DISABLED = "INTROSPECTION_DISABLED"
     OVERLOADED = "OVERLOADED"
+    # the caller's identity or rights
+    UNAUTHENTICATED = "UNAUTHENTICATED"
+    UNAUTHORIZED = "UNAUTHORIZED"
+    RATE_LIMITED = "RATE_LIMITED"
+    # persisted queries (Apollo's codes where Apollo has one)
+    PERSISTED_QUERY_NOT_FOUND = "PERSISTED_QUERY_NOT_FOUND"  # unknown hash: the client sends the text with it
+    PERSISTED_QUERY_NOT_SUPPORTED = "PERSISTED_QUERY_NOT_SUPPORTED"
+    PERSISTED_QUERY_NOT_IN_LIST = "PERSISTED_QUERY_NOT_IN_LIST"  # trusted documents only: an unknown id
+    QUERY_NOT_IN_SAFELIST = "QUERY_NOT_IN_SAFELIST"  # trusted documents only: a text not in the manifest
+    BAD_PERSISTED_QUERY = "BAD_PERSISTED_QUERY"  # a malformed persistedQuery, or not the text's hash
 
 
 class DownstreamError(Exception):

@@ -23,16 +23,23 @@ from .errors import ConfigError, Problem
 from .resilience import GatewayResilience, ResiliencePolicy, merge_policy
 
 __all__ = [
+    "CACHE_SCOPES",
+    "DEFAULT_MAX_RESPONSE_BYTES",
     "LOG_FORMATS",
     "LOG_LEVELS",
     "PROTOCOLS",
     "TRACE_EXPORTERS",
+    "CacheConfig",
+    "CacheRule",
+    "CacheScope",
     "ExposedField",
     "GatewayConfig",
+    "InvalidationConfig",
     "LogFormat",
     "LogLevel",
     "LoggingConfig",
     "ObservabilityConfig",
+    "PersistedQueriesConfig",
     "Protocol",
     "RedisConfig",
     "ServerConfig",
@@ -51,6 +58,9 @@ LogLevel = Literal["debug", "info", "warning", "error"]
 LOG_LEVELS: Final[tuple[LogLevel, ...]] = ("debug", "info", "warning", "error")
 LogFormat = Literal["json", "text"]
 LOG_FORMATS: Final[tuple[LogFormat, ...]] = ("json", "text")
+DEFAULT_MAX_RESPONSE_BYTES: Final = 10 * 1024 * 1024
+CacheScope = Literal["public", "private"]
+CACHE_SCOPES: Final[tuple[CacheScope, ...]] = ("public", "private")
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +82,10 @@ class ServiceConfig:
     max_batch: int = 500
     # Distinct keys one level may ask of this service in one request; more fail those fields unsent.
     max_keys: int = 10_000
+    max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES  # one answer of the service; more fails its fields
+    # Pass the service's error messages (and the gateway's own about it, URLs included) to clients as they are;
+    # off, a client sees the service's name and the error's code, and the details go to the log.
+    expose_errors: bool = False
     forward_headers: tuple[str, ...] = ()  # lower-case header names passed on from the client's request
     # REST only: what `/ready` asks (GET {url}{health_path}, any 2xx); a GraphQL service is asked `{ __typename }`.
     health_path: str = "/health"
@@ -92,6 +106,14 @@ class ServerConfig:
     max_body_bytes: int = 1 << 20
     max_depth: int = 20  # the standard introspection query is 15 deep
     max_aliases: int = 50
+    # Demand control (gateway.demand): counted while parsing, before validation, and before anything is sent.
+    max_tokens: int = 4000  # the standard introspection query has 163
+    max_root_fields: int = 30
+    max_cost: int = 10_000  # the static cost of @cost / @listSize; `first: 100` of orders with 3 joins is 400
+    default_list_size: int = 10  # the size of a list field whose @listSize gives none
+    max_response_bytes: int = 16 * 1024 * 1024  # the encoded answer to one request
+    document_cache_bytes: int = 64 * 1024 * 1024  # parsed documents and their plans, estimated
+    introspection: bool = False  # `__schema` / `__type`: off in `funnel serve` unless said, on in the demo
     browser_page: bool = True
     debug_plan: bool = False  # every response carries extensions.funnel, as with `funnel-debug: plan`
     shutdown_timeout_ms: int = 10_000  # how long requests in flight may take to finish on shutdown
@@ -145,6 +167,54 @@ class RedisConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class CacheRule:
+    """How long one field's answers are cached (`cache.fields` or `@cacheControl` in the schema)."""
+
+    max_age: int  # seconds
+    scope: CacheScope = "public"  # private: kept per caller (a hash of the caller's credentials)
+    location: SourceLocation | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class InvalidationConfig:
+    """`cache.invalidation`: POST /cache/invalidate (on only with a token) and the Redis channel of events."""
+
+    token: str | None = None  # the bearer token the endpoint asks for; never logged
+    token_env: str | None = None  # or the name of the environment variable holding it
+    channel: str = "cache-invalidate"  # under the redis prefix; listened to when the cache uses Redis
+
+
+@dataclass(frozen=True, slots=True)
+class CacheConfig:
+    """The `cache:` section: the entity cache (off for every field unless a rule sets its max age) and in-flight
+    de-duplication of downstream queries (on unless turned off)."""
+
+    inflight: bool = True
+    redis: bool = False  # a second tier shared by replicas, in the `redis:` section's server
+    max_entries: int = 10_000  # the in-process tier's bounds
+    max_bytes: int = 64 * 1024 * 1024
+    max_value_bytes: int = 256 * 1024  # a larger answer is not cached
+    negative_max_age: int = 5  # seconds a key the service does not know is remembered as absent
+    fields: Mapping[str, CacheRule] = field(default_factory=lambda: MappingProxyType({}))
+    invalidation: InvalidationConfig = InvalidationConfig()
+    location: SourceLocation | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PersistedQueriesConfig:
+    """The `persisted_queries:` section: automatic persisted queries (Apollo's protocol) and trusted documents."""
+
+    apq: bool = True
+    redis: bool = False  # registered hashes shared by replicas, in the `redis:` section's server
+    max_entries: int = 10_000  # registered query texts kept in process
+    max_bytes: int = 16 * 1024 * 1024
+    ttl_s: int = 7 * 24 * 3600  # how long a registered hash lives in Redis
+    manifest: str | None = None  # trusted documents: a file (relative to the config) or an http(s) URL
+    only_trusted: bool = False  # refuse every operation that is not in the manifest
+    location: SourceLocation | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class GatewayConfig:
     path: str | None  # the YAML file, for error messages and relative paths
     schema_path: str | None
@@ -154,6 +224,8 @@ class GatewayConfig:
     resilience: GatewayResilience = field(default_factory=GatewayResilience)
     observability: ObservabilityConfig = field(default_factory=ObservabilityConfig)
     redis: RedisConfig | None = None  # None: no `redis:` section, every feature keeps its state in memory
+    cache: CacheConfig = CacheConfig()
+    persisted_queries: PersistedQueriesConfig = PersistedQueriesConfig()
     schema_location: SourceLocation | None = None  # the `schema:` line, for a schema file that cannot be read
     compose: bool = False  # the schema comes from the services; `schema:` holds only what the gateway adds
     schema_lock: str | None = None  # the composed schema written by `funnel compose`, served as is
@@ -183,6 +255,7 @@ def parse_config(text: str, path: str) -> GatewayConfig:
     reader = _Reader(path, os.path.dirname(os.path.abspath(path)))
     values = _CONFIG(reader, _Entry("", "", None, root))
     _check_composition_keys(reader, root)
+    _check_redis_users(reader, values)
     if reader.problems:
         raise ConfigError(reader.problems)
     defaults = values.pop("resilience", {})
@@ -501,14 +574,15 @@ def _schema_file(reader: _Reader, entry: _Entry) -> Any:
     return name if name is _INVALID else os.path.normpath(os.path.join(reader.base_dir, name))
 
 
-def _openapi_document(reader: _Reader, entry: _Entry) -> Any:
+def _file_or_url(reader: _Reader, entry: _Entry) -> Any:
     """A URL as it is, a file name relative to the config's folder."""
     name = _file_name(reader, entry)
     if name is _INVALID or _http_url(name) is not None:
         return name
     if urlsplit(name).scheme in ("http", "https"):
         reader.report(
-            entry, f"openapi must be a file name or an http(s) URL like http://host:port/path, got {name!r}"
+            entry,
+            f"{entry.name} must be a file name or an http(s) URL like http://host:port/path, got {name!r}",
         )
         return _INVALID
     return os.path.normpath(os.path.join(reader.base_dir, name))
@@ -553,9 +627,40 @@ def _expose(reader: _Reader, entry: _Entry) -> Any:
     return exposed if len(first) == len(exposed) else _INVALID
 
 
+# Headers that describe one connection or one message, not the request: forwarded, they break the call
+# (a client's `content-length` on a different body, `host` naming the gateway).
+_NOT_FORWARDABLE: Final = frozenset(
+    {
+        "connection",
+        "content-encoding",
+        "content-length",
+        "expect",
+        "host",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+    }
+)
+
+
+def _forwardable_header(reader: _Reader, entry: _Entry) -> Any:
+    name = _header_name(reader, entry)
+    if name is not _INVALID and name in _NOT_FORWARDABLE:
+        reader.report(
+            entry, f"{entry.name}: {name} is a hop-by-hop or per-message header and cannot be forwarded"
+        )
+        return _INVALID
+    return name
+
+
 _HEADERS: Final[Mapping[str, _Key]] = MappingProxyType(
     {
-        "forward": _Key(_list_of(_header_name), attr="forward_headers"),
+        "forward": _Key(_list_of(_forwardable_header), attr="forward_headers"),
     }
 )
 
@@ -614,11 +719,13 @@ _SERVICE: Final[Mapping[str, _Key]] = MappingProxyType(
         "connect_timeout_ms": _Key(_positive_int),
         "max_batch": _Key(_positive_int),
         "max_keys": _Key(_positive_int),
+        "max_response_bytes": _Key(_positive_int),
+        "expose_errors": _Key(_boolean),
         "health_path": _Key(_url_path),
         "headers": _Key(_section(_HEADERS), inline=True),
         "resilience": _Key(_section(_POLICY)),
         "schema_file": _Key(_schema_file),
-        "openapi": _Key(_openapi_document),
+        "openapi": _Key(_file_or_url),
         "expose": _Key(_expose),
     }
 )
@@ -649,6 +756,13 @@ _SERVER: Final[Mapping[str, _Key]] = MappingProxyType(
         "max_body_bytes": _Key(_positive_int),
         "max_depth": _Key(_positive_int),
         "max_aliases": _Key(_positive_int),
+        "max_tokens": _Key(_positive_int),
+        "max_root_fields": _Key(_positive_int),
+        "max_cost": _Key(_positive_int),
+        "default_list_size": _Key(_positive_int),
+        "max_response_bytes": _Key(_positive_int),
+        "document_cache_bytes": _Key(_positive_int),
+        "introspection": _Key(_boolean),
         "browser_page": _Key(_boolean),
         "debug_plan": _Key(_boolean),
         "batching_header": _Key(_boolean),
@@ -712,6 +826,91 @@ def _redis(reader: _Reader, entry: _Entry) -> Any:
     return RedisConfig(**values, location=reader.location(entry.anchor))
 
 
+_COORDINATE: Final = re.compile(r"[_A-Za-z][_0-9A-Za-z]*\.[_A-Za-z][_0-9A-Za-z]*")
+
+_CACHE_RULE: Final[Mapping[str, _Key]] = MappingProxyType(
+    {"max_age": _Key(_non_negative_int, required=True), "scope": _Key(_one_of(CACHE_SCOPES))}
+)
+
+
+def _cache_fields(reader: _Reader, entry: _Entry) -> Any:
+    """`Type.field: {max_age: 60, scope: private}` per field; the fields are checked against the schema later."""
+    before = len(reader.problems)
+    pairs = _pairs(reader, entry)
+    if pairs is None:
+        return _INVALID
+    rules: dict[str, CacheRule] = {}
+    for name, key_node, value_node in pairs:
+        child = entry.child(name, key_node, value_node)
+        if not _COORDINATE.fullmatch(name):
+            reader.report(child, f"a cached field is written Type.field, got {name!r}")
+            continue
+        values = _section(_CACHE_RULE)(reader, child)
+        if values is not _INVALID:
+            rules[name] = CacheRule(**values, location=reader.location(key_node))
+    return MappingProxyType(rules) if len(reader.problems) == before else _INVALID
+
+
+_env_name = _expect(
+    "an environment variable name",
+    lambda v: v if isinstance(v, str) and re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", v) else None,
+)
+
+
+_INVALIDATION: Final[Mapping[str, _Key]] = MappingProxyType(
+    {"token": _Key(_text), "token_env": _Key(_env_name), "channel": _Key(_text)}
+)
+
+
+def _invalidation(reader: _Reader, entry: _Entry) -> Any:
+    values = _section(_INVALIDATION)(reader, entry)
+    if values is _INVALID:
+        return values
+    if "token" in values and "token_env" in values:
+        reader.report(entry, "token and token_env are two ways to give one token: keep one")
+        return _INVALID
+    return InvalidationConfig(**values)
+
+
+_CACHE: Final[Mapping[str, _Key]] = MappingProxyType(
+    {
+        "inflight": _Key(_boolean),
+        "redis": _Key(_boolean),
+        "max_entries": _Key(_positive_int),
+        "max_bytes": _Key(_positive_int),
+        "max_value_bytes": _Key(_positive_int),
+        "negative_max_age": _Key(_non_negative_int),
+        "fields": _Key(_cache_fields),
+        "invalidation": _Key(_invalidation),
+    }
+)
+
+_PERSISTED_QUERIES: Final[Mapping[str, _Key]] = MappingProxyType(
+    {
+        "apq": _Key(_boolean),
+        "redis": _Key(_boolean),
+        "max_entries": _Key(_positive_int),
+        "max_bytes": _Key(_positive_int),
+        "ttl_s": _Key(_positive_int),
+        "manifest": _Key(_file_or_url),
+        "only_trusted": _Key(_boolean),
+    }
+)
+
+
+def _with_location(keys: Mapping[str, _Key], build: Callable[..., Any]) -> _Check:
+    """A section built with its own line, for problems found once the whole file is read."""
+    section = _section(keys)
+
+    def check(reader: _Reader, entry: _Entry) -> Any:
+        values = section(reader, entry)
+        if values is _INVALID:
+            return values
+        return build(**values, location=reader.location(entry.anchor))
+
+    return check
+
+
 _TOP_LEVEL: Final[Mapping[str, _Key]] = MappingProxyType(
     {
         "schema": _Key(_schema_file, attr="schema_path"),
@@ -721,6 +920,8 @@ _TOP_LEVEL: Final[Mapping[str, _Key]] = MappingProxyType(
         "server": _Key(_record(_SERVER, ServerConfig)),
         "observability": _Key(_observability),
         "redis": _Key(_redis),
+        "cache": _Key(_with_location(_CACHE, CacheConfig)),
+        "persisted_queries": _Key(_with_location(_PERSISTED_QUERIES, PersistedQueriesConfig)),
         "compose": _Key(_boolean),
         "schema_lock": _Key(_schema_file),
     }
@@ -767,6 +968,17 @@ def _check_composition_keys(reader: _Reader, root: yaml.Node) -> None:
                 reader.report(
                     entry, f"{option} is only used when the schema is composed: add `compose: true`"
                 )
+
+
+def _check_redis_users(reader: _Reader, values: Mapping[str, Any]) -> None:
+    """A feature told to keep its state in Redis needs to know where Redis is."""
+    if values is _INVALID or "redis" in values:
+        return
+    for name in ("cache", "persisted_queries"):
+        section = values.get(name)
+        if section is not None and section.redis and section.location is not None:
+            message = "redis: true needs the redis: section (its url)"
+            reader.problems.append(Problem(message, reader.file, section.location.line, name))
 
 
 def _plain_pairs(node: yaml.Node) -> dict[str, tuple[yaml.Node, yaml.Node]]:

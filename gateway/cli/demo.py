@@ -59,8 +59,9 @@ def demo_config(port: int, host: str = "127.0.0.1", *, batching: bool = True) ->
         config,
         batching=batching,
         services=MappingProxyType(services),
-        # The page's panel runs a query with batching on and off side by side (funnel-batching).
-        server=replace(config.server, host=host, port=port, batching_header=True),
+        # The page's panel runs a query with batching on and off side by side (funnel-batching); GraphiQL needs
+        # introspection, which `funnel serve` leaves off unless the config turns it on.
+        server=replace(config.server, host=host, port=port, batching_header=True, introspection=True),
         observability=observability,
     )
 

@@ -8,7 +8,7 @@ graphql-core finds the changes (`find_schema_changes`, which `find_breaking_chan
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 from graphql import (
     BreakingChangeType,
@@ -25,6 +25,7 @@ from graphql.language.visitor import REMOVE
 
 from registry.errors import ConfigError, Problem
 
+from ..schema.policy_directives import POLICY_DIRECTIVE_NAMES
 from .links import BINDING_DIRECTIVES
 from .subgraph import build_document_schema, parse_sdl
 from .supergraph import is_supergraph, supergraph_api_document
@@ -90,15 +91,19 @@ def _kind(change_type: Any) -> str:
     return "dangerous" if isinstance(change_type, DangerousChangeType) else "safe"
 
 
+# What the gateway's SDL says to the gateway alone: bindings, cost and access policy. Clients never see them.
+_GATEWAY_ONLY: Final = frozenset((*BINDING_DIRECTIVES, *POLICY_DIRECTIVE_NAMES))
+
+
 def _without_annotations(document: DocumentNode) -> DocumentNode:
     kept = tuple(
         d
         for d in document.definitions
-        if not (isinstance(d, DirectiveDefinitionNode) and d.name.value in BINDING_DIRECTIVES)
+        if not (isinstance(d, DirectiveDefinitionNode) and d.name.value in _GATEWAY_ONLY)
     )
     return visit(DocumentNode(definitions=kept), _StripAnnotations())
 
 
 class _StripAnnotations(Visitor):
     def enter_directive(self, node: DirectiveNode, *_: Any) -> Any:
-        return REMOVE if node.name.value in BINDING_DIRECTIVES else None
+        return REMOVE if node.name.value in _GATEWAY_ONLY else None

@@ -18,6 +18,7 @@ Read from the gateway's state when scraped (nothing is spent on them between scr
 | metric | labels |
 |---|---|
 | `funnel_downstream_retries_total`, `funnel_downstream_retries_refused_total` (retry budget) | service |
+| `funnel_downstream_inflight_shared_total` (calls answered by an identical call already in flight) | service |
 | `funnel_circuit_breaker_state` (1 for the current state, 0 for the others) | service, endpoint, state |
 | `funnel_circuit_breaker_opened_total`, `funnel_circuit_breaker_rejected_total` | service, endpoint |
 | `funnel_bulkhead_in_flight`, `funnel_bulkhead_waiting` (gauges), `funnel_bulkhead_rejected_total` | service |
@@ -234,6 +235,11 @@ def _resilience(clients: ServiceClients) -> Iterator[Metric]:
     waiting = GaugeMetricFamily(
         "funnel_bulkhead_waiting", "Downstream calls waiting for a free slot.", labels=["service"]
     )
+    shared = CounterMetricFamily(
+        "funnel_downstream_inflight_shared",
+        "Downstream queries not sent because an identical one was in flight: they shared its answer.",
+        labels=["service"],
+    )
     full = CounterMetricFamily(
         "funnel_bulkhead_rejected",
         "Downstream calls refused because the service's concurrency cap and queue were full.",
@@ -250,7 +256,8 @@ def _resilience(clients: ServiceClients) -> Iterator[Metric]:
         in_flight.add_metric([name], stack.bulkhead.in_flight)
         waiting.add_metric([name], stack.bulkhead.waiting)
         full.add_metric([name], stack.bulkhead.rejected)
-    return iter((retries, refused, state, opened, rejected, in_flight, waiting, full))
+        shared.add_metric([name], stack.inflight.shared)
+    return iter((retries, refused, state, opened, rejected, in_flight, waiting, full, shared))
 
 
 def _caches(documents: DocumentCache) -> Iterator[Metric]:

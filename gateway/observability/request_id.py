@@ -3,9 +3,9 @@
 One id follows a request through the gateway's logs, its response and every downstream call, so that a line in
 a service's log can be traced back to the client request that caused it.
 
-A client's id is taken only if it looks like an id (a short token of letters, digits and `-._:/+=@`): it goes
-into log lines and other services' headers, so a value that could forge a log line or smuggle a header is
-replaced by a fresh one rather than passed on.
+A client's id is taken only if it looks like an id (a short token of letters, digits and `-._:+=@`, with no
+`..`): it goes into log lines, other services' headers and whatever they build from it (file names, URLs), so a
+value that could forge a log line, smuggle a header or climb a path is replaced by a fresh one.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ __all__ = [
 ]
 
 REQUEST_ID_HEADER: Final = "x-request-id"
-_ACCEPTED: Final = re.compile(r"[A-Za-z0-9._:/+=@-]{1,128}")
+_ACCEPTED: Final = re.compile(r"(?!.*\.\.)[A-Za-z0-9._:+=@-]{1,128}")
 
 # The id of the request being answered, for whatever logs on its behalf (a downstream failure deep in the
 # executor); set by the server's middleware and by the gateway while it runs a request.

@@ -1,6 +1,9 @@
 """The policies composed around each service's transport, in one place and one order:
 
-    deadline → retry → breaker → bulkhead → HTTP
+    in-flight de-duplication → deadline → retry → breaker → bulkhead → HTTP
+
+- **De-duplication outermost**: identical queries in flight share one call, and so everything below it (see
+  gateway/cache/inflight.py); it is the only layer that sees several requests' calls as one.
 
 - **Deadline outermost**: it bounds everything below it — every try, every backoff sleep, every wait in the
   bulkhead's line — and refuses a call whose time is already up before anything else is spent on it.
@@ -29,6 +32,7 @@ from typing import Any
 from instrumentation.call import Call
 from registry.config import ServiceConfig
 
+from ..cache.inflight import InflightTransport
 from ..transport import HTTPTransport, ServiceClients, TransportFactory
 from .breaker import BreakerSnapshot, CircuitBreaker
 from .bulkhead import Bulkhead
@@ -42,7 +46,9 @@ __all__ = ["ResilientTransport", "circuit_states"]
 class ResilientTransport:
     """One service's transport (`base(service)`, HTTP by default) wrapped in the service's policies.
 
-    The layers stay reachable for metrics and tests: `.deadline`, `.retry`, `.breaker`, `.bulkhead`, `.base`.
+    The layers stay reachable for metrics and tests: `.inflight`, `.deadline`, `.retry`, `.breaker`,
+    `.bulkhead`, `.base`. `inflight=True` shares identical queries in flight (the gateway's default, see
+    `cache.inflight`); without it every call is sent, as the policies' own tests need.
     `clock`, `sleep` and `random` are injectable for unit tests; `clock` must be the clock of `Call.deadline`.
     """
 
@@ -51,6 +57,7 @@ class ResilientTransport:
         service: ServiceConfig,
         *,
         base: TransportFactory = HTTPTransport,
+        inflight: bool = False,
         clock: Clock = time.monotonic,
         sleep: Sleep = asyncio.sleep,
         random: Callable[[], float] = _random.random,
@@ -72,12 +79,13 @@ class ResilientTransport:
             random=random,
         )
         self.deadline = DeadlineTransport(self.retry, clock=clock)
+        self.inflight = InflightTransport(self.deadline, enabled=inflight)
 
     async def send(self, call: Call, headers: Mapping[str, str]) -> Any:
-        return await self.deadline.send(call, headers)
+        return await self.inflight.send(call, headers)
 
     async def close(self) -> None:
-        await self.deadline.close()  # each layer closes the one below it
+        await self.inflight.close()  # each layer closes the one below it
 
 
 def circuit_states(clients: ServiceClients) -> dict[str, BreakerSnapshot]:

@@ -37,6 +37,8 @@ from registry.bindings import BatchBinding, Binding, FieldCoordinate, RemoteBind
 from registry.config import ServiceConfig
 from registry.errors import ConfigError, Problem
 
+from .policy_directives import POLICY_DIRECTIVES
+
 __all__ = ["DIRECTIVES_SDL", "load_schema", "validate_bindings"]
 
 DIRECTIVES_SDL: Final = """\
@@ -87,7 +89,8 @@ def load_schema(
     except GraphQLError as error:
         raise ConfigError([_graphql_problem(error, path)]) from None
     defined = {d.name.value for d in document.definitions if isinstance(d, DirectiveDefinitionNode)}
-    missing = [d for d in _DIRECTIVES.definitions if d.name.value not in defined]  # type: ignore[attr-defined]
+    known = (*_DIRECTIVES.definitions, *POLICY_DIRECTIVES.definitions)
+    missing = [d for d in known if d.name.value not in defined]  # type: ignore[attr-defined]
     document = DocumentNode(definitions=(*missing, *document.definitions))
 
     _raise_if([_graphql_problem(error, path) for error in validate_sdl(document)])

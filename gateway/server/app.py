@@ -22,14 +22,16 @@ import orjson
 from aiohttp import web
 from graphql import GraphQLError, OperationType, get_operation_ast
 
-from instrumentation.errors import PlanError
+from instrumentation.errors import ErrorCode, PlanError
 from instrumentation.plan import print_plan
 from registry.config import ServerConfig
 
+from ..demand import DemandLimits, limit_error
 from ..gateway import Gateway, Result
 from ..observability import current_request_id, request_id_middleware
+from ..persisted import PERSISTED_QUERIES, PersistedQueryError, persisted_queries_context
 from ..resilience import TIMEOUT_HEADER, LoadShedder, parse_timeout_ms
-from .limits import QueryLimits
+from .masking import mask_errors
 from .media import GRAPHQL_RESPONSE, HTML, JSON, negotiate
 from .page import add_page_routes, page_response
 from .params import BadParams, GraphQLParams, from_json_body, from_url
@@ -40,7 +42,6 @@ __all__ = [
     "DEBUG_HEADER",
     "GATEWAY",
     "GRAPHQL_PATH",
-    "LIMITS",
     "METRICS_PATH",
     "SETTINGS",
     "STATE",
@@ -63,7 +64,6 @@ class ServerState:
 
 GATEWAY: Final = web.AppKey("funnel.gateway", Gateway)
 SETTINGS: Final = web.AppKey("funnel.settings", ServerConfig)
-LIMITS: Final = web.AppKey("funnel.limits", QueryLimits)
 STATE: Final = web.AppKey("funnel.state", ServerState)
 
 _MIN_LINE_SIZE: Final = 8190  # aiohttp's default for the request line
@@ -77,6 +77,7 @@ def create_app(gateway: Gateway, settings: ServerConfig | None = None) -> web.Ap
     The gateway is frozen here, so a binding problem stops start-up instead of the first request."""
     settings = settings or ServerConfig()
     gateway.freeze()
+    gateway.documents.limit(demand_limits(settings), settings.document_cache_bytes)
     shedding = LoadShedder(gateway.resilience.max_in_flight_requests)
     app = web.Application(
         # The request id first (a header read), so that every answer carries it, a shed one included; then
@@ -88,9 +89,9 @@ def create_app(gateway: Gateway, settings: ServerConfig | None = None) -> web.Ap
     )
     app[GATEWAY] = gateway
     app[SETTINGS] = settings
-    app[LIMITS] = QueryLimits(settings.max_depth, settings.max_aliases)
     app[STATE] = ServerState()
     app.cleanup_ctx.append(_gateway_context)
+    app.cleanup_ctx.append(persisted_queries_context(gateway.config))
     app.on_shutdown.append(_not_ready)
     app.router.add_route("GET", GRAPHQL_PATH, _graphql)
     app.router.add_route("POST", GRAPHQL_PATH, _graphql)
@@ -103,6 +104,18 @@ def create_app(gateway: Gateway, settings: ServerConfig | None = None) -> web.Ap
     if observability.metrics is not None:
         app.router.add_get(METRICS_PATH, _metrics)
     return app
+
+
+def demand_limits(settings: ServerConfig) -> DemandLimits:
+    return DemandLimits(
+        max_tokens=settings.max_tokens,
+        max_depth=settings.max_depth,
+        max_aliases=settings.max_aliases,
+        max_root_fields=settings.max_root_fields,
+        max_cost=settings.max_cost,
+        default_list_size=settings.default_list_size,
+        introspection=settings.introspection,
+    )
 
 
 async def _gateway_context(app: web.Application) -> AsyncIterator[None]:
@@ -158,21 +171,26 @@ async def _answer(request: web.Request, progress: _Progress) -> web.StreamRespon
         return _error(413, f"The body is larger than {limit} bytes (server.max_body_bytes).", media)
     except _UnsupportedMediaType as error:
         return _error(415, str(error), media)
+    try:  # the text of a persisted query, before anything reads the query
+        params = await request.app[PERSISTED_QUERIES].resolve(params)
+    except PersistedQueryError as error:
+        status = error.status if error.status is not None else _request_error_status(media)
+        return _respond({"errors": [error.formatted()]}, status, media)
 
     gateway = request.app[GATEWAY]
-    prepared = gateway.prepare(params.query)
+    prepared = await gateway.documents.get_async(params.query)
     document = prepared.document
-    if document is not None:  # else gateway.run reports the syntax or validation errors
-        operation = get_operation_ast(document, params.operation_name)
-        if (
-            request.method == "GET"
-            and operation is not None
-            and operation.operation == OperationType.MUTATION
-        ):
+    operation = get_operation_ast(document, params.operation_name) if document is not None else None
+    # else gateway.run reports the syntax, validation or limit errors, or the unknown operation
+    if operation is not None:
+        if request.method == "GET" and operation.operation == OperationType.MUTATION:
             return _error(405, "A mutation cannot be sent with GET: use POST.", media, {"Allow": "POST"})
-        exceeded = request.app[LIMITS].check(params.query, document)
-        if exceeded:
-            return _respond({"errors": [e.formatted for e in exceeded]}, _request_error_status(media), media)
+        assert document is not None
+        _cost, exceeded = gateway.documents.limits.cost(
+            gateway.schema, document, operation, params.variables or {}
+        )
+        if exceeded is not None:
+            return _respond({"errors": [exceeded.formatted]}, _request_error_status(media), media)
 
     debug = request.headers.get(DEBUG_HEADER, "").strip().lower()
     if debug == "explain" and document is not None:  # the plan only: nothing is sent to any service
@@ -201,9 +219,19 @@ async def _answer(request: web.Request, progress: _Progress) -> web.StreamRespon
         batching=batching,
     )
     body = result.response()
+    mask_errors(body, gateway.services)
     if settings.debug_plan or debug == "plan":
         _add_debug(body, result)
-    return _respond(body, _request_error_status(media) if result.request_error else 200, media)
+    encoded = orjson.dumps(body)
+    if len(encoded) > settings.max_response_bytes:
+        log.warning("answer of %d bytes refused (server.max_response_bytes)", len(encoded))
+        message = (
+            f"The answer is larger than {settings.max_response_bytes} bytes (server.max_response_bytes)."
+        )
+        refused = limit_error(message, ErrorCode.RESPONSE_TOO_LARGE)
+        return _respond({"data": None, "errors": [refused.formatted]}, 200, media)
+    status = _request_error_status(media) if result.request_error else 200
+    return web.Response(body=encoded, status=status, content_type=media, charset="utf-8")
 
 
 async def _read_params(request: web.Request) -> GraphQLParams:

@@ -22,10 +22,13 @@ class BadParams(Exception):
 
 @dataclass(frozen=True, slots=True)
 class GraphQLParams:
+    # Empty when the request names a persisted query instead (`extensions.persistedQuery` or `documentId`):
+    # gateway.persisted fills it in before anything reads it.
     query: str
     operation_name: str | None = None
     variables: dict[str, Any] | None = None
     extensions: dict[str, Any] | None = None
+    document_id: str | None = None
 
 
 def from_json_body(body: bytes) -> GraphQLParams:
@@ -46,6 +49,7 @@ def from_url(parameters: Mapping[str, str]) -> GraphQLParams:
     values: dict[str, Any] = {
         "query": parameters.get("query"),
         "operationName": parameters.get("operationName"),
+        "documentId": parameters.get("documentId"),
     }
     for name in ("variables", "extensions"):
         text = parameters.get(name)
@@ -61,14 +65,21 @@ def from_url(parameters: Mapping[str, str]) -> GraphQLParams:
 
 def _params(values: Mapping[str, Any]) -> GraphQLParams:
     query = values.get("query")
-    if query is None:
+    extensions = _object(values, "extensions")
+    document_id = _string(values, "documentId")
+    if query is None and document_id is None and "persistedQuery" not in (extensions or {}):
         raise BadParams('The request has no "query": send the GraphQL document in "query".')
-    if not isinstance(query, str):
+    if query is not None and not isinstance(query, str):
         raise BadParams(f'"query" must be a string, got {_json_type(query)}.')
-    operation_name = values.get("operationName")
-    if operation_name is not None and not isinstance(operation_name, str):
-        raise BadParams(f'"operationName" must be a string or null, got {_json_type(operation_name)}.')
-    return GraphQLParams(query, operation_name, _object(values, "variables"), _object(values, "extensions"))
+    operation_name = _string(values, "operationName")
+    return GraphQLParams(query or "", operation_name, _object(values, "variables"), extensions, document_id)
+
+
+def _string(values: Mapping[str, Any], name: str) -> str | None:
+    value = values.get(name)
+    if value is not None and not isinstance(value, str):
+        raise BadParams(f'"{name}" must be a string or null, got {_json_type(value)}.')
+    return value
 
 
 def _object(values: Mapping[str, Any], name: str) -> dict[str, Any] | None:

@@ -24,11 +24,10 @@ from instrumentation.errors import (
     DownstreamTimeout,
     DownstreamUnavailable,
 )
-from registry.config import ServiceConfig
+from registry.config import DEFAULT_MAX_RESPONSE_BYTES, ServiceConfig
 
 __all__ = ["DEFAULT_MAX_RESPONSE_BYTES", "HTTPTransport"]
 
-DEFAULT_MAX_RESPONSE_BYTES = 10 * 1024 * 1024
 
 # Batched calls arrive as one request per service per level, so a modest pool is plenty; the cap keeps one
 # slow service from opening sockets without bound.
@@ -99,10 +98,13 @@ class HTTPTransport:
         service: ServiceConfig,
         *,
         session: aiohttp.ClientSession | None = None,
-        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        max_response_bytes: int | None = None,
     ) -> None:
+        """`max_response_bytes`: by default the service's own (`services.NAME.max_response_bytes`)."""
         self.service = service
-        self.max_response_bytes = max_response_bytes
+        self.max_response_bytes = (
+            service.max_response_bytes if max_response_bytes is None else max_response_bytes
+        )
         self._session = session
         self._owns_session = session is None
         self._closed = False
@@ -173,7 +175,8 @@ class HTTPTransport:
             )
         if body is None:
             raise DownstreamBadResponse(
-                f"{name}: response larger than {self.max_response_bytes} bytes",
+                f"{name}: response larger than {self.max_response_bytes} bytes"
+                f" (services.{name}.max_response_bytes)",
                 service=name,
                 call=call,
                 status=status,

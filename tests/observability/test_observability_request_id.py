@@ -44,19 +44,19 @@ async def test_a_given_request_id_is_answered_and_sent_to_every_service(
 ) -> None:
     observed = await start_observed(services=proxied_services(proxies))
     status, body, headers = await post(
-        http, observed.graphql, QUERY, headers={"X-Request-Id": "req-2026/05:a"}
+        http, observed.graphql, QUERY, headers={"X-Request-Id": "req-2026.05:a"}
     )
     assert status == 200 and "errors" not in body
-    assert headers["x-request-id"] == "req-2026/05:a"
-    assert received(proxies) == {name: {"req-2026/05:a"} for name in proxies}
+    assert headers["x-request-id"] == "req-2026.05:a"
+    assert received(proxies) == {name: {"req-2026.05:a"} for name in proxies}
     [line] = log_lines.parsed("funnel.requests")
-    assert line["request_id"] == "req-2026/05:a"
+    assert line["request_id"] == "req-2026.05:a"
 
 
 @pytest.mark.parametrize(
     "given",
-    [None, "", "has spaces", "x" * 129, "line\\nbreak", 'quote"'],
-    ids=["absent", "empty", "spaces", "long", "escape", "quote"],
+    [None, "", "has spaces", "x" * 129, "line\\nbreak", 'quote"', "../../etc/passwd", "a..b", "a/b"],
+    ids=["absent", "empty", "spaces", "long", "escape", "quote", "traversal", "dots", "slash"],
 )
 async def test_without_a_plausible_request_id_one_is_made_and_sent_to_every_service(
     start_observed: StartObserved,

@@ -143,7 +143,7 @@ def test_unknown_top_level_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     text = VALID + "tracing:\n  sample: 2\n"
     assert problems_of(tmp_path, monkeypatch, text) == [
         "gateway.yaml:14: tracing: unknown key 'tracing' "
-        "(allowed: batching, compose, observability, redis, resilience, schema, schema_lock, server, services)"
+        "(allowed: batching, cache, compose, observability, persisted_queries, redis, resilience, schema, schema_lock, server, services)"
     ]
 
 
@@ -151,7 +151,8 @@ def test_unknown_service_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     text = VALID.replace("    max_batch: 100\n", "    max_batch: 100\n    retries: 3\n")
     assert problems_of(tmp_path, monkeypatch, text) == [
         "gateway.yaml:9: services.catalog.retries: unknown key 'retries' "
-        "(allowed: connect_timeout_ms, expose, headers, health_path, max_batch, max_keys, openapi, protocol, resilience, "
+        "(allowed: connect_timeout_ms, expose, expose_errors, headers, health_path, max_batch, max_keys, max_response_bytes, "
+        "openapi, protocol, resilience, "
         "schema_file, timeout_ms, url)"
     ]
 
@@ -291,13 +292,14 @@ services:
     assert problems_of(tmp_path, monkeypatch, text) == [
         "gateway.yaml:2: batching: batching must be true or false, got 1",
         "gateway.yaml:3: listen: unknown key 'listen' "
-        "(allowed: batching, compose, observability, redis, resilience, schema, schema_lock, server, services)",
+        "(allowed: batching, cache, compose, observability, persisted_queries, redis, resilience, schema, schema_lock, server, services)",
         "gateway.yaml:7: services.catalog.protocol: protocol must be one of graphql, rest, got 'grpc'",
         "gateway.yaml:8: services.catalog.timeout_ms: timeout_ms must be a positive integer, got 'fast'",
         "gateway.yaml:9: services.catalog.max_batch: max_batch must be a positive integer, got 0",
         "gateway.yaml:12: services.catalog.headers.strip: unknown key 'strip' (allowed: forward)",
         "gateway.yaml:15: services.orders.timeout: unknown key 'timeout' "
-        "(allowed: connect_timeout_ms, expose, headers, health_path, max_batch, max_keys, openapi, protocol, resilience, "
+        "(allowed: connect_timeout_ms, expose, expose_errors, headers, health_path, max_batch, max_keys, max_response_bytes, "
+        "openapi, protocol, resilience, "
         "schema_file, timeout_ms, url)",
         "gateway.yaml:13: services.orders: missing required key 'url'",
     ]

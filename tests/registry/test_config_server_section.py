@@ -39,7 +39,15 @@ def test_every_server_key() -> None:
         "  browser_page: false\n  debug_plan: true\n  shutdown_timeout_ms: 500\n  batching_header: true\n"
     )
     assert parse_config(text, "funnel.yaml").server == ServerConfig(
-        "0.0.0.0", 8080, 2048, 7, 3, False, True, 500, True
+        host="0.0.0.0",
+        port=8080,
+        max_body_bytes=2048,
+        max_depth=7,
+        max_aliases=3,
+        browser_page=False,
+        debug_plan=True,
+        shutdown_timeout_ms=500,
+        batching_header=True,
     )
 
 
@@ -62,8 +70,9 @@ def test_every_wrong_server_value_is_reported_at_once_with_its_line() -> None:
         "funnel.yaml:6: server.max_depth: max_depth must be a positive integer, got 0",
         "funnel.yaml:7: server.browser_page: browser_page must be true or false, got 'sometimes'",
         "funnel.yaml:8: server.host: host must be a host name or address, got ''",
-        "funnel.yaml:9: server.workers: unknown key 'workers' (allowed: batching_header, browser_page, debug_plan, host, "
-        "max_aliases, max_body_bytes, max_depth, port, shutdown_timeout_ms)",
+        "funnel.yaml:9: server.workers: unknown key 'workers' (allowed: batching_header, browser_page, debug_plan, "
+        "default_list_size, document_cache_bytes, host, introspection, max_aliases, max_body_bytes, max_cost, max_depth, "
+        "max_response_bytes, max_root_fields, max_tokens, port, shutdown_timeout_ms)",
         "funnel.yaml:10: server.max_aliases: max_aliases must be a positive integer, got -1",
     ]
 
@@ -77,4 +86,45 @@ def test_server_must_be_a_mapping() -> None:
 def test_max_keys_must_be_a_positive_integer() -> None:
     assert problems(SERVICES + "    max_keys: 0\n") == [
         "funnel.yaml:4: services.catalog.max_keys: max_keys must be a positive integer, got 0"
+    ]
+
+
+def test_the_demand_and_exposure_keys() -> None:
+    text = SERVICES + (
+        "    max_response_bytes: 4096\n    expose_errors: true\n"
+        "server:\n  max_tokens: 500\n  max_root_fields: 4\n  max_cost: 900\n  default_list_size: 7\n"
+        "  max_response_bytes: 8192\n  document_cache_bytes: 65536\n  introspection: true\n"
+    )
+    config = parse_config(text, "funnel.yaml")
+    assert config.server == ServerConfig(
+        max_tokens=500,
+        max_root_fields=4,
+        max_cost=900,
+        default_list_size=7,
+        max_response_bytes=8192,
+        document_cache_bytes=65536,
+        introspection=True,
+    )
+    catalog = config.services["catalog"]
+    assert (catalog.max_response_bytes, catalog.expose_errors) == (4096, True)
+
+
+def test_the_defaults_are_strict() -> None:
+    server = ServerConfig()
+    assert (server.introspection, server.max_cost, server.max_tokens, server.max_root_fields) == (
+        False,
+        10_000,
+        4000,
+        30,
+    )
+
+
+@pytest.mark.parametrize(
+    "header", ["host", "Content-Length", "transfer-encoding", "connection", "upgrade", "te"]
+)
+def test_hop_by_hop_headers_cannot_be_forwarded(header: str) -> None:
+    text = SERVICES + f"    headers:\n      forward: [authorization, {header}]\n"
+    assert problems(text) == [
+        f"funnel.yaml:5: services.catalog.headers.forward[1]: forward[1]: {header.lower()} is a hop-by-hop or "
+        "per-message header and cannot be forwarded"
     ]

@@ -66,7 +66,7 @@ GARBAGE: dict[str, tuple[Callable[[dict[str, Any]], web.StreamResponse], str]] =
         lambda answer: web.Response(
             body=b" " * (DEFAULT_MAX_RESPONSE_BYTES + 1), content_type="application/json"
         ),
-        f"catalog: response larger than {DEFAULT_MAX_RESPONSE_BYTES} bytes",
+        f"catalog: response larger than {DEFAULT_MAX_RESPONSE_BYTES} bytes (services.catalog.max_response_bytes)",
     ),
 }
 

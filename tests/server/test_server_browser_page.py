@@ -70,7 +70,7 @@ def rows(selector: str) -> str:
 async def test_graphiql_completes_runs_and_shows_plan_and_calls(
     start_server: StartServer, cluster: Cluster, tmp_path: Path
 ) -> None:
-    server = await start_server(batching_header=True)
+    server = await start_server(batching_header=True, introspection=True)
     plan = print_plan(server.gateway.plan(TOUR_QUERY))
     async with chromium(tmp_path / "profile") as page:
         await page.call("Network.enable")

@@ -121,13 +121,26 @@ async def test_field_errors_are_200_with_data_under_both_media_types(
             "data": {"orders": [{"id": "1", "buyer": None}]},
             "errors": [
                 {
-                    "message": f"accounts: cannot connect to {dead}/accounts",
+                    "message": "accounts: the service is unavailable",  # masked: no internal URL
                     "locations": [{"line": 1, "column": 25}],
                     "path": ["orders", 0, "buyer"],
                     "extensions": {"code": "SERVICE_UNAVAILABLE", "service": "accounts"},
                 }
             ],
         }
+
+
+async def test_a_service_trusted_with_expose_errors_passes_its_messages_through(
+    start_server: StartServer, http: aiohttp.ClientSession, cluster: Cluster
+) -> None:
+    dead = f"http://127.0.0.1:{free_port()}"
+    services = service_configs(cluster, accounts={"url": dead, "expose_errors": True})
+    server = await start_server(services=services)
+    status, _, body, _ = await send(
+        http, "POST", server.graphql, json={"query": "{ orders(first: 1) { id buyer { name } } }"}
+    )
+    assert status == 200
+    assert [e["message"] for e in body["errors"]] == [f"accounts: cannot connect to {dead}/accounts"]
 
 
 # -- Accept --------------------------------------------------------------------------------------------------

@@ -6,10 +6,8 @@ from typing import Any
 
 import aiohttp
 import pytest
-from graphql import get_introspection_query, parse
 
 from examples.services.cluster import Cluster
-from gateway.server.limits import QueryShape, measure
 from tests.engine.conftest import rows, service_configs
 
 from .conftest import GRAPHQL_RESPONSE, StartServer
@@ -153,20 +151,3 @@ async def test_max_keys_fails_the_fields_and_spares_the_service(
     ]
     assert (await cluster.stats("catalog"))["requests"] == 0
     assert (await cluster.stats("orders"))["requests"] == 1
-
-
-def test_measure() -> None:
-    assert measure(parse("{ a }")) == QueryShape(1, 0)
-    assert measure(parse("{ a { b { c } } d: e }")) == QueryShape(3, 1)
-    assert measure(parse("query A { a } query B { x: a { y: b { z: c } } }")) == QueryShape(3, 3)
-    assert measure(parse("{ ... on Query { a { ...F } } } fragment F on A { b { c } }")) == QueryShape(3, 0)
-    # A fragment is measured once however often it is spread; its aliases count at every spread.
-    chain = "{ ...F0 } " + " ".join(
-        f"fragment F{i} on Q {{ a: x {{ ...F{i + 1} }} b: y {{ ...F{i + 1} }} }}" for i in range(30)
-    )
-    chain += " fragment F30 on Q { z }"
-    assert measure(parse(chain)) == QueryShape(31, 2**31 - 2)
-
-
-def test_the_standard_introspection_query_is_within_the_default_depth() -> None:
-    assert measure(parse(get_introspection_query())).depth <= 20

@@ -43,9 +43,9 @@ async def hanging_catalog(
 
 
 async def post(
-    http: aiohttp.ClientSession, server: Server, headers: dict[str, str] | None = None
+    http: aiohttp.ClientSession, server: Server, headers: dict[str, str] | None = None, query: str = QUERY
 ) -> tuple[int, Mapping[str, str], Any]:
-    async with http.post(server.graphql, json={"query": QUERY}, headers=headers or {}) as response:
+    async with http.post(server.graphql, json={"query": query}, headers=headers or {}) as response:
         return response.status, response.headers.copy(), await response.json()  # case-insensitive
 
 
@@ -83,7 +83,13 @@ async def test_requests_beyond_the_in_flight_limit_are_shed_at_once(
             services=service_configs(cluster, catalog={"url": url, "timeout_ms": 60_000}),
             resilience=GatewayResilience(max_in_flight_requests=2, deadline_ms=60_000),
         )
-        held = [asyncio.ensure_future(post(http, server)) for _ in range(2)]
+        # Two different queries: identical ones would share one catalog call in flight.
+        held = [
+            asyncio.ensure_future(
+                post(http, server, query=f"{{ orders(first: {n}) {{ id product {{ name }} }} }}")
+            )
+            for n in (3, 4)
+        ]
         for _ in held:  # both requests are in flight, held at the catalog
             await asyncio.wait_for(arrived.get(), timeout=30)
         shed = await asyncio.gather(*(post(http, server, {"x-request-id": f"shed-{i}"}) for i in range(3)))

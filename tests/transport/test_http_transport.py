@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from collections.abc import Callable
 from types import MappingProxyType
@@ -207,7 +208,9 @@ async def test_body_larger_than_the_cap(server: TestServer, make_transport: Make
     error = await failure(transport, rest(path))
 
     assert type(error) is DownstreamBadResponse
-    assert error.message == "catalog: response larger than 10485760 bytes"
+    assert (
+        error.message == "catalog: response larger than 10485760 bytes (services.catalog.max_response_bytes)"
+    )
     assert error.status == 200
     # The half-read connection was dropped, not handed back to the pool: the next call opens a fresh one.
     assert await transport.send(rest("/not-object"), {}) == [1, 2, 3]
@@ -219,7 +222,13 @@ async def test_cap_is_configurable(server: TestServer, make_transport: MakeTrans
 
     error = await failure(transport, QUERY)
 
-    assert error.message == "catalog: response larger than 10 bytes"
+    assert error.message == "catalog: response larger than 10 bytes (services.catalog.max_response_bytes)"
+
+
+async def test_the_cap_is_the_services_own(server: TestServer, make_transport: MakeTransport) -> None:
+    service = dataclasses.replace(service_at(server, "/graphql"), max_response_bytes=12)
+    error = await failure(make_transport(service), QUERY)
+    assert error.message == "catalog: response larger than 12 bytes (services.catalog.max_response_bytes)"
 
 
 @pytest.mark.parametrize("path", ["/slow", "/slow-body"])

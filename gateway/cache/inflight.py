@@ -1,0 +1,121 @@
+"""In-flight de-duplication: identical downstream queries sent while one is already on its way share its answer.
+
+Identical means same service, same document (or REST path and parameters), same variables and same forwarded
+headers; the gateway's own per-request headers (request id, trace context) are left out of the comparison, and
+the shared call carries the first caller's. Mutations are never shared, nor are the calls of a request run with
+batching off (`unshared()`): that is the N+1 baseline, whose calls are counted as they would be sent.
+
+The call runs under its first caller's deadline; a caller that gives up (its own deadline, a cancelled request)
+leaves the others waiting, and the call is cancelled only when nobody waits for it any more. Each caller gets
+its own copy of a shared answer: the executor merges into the objects it receives.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Iterator, Mapping
+from contextvars import ContextVar
+from dataclasses import dataclass
+from typing import Any, Final
+
+import orjson
+
+from instrumentation.call import Call, GraphQLCall
+
+from ..transport.base import Transport
+
+__all__ = ["PER_REQUEST_HEADERS", "InflightTransport", "unshared"]
+
+# Headers the gateway adds to every call of a request: different for every request, so not part of "identical".
+PER_REQUEST_HEADERS: Final = frozenset({"x-request-id", "traceparent", "tracestate", "baggage"})
+
+
+_SHARING: ContextVar[bool] = ContextVar("funnel_inflight_sharing", default=True)
+
+
+@contextlib.contextmanager
+def unshared() -> Iterator[None]:
+    """Within it (and the tasks started within it), every call is sent, identical or not."""
+    token = _SHARING.set(False)
+    try:
+        yield
+    finally:
+        _SHARING.reset(token)
+
+
+@dataclass(slots=True)
+class _Flight:
+    task: asyncio.Future[Any]
+    waiters: int = 0
+    joined: int = 0
+
+
+def _plain(value: object) -> object:
+    if isinstance(value, Mapping):  # variables are read-only mappings
+        return dict(value)
+    raise TypeError(type(value).__name__)
+
+
+def _identity(call: Call, headers: Mapping[str, str]) -> bytes | None:
+    """What makes two calls identical, as bytes; None for a call that cannot be compared (not JSON)."""
+    forwarded = sorted((k.lower(), v) for k, v in headers.items() if k.lower() not in PER_REQUEST_HEADERS)
+    if isinstance(call, GraphQLCall):
+        what: list[Any] = [call.service, "graphql", call.query, call.variables, forwarded]
+    else:
+        what = [call.service, "rest", call.path, call.params, forwarded]
+    try:
+        return orjson.dumps(what, default=_plain, option=orjson.OPT_SORT_KEYS)
+    except TypeError:
+        return None
+
+
+def _copy(answer: Any) -> Any:
+    return orjson.loads(orjson.dumps(answer))
+
+
+class InflightTransport:
+    """Wraps a service's transport; `shared` counts the calls answered by another caller's call."""
+
+    def __init__(self, inner: Transport, *, enabled: bool = True) -> None:
+        self.inner = inner
+        self.enabled = enabled
+        self.shared = 0
+        self._flights: dict[bytes, _Flight] = {}
+
+    async def send(self, call: Call, headers: Mapping[str, str]) -> Any:
+        if (
+            not self.enabled
+            or (isinstance(call, GraphQLCall) and call.operation != "query")
+            or not _SHARING.get()
+        ):
+            return await self.inner.send(call, headers)
+        identity = _identity(call, headers)
+        if identity is None:
+            return await self.inner.send(call, headers)
+        flight = self._flights.get(identity)
+        if flight is None:
+            flight = _Flight(asyncio.ensure_future(self.inner.send(call, headers)))
+            self._flights[identity] = flight
+            flight.task.add_done_callback(lambda _: self._end(identity, flight))
+        else:
+            self.shared += 1
+        flight.waiters += 1
+        flight.joined += 1
+        try:
+            answer = await asyncio.shield(flight.task)
+        except asyncio.CancelledError:
+            if flight.waiters == 1 and not flight.task.done():
+                flight.task.cancel()
+            raise
+        finally:
+            flight.waiters -= 1
+        self._end(identity, flight)  # nobody joins once a caller has the answer: the original is not shared
+        return answer if flight.joined == 1 else _copy(answer)
+
+    def _end(self, identity: bytes, flight: _Flight) -> None:
+        if self._flights.get(identity) is flight:
+            del self._flights[identity]
+
+    async def close(self) -> None:
+        await self.inner.close()

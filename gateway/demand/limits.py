@@ -1,0 +1,98 @@
+"""Demand limits: what one request may ask of the gateway, checked before each expensive step is paid for.
+
+Tokens are counted while parsing (the parser stops at the limit); depth, aliases and root fields on the parsed
+document before validation; the static cost (gateway.demand.cost) on the validated operation with its
+variables, before anything is planned or sent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Final
+
+from graphql import (
+    DocumentNode,
+    FragmentDefinitionNode,
+    GraphQLError,
+    GraphQLSchema,
+    OperationDefinitionNode,
+    Source,
+    parse,
+)
+
+from instrumentation.errors import ErrorCode
+
+from .cost import static_cost
+from .shape import measure
+
+__all__ = ["DemandLimits", "limit_error"]
+
+_TOKENS_MESSAGE: Final = "Document contains more than"  # graphql-core's, when parse stops at max_tokens
+
+
+def limit_error(message: str, code: ErrorCode, **extensions: Any) -> GraphQLError:
+    return GraphQLError(message, extensions={"code": code, **extensions})
+
+
+@dataclass(frozen=True, slots=True)
+class DemandLimits:
+    """The `server:` limits a document is held to; None for a limit means none."""
+
+    max_tokens: int | None = None
+    max_depth: int | None = None
+    max_aliases: int | None = None
+    max_root_fields: int | None = None
+    max_cost: int | None = None
+    default_list_size: int = 10
+    introspection: bool = True
+
+    def parse(self, query: str) -> DocumentNode:
+        """The document, or GraphQLError (a syntax error, or more tokens than `max_tokens`)."""
+        try:
+            return parse(Source(query, "GraphQL request"), max_tokens=self.max_tokens)
+        except GraphQLError as error:
+            if self.max_tokens is not None and _TOKENS_MESSAGE in error.message:
+                message = f"The query has more than {self.max_tokens} tokens (server.max_tokens)."
+                raise limit_error(message, ErrorCode.TOO_MANY_TOKENS) from None
+            raise
+        except RecursionError:  # nesting too deep for the parser itself: far past any depth limit
+            raise limit_error("The query nests too deeply to be read.", ErrorCode.QUERY_TOO_DEEP) from None
+
+    def screen(self, document: DocumentNode) -> list[GraphQLError]:
+        """The errors for every shape limit `document` exceeds (before validation: it need not be valid)."""
+        shape = measure(document)
+        errors = []
+        if self.max_depth is not None and shape.depth > self.max_depth:
+            message = (
+                f"The query is {shape.depth} fields deep; the limit is {self.max_depth} (server.max_depth)."
+            )
+            errors.append(limit_error(message, ErrorCode.QUERY_TOO_DEEP))
+        if self.max_aliases is not None and shape.aliases > self.max_aliases:
+            message = f"The query uses {shape.aliases} aliases; the limit is {self.max_aliases} (server.max_aliases)."
+            errors.append(limit_error(message, ErrorCode.TOO_MANY_ALIASES))
+        if self.max_root_fields is not None and shape.root_fields > self.max_root_fields:
+            message = (
+                f"The query asks for {shape.root_fields} root fields; the limit is {self.max_root_fields}"
+                " (server.max_root_fields)."
+            )
+            errors.append(limit_error(message, ErrorCode.TOO_MANY_ROOT_FIELDS))
+        if not self.introspection and shape.introspection:
+            message = "Introspection is disabled on this gateway (server.introspection)."
+            errors.append(limit_error(message, ErrorCode.INTROSPECTION_DISABLED))
+        return errors
+
+    def cost(
+        self,
+        schema: GraphQLSchema,
+        document: DocumentNode,
+        operation: OperationDefinitionNode,
+        variables: Mapping[str, Any],
+    ) -> tuple[int, GraphQLError | None]:
+        """The operation's static cost, and the error refusing it when it is above `max_cost`."""
+        fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
+        cost = static_cost(schema, fragments, operation, variables, default_list_size=self.default_list_size)
+        if self.max_cost is None or cost <= self.max_cost:
+            return cost, None
+        message = f"The query costs {cost}; the limit is {self.max_cost} (server.max_cost)."
+        return cost, limit_error(message, ErrorCode.COST_LIMIT_EXCEEDED, cost=cost, maxCost=self.max_cost)
