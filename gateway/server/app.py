@@ -22,9 +22,8 @@ import orjson
 from aiohttp import web
 from graphql import GraphQLError, OperationType, get_operation_ast
 
-from instrumentation.errors import ErrorCode
+from instrumentation.errors import ErrorCode, PlanError
 from instrumentation.plan import print_plan
-from instrumentation.planner import PlanError
 from registry.config import ServerConfig
 
 from ..demand import DemandLimits, limit_error
