@@ -1,8 +1,10 @@
 """Batching on against off: downstream calls and latency for N = 10, 100, 1000, side by side in one run.
 
 The example services run as child processes with a latency and a concurrency cap (defaults 5 ms and 16: a
-real service with a pool). Two gateways over the same schema, batching on and off, answer the same queries;
-requests alternate between them so that drift hits both. Calls and keys are read from the services' own
+real service with a pool). Three gateways over the same schema answer the same queries: batching on (`on`:
+fetches of one service merged across levels where that costs no time), batching on with strictly one call per
+service per level (`on-per-level`: `merge_levels: false`), and batching off (`off`: one call per parent);
+requests alternate between them so that drift hits all. Calls and keys are read from the services' own
 `/stats`, per query.
 
     python -m benchmarks.batching [--latency-ms 5] [--max-concurrency 16] [--iterations 10]
@@ -73,7 +75,11 @@ async def counted(
 async def run(sizes: list[int], iterations: int, latency_ms: float, max_concurrency: int) -> dict[str, Any]:
     runs: list[dict[str, Any]] = []
     with running_services(latency_ms=latency_ms, max_concurrency=max_concurrency) as urls:
-        gateways = {"on": example_gateway(urls, batching=True), "off": example_gateway(urls, batching=False)}
+        gateways = {
+            "on": example_gateway(urls),
+            "on-per-level": example_gateway(urls, merge_levels=False),
+            "off": example_gateway(urls, batching=False),
+        }
         async with aiohttp.ClientSession() as http:
             try:
                 for name, template in QUERIES.items():
@@ -132,13 +138,13 @@ async def measure(
     on, off = results["on"], results["off"]
     on["calls_ratio_off_on"] = sum(off["calls"].values()) / max(1, sum(on["calls"].values()))
     on["latency_ratio_off_on"] = off["p50_ms"] / on["p50_ms"]
-    return [on, off]
+    return [on, results["on-per-level"], off]
 
 
 def plot(result: dict[str, Any], path: str) -> None:
     figure, (latency, calls) = subplots(2)
     for query in QUERIES:
-        for mode, style in (("on", "-o"), ("off", "--s")):
+        for mode, style in (("on", "-o"), ("on-per-level", ":^"), ("off", "--s")):
             runs = [r for r in result["runs"] if r["query"] == query and r["mode"] == mode]
             sizes = [r["n"] for r in runs]
             latency.plot(sizes, [r["p50_ms"] for r in runs], style, label=f"{query}, batching {mode}")

@@ -125,10 +125,18 @@ def service_configs(urls: Mapping[str, str], **overrides: Any) -> dict[str, Serv
 
 
 def example_gateway(
-    urls: Mapping[str, str], *, batching: bool = True, observability: Observability | None = None
+    urls: Mapping[str, str],
+    *,
+    batching: bool = True,
+    merge_levels: bool = True,
+    observability: Observability | None = None,
 ) -> Gateway:
     gateway = Gateway.from_sdl(
-        EXAMPLE_SCHEMA.read_text(), service_configs(urls), batching=batching, observability=observability
+        EXAMPLE_SCHEMA.read_text(),
+        service_configs(urls),
+        batching=batching,
+        merge_levels=merge_levels,
+        observability=observability,
     )
     gateway.freeze()
     return gateway

@@ -27,6 +27,7 @@ from graphql.execution.values import get_variable_values
 from instrumentation.call import CallRecord
 from instrumentation.errors import PlanError
 from instrumentation.executor import execute_plan
+from instrumentation.latency import LatencyEstimates
 from instrumentation.plan import Plan
 from instrumentation.planner import Planner
 from instrumentation.projection import project
@@ -89,6 +90,7 @@ class Gateway:
         bindings: Sequence[Binding] = (),
         *,
         batching: bool = True,
+        merge_levels: bool = True,
         clients: ServiceClients | None = None,
         config: GatewayConfig | None = None,
         resilience: GatewayResilience | None = None,
@@ -96,12 +98,16 @@ class Gateway:
     ) -> None:
         """`observability`: metrics, traces and request logs; by default the config's `observability:` section
         (all off without one). An Observability built beforehand is used as is (tests give theirs a span
-        processor that keeps spans in memory)."""
+        processor that keeps spans in memory). `merge_levels`: a fetch waits for a later call to its service
+        where that costs the request no time (instrumentation.level_merge), judged by each service's observed
+        latency."""
         if not isinstance(services, Mapping):
             services = {s.name: s for s in services}
         self.schema = schema
         self.services: Mapping[str, ServiceConfig] = MappingProxyType(dict(services))
         self.batching = batching
+        self.merge_levels = merge_levels
+        self.latency = LatencyEstimates()
         self.config = config
         if resilience is None:
             resilience = config.resilience if config is not None else GatewayResilience()
@@ -125,6 +131,7 @@ class Gateway:
             config.services,
             bindings,
             batching=config.batching if batching is None else batching,
+            merge_levels=config.merge_levels,
             config=config,
         )
 
@@ -136,6 +143,7 @@ class Gateway:
         *,
         path: str = "<schema>",
         batching: bool = True,
+        merge_levels: bool = True,
         resilience: GatewayResilience | None = None,
         observability: ObservabilityConfig | Observability | None = None,
     ) -> Gateway:
@@ -143,7 +151,13 @@ class Gateway:
             services = {s.name: s for s in services}
         schema, bindings = load_schema(sdl, path, services)
         return cls(
-            schema, services, bindings, batching=batching, resilience=resilience, observability=observability
+            schema,
+            services,
+            bindings,
+            batching=batching,
+            merge_levels=merge_levels,
+            resilience=resilience,
+            observability=observability,
         )
 
     # -- decorators: compile to the same bindings as the SDL annotations -----------------------------------
@@ -237,7 +251,12 @@ class Gateway:
             {b.coordinate: b for b in self._bindings}
         )
         self.planner = Planner(
-            self.schema, self.bindings, {name: s.protocol for name, s in self.services.items()}
+            self.schema,
+            self.bindings,
+            {name: s.protocol for name, s in self.services.items()},
+            # Without batching there is no shared call for a fetch to wait for.
+            merge_levels=self.merge_levels and self.batching,
+            latency=self.latency.snapshot,
         )
         self.functions = binding_functions(self._bindings)
         self.documents = DocumentCache(self.schema)
@@ -414,6 +433,7 @@ class Gateway:
                 hooks=observer.hooks if observer is not None else None,
                 functions=self.functions,
             )
+        self.latency.observe(execution.calls)
         data, errors = project(plan.projection, execution.data)
         return Result(data, errors, plan, execution.calls, operation_name=name)
 

@@ -124,6 +124,9 @@ class BatchFetch:
     key_function: FieldCoordinate | None = None  # the key is computed by the function bound to this field
     depends_on: tuple[int, ...] = ()
     label: str = ""  # how `print_plan` names the request (`productsByIds(ids:)`), written by the source
+    deferred_from: int | None = (
+        None  # the level it was planned at, when merged into a later call (level_merge)
+    )
 
 
 Fetch = RootFetch | BatchFetch
@@ -174,7 +177,8 @@ def _print_fetch(fetch: Fetch) -> list[str]:
         return [f"#{fetch.id} {fetch.service} {fetch.label}", f"  {print_selection(fetch.selection)}"]
     mode = " one-to-many" if fetch.one_to_many else ""
     select = f" select {fetch.select}" if fetch.select else ""
-    lines = [f"#{fetch.id} {fetch.service} {fetch.coordinate} ← {fetch.label}{mode}{select}{after}"]
+    deferred = f", deferred from level {fetch.deferred_from}" if fetch.deferred_from is not None else ""
+    lines = [f"#{fetch.id} {fetch.service} {fetch.coordinate} ← {fetch.label}{mode}{select}{after}{deferred}"]
     lines += [f"  keys {path}" for path in fetch.paths]
     lines.append(f"  {fetch.document_field or print_selection(fetch.selection)}")
     return lines

@@ -15,7 +15,7 @@ asked of the source (instrumentation.sources): the planner itself has no branch 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Literal, cast
 
 from graphql import (
@@ -57,6 +57,7 @@ from registry.bindings import (
 
 from .collect_fields import FieldCollector
 from .errors import PlanError
+from .level_merge import merge_levels
 from .plan import (
     BatchFetch,
     BatchRequest,
@@ -115,12 +116,20 @@ class Planner:
         bindings: Mapping[FieldCoordinate, Binding],
         protocols: Mapping[str, str],
         sources: Mapping[str, Source] | None = None,
+        *,
+        merge_levels: bool = True,
+        latency: Callable[[], Mapping[str, float]] | None = None,
     ) -> None:
-        """`protocols`: each service's protocol (`graphql`, `rest`); `sources`: the sources by name."""
+        """`protocols`: each service's protocol (`graphql`, `rest`); `sources`: the sources by name.
+        `merge_levels`: move fetches into a later call to the same service where that costs no time
+        (instrumentation.level_merge), judged by the service latencies `latency` gives at planning time."""
         self.schema = schema
         self.bindings = bindings
         self.protocols = protocols
         self.sources = default_sources() if sources is None else sources
+        self.merge_levels = merge_levels
+        self.latency = latency
+        self.in_process = frozenset(name for name, source in self.sources.items() if source.in_process)
 
     def plan(self, document: DocumentNode, operation_name: str | None, variables: Mapping[str, Any]) -> Plan:
         operation = get_operation_ast(document, operation_name)
@@ -130,7 +139,11 @@ class Planner:
                 if operation_name
                 else "Must provide operation name."
             )
-        return _PlanBuilder(self, document, operation, variables).build()
+        plan = _PlanBuilder(self, document, operation, variables).build()
+        if not self.merge_levels:
+            return plan
+        latency = self.latency() if self.latency is not None else None
+        return merge_levels(plan, in_process=self.in_process, latency_ms=latency)
 
 
 @dataclasses.dataclass(eq=False)

@@ -224,6 +224,7 @@ class GatewayConfig:
     path: str | None  # the YAML file, for error messages and relative paths
     schema_path: str | None
     batching: bool = True
+    merge_levels: bool = True  # a fetch may wait for a later call to its service where that costs no time
     services: Mapping[str, ServiceConfig] = field(default_factory=lambda: MappingProxyType({}))
     server: ServerConfig = field(default_factory=ServerConfig)
     resilience: GatewayResilience = field(default_factory=GatewayResilience)
@@ -950,6 +951,7 @@ _TOP_LEVEL: Final[Mapping[str, _Key]] = MappingProxyType(
     {
         "schema": _Key(_schema_file, attr="schema_path"),
         "batching": _Key(_boolean),
+        "merge_levels": _Key(_boolean),
         "services": _Key(_named("service", _SERVICE, _ServiceDraft.of), required=True),
         "resilience": _Key(_section(_RESILIENCE)),
         "server": _Key(_record(_SERVER, ServerConfig)),

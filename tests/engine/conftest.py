@@ -44,13 +44,18 @@ async def make_gateway(cluster: Cluster) -> AsyncIterator[MakeGateway]:
     made: list[Gateway] = []
 
     async def make(
-        *, batching: bool = True, sdl: str | None = None, services: dict[str, ServiceConfig] | None = None
+        *,
+        batching: bool = True,
+        merge_levels: bool = True,
+        sdl: str | None = None,
+        services: dict[str, ServiceConfig] | None = None,
     ) -> Gateway:
         gateway = Gateway.from_sdl(
             sdl if sdl is not None else EXAMPLE_SCHEMA.read_text(),
             services if services is not None else service_configs(cluster),
             path="gateway.graphql",
             batching=batching,
+            merge_levels=merge_levels,
         )
         gateway.freeze()
         made.append(gateway)

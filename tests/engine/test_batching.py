@@ -36,6 +36,25 @@ async def test_deep_query_batching_on(cluster: Cluster, make_gateway: MakeGatewa
     await cluster.reset_stats()
     result = await gateway.execute(DEEP)
     assert result == {"data": {"orders": expected_deep(cluster, 100)}}
+    # level 0 orders; level 1 catalog (products); level 2 accounts: the sellers, and the buyers, which could
+    # have gone at level 1 but wait for the sellers' call at no cost to the response
+    assert await calls(cluster) == {"orders": 1, "catalog": 1, "accounts": 1, "reviews": 0}
+    products = {
+        r["id"]: r["seller_id"] for r in rows(cluster, "catalog", "SELECT id, seller_id FROM products")
+    }
+    orders = rows(cluster, "orders", "SELECT product_id, buyer_id FROM orders ORDER BY id LIMIT 100")
+    # both fields read GET /accounts: one call carries the buyers' and the sellers' ids, each once
+    everyone = {o["buyer_id"] for o in orders} | {products[o["product_id"]] for o in orders}
+    assert (await cluster.stats("accounts"))["keys"] == len(everyone)
+
+
+async def test_deep_query_without_merging_levels_is_one_call_per_service_per_level(
+    cluster: Cluster, make_gateway: MakeGateway
+) -> None:
+    gateway = await make_gateway(merge_levels=False)
+    await cluster.reset_stats()
+    result = await gateway.execute(DEEP)
+    assert result == {"data": {"orders": expected_deep(cluster, 100)}}
     # level 0 orders; level 1 catalog (products) and accounts (buyers); level 2 accounts (sellers)
     assert await calls(cluster) == {"orders": 1, "catalog": 1, "accounts": 2, "reviews": 0}
 
@@ -147,7 +166,8 @@ async def test_aliases_with_different_sub_selections(cluster: Cluster, make_gate
             ]
         }
     }
-    assert await calls(cluster) == {"orders": 1, "catalog": 1, "accounts": 2, "reviews": 0}
+    # the buyers wait for the sellers' level: one accounts call
+    assert await calls(cluster) == {"orders": 1, "catalog": 1, "accounts": 1, "reviews": 0}
 
 
 async def test_two_bindings_of_one_rest_endpoint_at_one_level_share_a_request(
@@ -263,7 +283,8 @@ async def test_max_batch_chunks_go_out_concurrently(cluster: Cluster, make_gatew
 async def test_list_of_lists_one_call_per_service_per_level(
     cluster: Cluster, make_gateway: MakeGateway
 ) -> None:
-    gateway = await make_gateway()
+    # Levels kept apart (the sellers would otherwise wait for the authors' call): this is about levels.
+    gateway = await make_gateway(merge_levels=False)
     await cluster.reset_stats()
     result = await gateway.execute(
         "{ shelves(count: 3, size: 4) { id seller { name } reviews { rating author { name } } } }"
