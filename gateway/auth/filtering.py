@@ -236,8 +236,8 @@ def _rewrite(document: DocumentNode, removed: set[int]) -> DocumentNode:
             if isinstance(selection, FieldNode) and id(selection) in removed:
                 key = selection.alias.value if selection.alias else selection.name.value
                 selection = FieldNode(alias=NameNode(value=key), name=NameNode(value="__typename"))
-            elif selection.selection_set is not None:  # type: ignore[attr-defined]
-                selection = _copy(selection, selection_set=selection_set(selection.selection_set))  # type: ignore[attr-defined]
+            elif (inner := getattr(selection, "selection_set", None)) is not None:
+                selection = _copy(selection, selection_set=selection_set(inner))
             selections.append(selection)
         return SelectionSetNode(selections=tuple(selections), loc=node.loc)
 
@@ -251,7 +251,5 @@ def _rewrite(document: DocumentNode, removed: set[int]) -> DocumentNode:
 
 
 def _copy(node: Any, **changes: Any) -> Any:
-    copied = node.__copy__()
-    for name, value in changes.items():
-        setattr(copied, name, value)
-    return copied
+    fields = {key: getattr(node, key) for key in node.keys}
+    return type(node)(**{**fields, **changes})

@@ -21,6 +21,8 @@ from typing import Any, Final
 
 import orjson
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
+from aiohttp.web_protocol import RequestPayloadError
 from graphql import GraphQLError, OperationType, get_operation_ast
 
 from instrumentation.errors import ErrorCode
@@ -324,6 +326,12 @@ async def _body_within_timeout(request: web.Request, handler: _Handler) -> web.S
     except web.HTTPRequestEntityTooLarge:
         limit = settings.max_body_bytes
         return _error(413, f"The body is larger than {limit} bytes (server.max_body_bytes).", JSON)
+    except (RequestPayloadError, HttpProcessingError):  # bad gzip or deflate, chunks that do not add up
+        message = "The body cannot be read: its Content-Encoding does not decode or its framing is broken."
+        return _error(400, message, JSON, {"Connection": "close"})
+    except ConnectionError:  # the client went away mid-body: nobody to answer, nothing to log
+        log.debug("client closed the connection before its body arrived")
+        return _error(400, "The connection closed before the body arrived.", JSON, {"Connection": "close"})
     return await handler(request)
 
 
