@@ -1005,10 +1005,15 @@ _positive_number = _expect(
 )
 _origin = _expect(
     "an origin like https://app.example.com, or *",
-    lambda v: v
-    if isinstance(v, str)
-    and (v == "*" or (urlsplit(v).scheme in ("http", "https") and urlsplit(v).netloc and urlsplit(v).path == ""))
-    else None,
+    lambda v: (
+        v
+        if isinstance(v, str)
+        and (
+            v == "*"
+            or (urlsplit(v).scheme in ("http", "https") and urlsplit(v).netloc and urlsplit(v).path == "")
+        )
+        else None
+    ),
 )
 _method = _expect(
     "an HTTP method", lambda v: v.upper() if isinstance(v, str) and _HEADER_TOKEN.fullmatch(v) else None
@@ -1052,7 +1057,11 @@ def _jwt(reader: _Reader, entry: _Entry) -> Any:
 
 
 _API_KEY: Final[Mapping[str, _Key]] = MappingProxyType(
-    {"key": _Key(_text, required=True), "subject": _Key(_text, required=True), "scopes": _Key(_list_of(_text))}
+    {
+        "key": _Key(_text, required=True),
+        "subject": _Key(_text, required=True),
+        "scopes": _Key(_list_of(_text)),
+    }
 )
 
 

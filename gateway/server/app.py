@@ -28,7 +28,7 @@ from graphql import GraphQLError, OperationType, get_operation_ast
 from instrumentation.errors import ErrorCode
 from instrumentation.plan import print_plan
 from instrumentation.planner import PlanError
-from registry.config import AuthConfig, CorsConfig, RateLimitConfig, ServerConfig
+from registry.config import AuthConfig, CorsConfig, RateLimitConfig, RedisConfig, ServerConfig
 
 from ..auth import Access, Identity
 from ..auth.middleware import (
@@ -94,16 +94,18 @@ def create_app(
     auth: AuthConfig | None = None,
     rate_limit: RateLimitConfig | None = None,
     cors: CorsConfig | None = None,
+    redis: RedisConfig | None = None,
 ) -> web.Application:
     """An aiohttp application serving `gateway`; it closes the gateway's client sessions on cleanup.
 
-    `auth`, `rate_limit` and `cors` default to the gateway config's sections. The gateway is frozen here, so a
+    `auth`, `rate_limit`, `cors` and `redis` default to the gateway config's sections. The gateway is frozen here, so a
     binding problem stops start-up instead of the first request."""
     settings = settings or ServerConfig()
     config = gateway.config
     auth = auth if auth is not None else (config.auth if config is not None else None)
     rate_limit = rate_limit if rate_limit is not None else (config.rate_limit if config is not None else None)
     cors = cors if cors is not None else (config.cors if config is not None else None)
+    redis = redis if redis is not None else (config.redis if config is not None else None)
     gateway.freeze()
     gateway.documents.limit(demand_limits(settings), settings.document_cache_bytes)
     shedding = LoadShedder(gateway.resilience.max_in_flight_requests)
@@ -120,7 +122,7 @@ def create_app(
     middlewares.append(authentication_middleware(authenticator, GRAPHQL_PATH))
     limiter = None
     if rate_limit is not None:
-        limiter = RateLimiter(rate_limit, config.redis if config is not None else None)
+        limiter = RateLimiter(rate_limit, redis)
         middlewares.append(rate_limit_middleware(limiter, GRAPHQL_PATH))
     middlewares += [_body_within_timeout, shedding, _errors_as_json]
     app = web.Application(

@@ -118,7 +118,11 @@ class _GuardedHandler(RequestHandler):
     def log_exception(self, *args: Any, **kwargs: Any) -> None:
         # aiohttp logs parser and payload failures with their traceback, whose messages quote the request.
         error = kwargs.get("exc_info")
-        kind = type(error).__name__ if isinstance(error, BaseException) else (sys.exc_info()[0] or Exception).__name__
+        kind = (
+            type(error).__name__
+            if isinstance(error, BaseException)
+            else (sys.exc_info()[0] or Exception).__name__
+        )
         log.info("connection error (%s)", kind)
 
     def handle_error(

@@ -66,7 +66,12 @@ async def test_anonymous(guarded: Server, http: aiohttp.ClientSession, cluster: 
     status, body = await ask(http, guarded, ORDERS)
     assert status == 200
     assert body == {
-        "data": {"orders": [{"id": "1", "product": None, "buyer": None}, {"id": "2", "product": None, "buyer": None}]},
+        "data": {
+            "orders": [
+                {"id": "1", "product": None, "buyer": None},
+                {"id": "2", "product": None, "buyer": None},
+            ]
+        },
         "errors": [
             unauthorized("Order.product", "authentication required", ["orders", 0, "product"], 1, 25),
             unauthorized("Order.product", "authentication required", ["orders", 1, "product"], 1, 25),
@@ -100,7 +105,9 @@ async def test_the_right_scope(
     assert await calls(cluster) == {"accounts": 1, "catalog": 1, "orders": 1, "reviews": 0}
 
 
-async def test_a_root_field_of_a_protected_type(guarded: Server, http: aiohttp.ClientSession, cluster: Cluster) -> None:
+async def test_a_root_field_of_a_protected_type(
+    guarded: Server, http: aiohttp.ClientSession, cluster: Cluster
+) -> None:
     query = "{ account(id: 1) { name } orders(first: 1) { id } }"
     assert await ask(http, guarded, query) == (
         200,

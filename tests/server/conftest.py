@@ -15,7 +15,7 @@ from examples.services.cluster import Cluster
 from gateway.gateway import Gateway
 from gateway.server import create_app
 from gateway.server.serving import listening
-from registry.config import AuthConfig, CorsConfig, RateLimitConfig, ServerConfig, ServiceConfig
+from registry.config import AuthConfig, CorsConfig, RateLimitConfig, RedisConfig, ServerConfig, ServiceConfig
 from registry.resilience import GatewayResilience
 from tests.engine.conftest import EXAMPLE_SCHEMA, service_configs
 
@@ -50,6 +50,7 @@ async def start_server(cluster: Cluster) -> AsyncIterator[StartServer]:
             auth: AuthConfig | None = None,
             rate_limit: RateLimitConfig | None = None,
             cors: CorsConfig | None = None,
+            redis: RedisConfig | None = None,
             **settings: Any,
         ) -> Server:
             # Most tests here look at plans and /ready's details as anyone: the strict default (authenticated
@@ -68,6 +69,7 @@ async def start_server(cluster: Cluster) -> AsyncIterator[StartServer]:
                 auth=auth,
                 rate_limit=rate_limit,
                 cors=cors,
+                redis=redis,
             )
             url = await stack.enter_async_context(listening(app, "127.0.0.1", 0, shutdown_timeout_s=5))
             return Server(url, gateway, app)
