@@ -24,9 +24,11 @@ from typing import Any, TypeVar
 from graphql import GraphQLError, GraphQLSchema, execute_sync, get_operation_ast
 from graphql.execution.values import get_variable_values
 
-from instrumentation.executor import CallRecord, execute_plan
+from instrumentation.call import CallRecord
+from instrumentation.errors import PlanError
+from instrumentation.executor import execute_plan
 from instrumentation.plan import Plan
-from instrumentation.planner import INTROSPECTION_KEY, PlanError, Planner
+from instrumentation.planner import Planner
 from instrumentation.projection import project
 from registry.bindings import (
     BatchBinding,
@@ -37,6 +39,7 @@ from registry.bindings import (
     LoaderFunction,
     ResolverBinding,
     SourceLocation,
+    binding_functions,
 )
 from registry.config import GatewayConfig, ObservabilityConfig, ServiceConfig, load_config
 from registry.errors import ConfigError
@@ -236,6 +239,7 @@ class Gateway:
         self.planner = Planner(
             self.schema, self.bindings, {name: s.protocol for name, s in self.services.items()}
         )
+        self.functions = binding_functions(self._bindings)
         self.documents = DocumentCache(self.schema)
         self.max_batch = {name: s.max_batch for name, s in self.services.items()}
         self.max_keys = {name: s.max_keys for name, s in self.services.items()}
@@ -386,10 +390,11 @@ class Gateway:
             return _request_error([located], name)
         root: dict[str, Any] = {}
         if plan.introspection is not None:
-            introspection = execute_sync(self.introspection_schema, plan.introspection, variable_values=raw)
-            root[INTROSPECTION_KEY] = introspection.data
+            document = plan.introspection.document
+            introspection = execute_sync(self.introspection_schema, document, variable_values=raw)
+            root[plan.introspection.key] = introspection.data
         observer = self._observer
-        fetch = self.clients.fetcher(
+        send = self.clients.fetcher(
             headers or {},
             extra_headers={REQUEST_ID_HEADER: request_id} if request_id else {},
             call_headers=observer.call_headers if observer is not None else None,
@@ -398,7 +403,7 @@ class Gateway:
         with contextlib.nullcontext() if batching else unshared():
             execution = await execute_plan(
                 plan,
-                fetch,
+                send,
                 variables=raw,
                 coerced_variables=values,
                 batching=batching,
@@ -407,6 +412,7 @@ class Gateway:
                 root=root,
                 deadline=deadline,
                 hooks=observer.hooks if observer is not None else None,
+                functions=self.functions,
             )
         data, errors = project(plan.projection, execution.data)
         return Result(data, errors, plan, execution.calls, operation_name=name)

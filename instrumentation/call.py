@@ -1,6 +1,9 @@
-"""What the executor asks of a service: a downstream call as plain data, and the protocol that sends it.
+"""What the executor asks of a service: a downstream call as plain data, the function that sends it, and the
+record of how it went.
 
-The executor builds calls; the gateway's transports send them. `Fetch` is the one seam between the two.
+The sources build calls; the gateway's transports send them. `Send` is the one seam between the two (the plan's
+fetches, instrumentation.plan, are a different thing: what to ask, not a request). `CallRecord` lives here, not
+in the executor, so that the hooks can name it without importing the executor.
 """
 
 from __future__ import annotations
@@ -9,7 +12,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-__all__ = ["Call", "Fetch", "GraphQLCall", "RestCall", "time_left"]
+__all__ = ["Call", "CallRecord", "GraphQLCall", "RestCall", "Send", "time_left"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,4 +52,28 @@ def time_left(call: Call, now: float) -> float | None:
 
 # Sends one call and returns the parsed answer, or raises a DownstreamError. For a GraphQLCall the answer is a
 # dict with "data" and/or "errors"; for a RestCall, any JSON value.
-Fetch = Callable[[Call], Awaitable[Any]]
+Send = Callable[[Call], Awaitable[Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class CallRecord:
+    """One downstream call as it happened: for `funnel-debug: plan`, metrics and tests."""
+
+    service: str
+    level: int
+    fetches: tuple[int, ...]
+    keys: int
+    chunk: int
+    ms: float
+    outcome: str  # "ok" or the error code
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "service": self.service,
+            "level": self.level,
+            "fetches": list(self.fetches),
+            "keys": self.keys,
+            "chunk": self.chunk,
+            "ms": round(self.ms, 3),
+            "outcome": self.outcome,
+        }

@@ -1,15 +1,17 @@
-"""The downstream error hierarchy: every failure of a downstream call is one of these.
+"""Every error of the engine: the downstream error hierarchy, the planner's PlanError, and ErrorCode.
 
-Transports raise them; the executor turns them into GraphQL errors on exactly the fields the call feeds, with
-`extensions.code` and `extensions.service`.
+Transports raise DownstreamErrors; the executor turns them into GraphQL errors on exactly the fields the call
+feeds, with `extensions.code` and `extensions.service`. The planner raises PlanError.
 """
 
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 if TYPE_CHECKING:
+    from graphql import Node
+
     from .call import Call
 
 __all__ = [
@@ -23,6 +25,7 @@ __all__ = [
     "DownstreamUnavailable",
     "ErrorCode",
     "FieldError",
+    "PlanError",
 ]
 
 
@@ -67,6 +70,8 @@ class DownstreamError(Exception):
     """A downstream call failed. Carries the service, the call and (for HTTP errors) the status."""
 
     code: ErrorCode = ErrorCode.DOWNSTREAM_ERROR
+    # An in-process loader's failure names no service in the client's error (its "service" is internal).
+    names_service: ClassVar[bool] = True
 
     def __init__(
         self, message: str, *, service: str, call: Call | None = None, status: int | None = None
@@ -151,7 +156,7 @@ class FieldError:
 
     @classmethod
     def from_exception(cls, error: DownstreamError) -> FieldError:
-        return cls(error.message, error.code, error.service)
+        return cls(error.message, error.code, error.service if error.names_service else None)
 
     def extensions(self) -> dict[str, str]:
         if self.service is None:
@@ -160,3 +165,16 @@ class FieldError:
 
     def __repr__(self) -> str:
         return f"FieldError({self.message!r}, {self.code!r}, {self.service!r})"
+
+
+class PlanError(Exception):
+    """The operation cannot be planned (an unbound root field, an abstract type from a REST service, ...).
+
+    `node` locates the problem in the document. `execution` marks what graphql-core reports as a failed
+    execution (data null, one error) rather than a request that cannot be executed at all."""
+
+    def __init__(self, message: str, node: Node | None = None, *, execution: bool = False) -> None:
+        super().__init__(message)
+        self.message = message
+        self.node = node
+        self.execution = execution

@@ -20,14 +20,11 @@ import re
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Final
+from typing import Final
 
-from .call import Call
+from .call import Call, CallRecord
 from .errors import DownstreamError
 from .plan import BatchFetch, Fetch
-
-if TYPE_CHECKING:
-    from .executor import CallRecord
 
 __all__ = ["ExecutionHooks", "LevelGroup", "combine_hooks", "describe_fetches"]
 
@@ -130,7 +127,7 @@ def describe_fetches(fetches: Sequence[Fetch]) -> str:
     names: set[str] = set()
     for fetch in fetches:
         if isinstance(fetch, BatchFetch):
-            names.add(str(fetch.binding.coordinate))
+            names.add(str(fetch.coordinate))
         else:
             root = "Query" if fetch.operation == "query" else "Mutation"
             names.update(f"{root}.{_NUMBERED.sub('', key)}" for key in fetch.keys)

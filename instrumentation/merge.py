@@ -5,7 +5,7 @@ Plain synchronous Python over dicts and lists: no awaits and no per-field calls.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from .errors import ErrorCode, FieldError
@@ -71,11 +71,15 @@ def read_key(parent: Mapping[str, Any], path: Sequence[str]) -> Any:
     return value
 
 
-def pending_keys(fetch: BatchFetch, root: Mapping[str, Any]) -> Pending:
-    """(parent, key) for every distinct parent object on the fetch's paths whose key is not null."""
+def pending_keys(
+    fetch: BatchFetch, root: Mapping[str, Any], functions: Mapping[Any, Callable[..., Any]]
+) -> Pending:
+    """(parent, key) for every distinct parent object on the fetch's paths whose key is not null.
+
+    `functions` is the gateway's function table: the key function of a field, by its coordinate."""
     pending: Pending = []
     seen: set[int] = set()
-    key_function = fetch.key_function
+    key_function = None if fetch.key_function is None else functions[fetch.key_function]
     for path in fetch.paths:
         single = path.key[0] if len(path.key) == 1 else None  # most keys are one field of the parent
         for parent in parents_of(root, path.steps):
@@ -89,7 +93,7 @@ def pending_keys(fetch: BatchFetch, root: Mapping[str, Any]) -> Pending:
                     key = key_function(parent)
                 except Exception as error:
                     parent[fetch.storage] = FieldError(
-                        f"key of {fetch.binding.coordinate}: {error}", ErrorCode.KEY_ERROR
+                        f"key of {fetch.coordinate}: {error}", ErrorCode.KEY_ERROR
                     )
                     continue
             elif path.key:

@@ -1,24 +1,37 @@
 """A query plan: plain, printable data saying which service is asked for what, at which level, with which keys.
 
-The planner writes plans; the executor is the only code that reads them.
+Every node is a frozen dataclass of plain values (texts, numbers, tuples, schema coordinates, parsed GraphQL
+values): no bindings, no closures. A function a plan needs (a key function, an in-process loader) is named by
+its schema coordinate and looked up by the executor in the gateway's function table. Two plans of the same
+operation compare equal. The one exception is `Plan.projection`, the response shape compiled for this operation
+(instrumentation.projection): it is held by the plan so that a cached plan is ready to run, but it is not part of
+what the plan says, so it takes no part in comparison or printing.
+
+The planner writes plans; the executor is the only code that runs them, through the sources
+(instrumentation.sources) their fetches name.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Literal
 
-from graphql import GraphQLInputType, ValueNode, print_ast
+from graphql import DocumentNode, GraphQLInputType, ValueNode
 
-from registry.bindings import BatchBinding, LoaderBinding
+from registry.bindings import FieldCoordinate
 
 from .selection import Selection, print_selection
 
+if TYPE_CHECKING:
+    from .projection import Projection
+
 __all__ = [
     "BatchFetch",
+    "BatchRequest",
     "Fetch",
+    "Introspection",
     "ParentPath",
     "PathStep",
     "Plan",
@@ -26,8 +39,6 @@ __all__ = [
     "RootFetch",
     "print_plan",
 ]
-
-Protocol = Literal["graphql", "rest", "local"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,12 +71,26 @@ class RestArgument:
 
 
 @dataclass(frozen=True, slots=True)
+class BatchRequest:
+    """What a batch asks of its service, as the binding said it: the request template the source fills with keys.
+
+    Exactly one of `field` (a GraphQL batch field), `entity` (Federation `_entities`) and `path` (REST) is set;
+    for an in-process loader none is."""
+
+    field: str | None = None
+    arg: str = "ids"
+    entity: str | None = None
+    path: str | None = None
+    match: str = "id"
+
+
+@dataclass(frozen=True, slots=True)
 class RootFetch:
     """Level 0: root fields forwarded to one service (several root fields of a GraphQL service share a call)."""
 
     id: int
     service: str
-    protocol: Protocol
+    source: str  # the name of the source that sends it (instrumentation.sources)
     operation: Literal["query", "mutation"]
     keys: tuple[str, ...]  # the root keys of the merged data this fetch fills
     selection: Selection
@@ -75,6 +100,7 @@ class RootFetch:
     arguments: tuple[RestArgument, ...] = ()
     level: int = 0
     depends_on: tuple[int, ...] = ()
+    label: str = ""  # how `print_plan` names the request (`query`, `(rest) GET /a/{id} [id: 5] → a`)
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,9 +109,10 @@ class BatchFetch:
 
     id: int
     service: str
-    protocol: Protocol
+    source: str  # the name of the source that sends it (instrumentation.sources)
     level: int
-    binding: BatchBinding | LoaderBinding
+    coordinate: FieldCoordinate  # the batched field; also names its loader function, if it has one
+    request: BatchRequest
     paths: tuple[ParentPath, ...]
     storage: str  # the key under which each parent receives its value
     selection: Selection  # what is asked of each returned item
@@ -94,11 +121,21 @@ class BatchFetch:
     document_field: str = ""  # GraphQL: the root field as sent, `b{id}: field(arg: $k{id}) { ... }`
     key_type: str = "[ID!]!"  # GraphQL: the type of the keys variable `$k{id}`
     variables: tuple[str, ...] = ()
-    key_function: Callable[[Mapping[str, Any]], Any] | None = None
+    key_function: FieldCoordinate | None = None  # the key is computed by the function bound to this field
     depends_on: tuple[int, ...] = ()
+    label: str = ""  # how `print_plan` names the request (`productsByIds(ids:)`), written by the source
 
 
 Fetch = RootFetch | BatchFetch
+
+
+@dataclass(frozen=True, slots=True)
+class Introspection:
+    """The introspection root fields of the operation (`__schema`, `__type`), answered in the gateway from its
+    public schema and put in the merged data under `key`."""
+
+    document: DocumentNode  # the client's operation reduced to those fields (fragments kept)
+    key: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,8 +143,8 @@ class Plan:
     operation: Literal["query", "mutation"]
     fetches: tuple[Fetch, ...]
     variable_definitions: Mapping[str, str]  # name → printed type, for downstream documents
-    projection: Any  # the compiled projection of the response (instrumentation.projection)
-    introspection: Any = None  # a document of the introspection root fields, answered locally
+    projection: Projection = dataclasses.field(compare=False, repr=False)
+    introspection: Introspection | None = None
     # (field name, printed arguments) → the canonical key under which downstream answers are merged
     canonical_keys: Mapping[tuple[str, str], str] = dataclasses.field(default_factory=dict)
 
@@ -134,23 +171,10 @@ def print_plan(plan: Plan) -> str:
 def _print_fetch(fetch: Fetch) -> list[str]:
     after = f" after {', '.join(f'#{d}' for d in fetch.depends_on)}" if fetch.depends_on else ""
     if isinstance(fetch, RootFetch):
-        if fetch.protocol == "rest":
-            args = ", ".join(f"{a.name}: {print_ast(a.value)}" for a in fetch.arguments)
-            head = f"#{fetch.id} {fetch.service} (rest) GET {fetch.path}" + (f" [{args}]" if args else "")
-            return [head + f" → {', '.join(fetch.keys)}", f"  {print_selection(fetch.selection)}"]
-        return [f"#{fetch.id} {fetch.service} {fetch.operation}", f"  {print_selection(fetch.selection)}"]
-    binding = fetch.binding
-    if isinstance(binding, LoaderBinding):
-        source = "loader (local)"
-    elif binding.field is not None:
-        source = f"{binding.field}({binding.arg}:)"
-    elif binding.entity is not None:
-        source = f"_entities({binding.entity})"
-    else:
-        source = f"GET {binding.path}?{binding.arg}="
+        return [f"#{fetch.id} {fetch.service} {fetch.label}", f"  {print_selection(fetch.selection)}"]
     mode = " one-to-many" if fetch.one_to_many else ""
     select = f" select {fetch.select}" if fetch.select else ""
-    lines = [f"#{fetch.id} {fetch.service} {binding.coordinate} ← {source}{mode}{select}{after}"]
+    lines = [f"#{fetch.id} {fetch.service} {fetch.coordinate} ← {fetch.label}{mode}{select}{after}"]
     lines += [f"  keys {path}" for path in fetch.paths]
     lines.append(f"  {fetch.document_field or print_selection(fetch.selection)}")
     return lines

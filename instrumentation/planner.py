@@ -7,8 +7,9 @@ deeper, whose parents are the objects at the current path and whose key is added
 selection; `@gateway.resolver` and `@gateway.loader` fields add their required fields the same way. While
 walking, the planner also compiles the projection that shapes the response (instrumentation.projection).
 
-`@skip`/`@include` are decided at plan time: a plan is made for one set of values of the variables they read, and
-the cache key says so (see PlanCache).
+`@skip`/`@include` are decided at plan time (instrumentation.collect_fields): a plan is made for one set of values
+of the variables they read, and the cache key says so (see PlanCache). What differs between kinds of source is
+asked of the source (instrumentation.sources): the planner itself has no branch on a protocol.
 """
 
 from __future__ import annotations
@@ -18,11 +19,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Literal, cast
 
 from graphql import (
-    BooleanValueNode,
     DocumentNode,
     FieldNode,
     FragmentDefinitionNode,
-    FragmentSpreadNode,
     GraphQLAbstractType,
     GraphQLField,
     GraphQLInputType,
@@ -32,17 +31,13 @@ from graphql import (
     GraphQLObjectType,
     GraphQLOutputType,
     GraphQLSchema,
-    InlineFragmentNode,
-    Node,
     OperationDefinitionNode,
     OperationType,
-    SelectionNode,
     SelectionSetNode,
     VariableNode,
     Visitor,
     get_named_type,
     get_operation_ast,
-    is_abstract_type,
     is_leaf_type,
     is_list_type,
     is_non_null_type,
@@ -50,7 +45,6 @@ from graphql import (
     print_ast,
     visit,
 )
-from graphql.language import get_location
 
 from registry.bindings import (
     BatchBinding,
@@ -61,7 +55,19 @@ from registry.bindings import (
     ResolverBinding,
 )
 
-from .plan import BatchFetch, Fetch, ParentPath, PathStep, Plan, RestArgument, RootFetch
+from .collect_fields import FieldCollector
+from .errors import PlanError
+from .plan import (
+    BatchFetch,
+    BatchRequest,
+    Fetch,
+    Introspection,
+    ParentPath,
+    PathStep,
+    Plan,
+    RestArgument,
+    RootFetch,
+)
 from .projection import (
     Completer,
     FieldInfo,
@@ -78,27 +84,13 @@ from .projection import (
     typename_completer,
 )
 from .selection import SelectionBuilder, print_selection
+from .sources import Source, default_sources, source_name
 
-__all__ = ["INTROSPECTION_KEY", "PlanError", "Planner", "condition_variables", "plan_operation"]
+__all__ = ["INTROSPECTION_KEY", "Planner", "plan_operation"]
 
 # Where the executor puts the locally answered introspection fields in the merged root data. Not a valid GraphQL
 # name, so no downstream key can be equal to it.
 INTROSPECTION_KEY = "<introspection>"
-
-Protocol = Literal["graphql", "rest", "local"]
-
-
-class PlanError(Exception):
-    """The operation cannot be planned (an unbound root field, an abstract type from a REST service, ...).
-
-    `node` locates the problem in the document. `execution` marks what graphql-core reports as a failed
-    execution (data null, one error) rather than a request that cannot be executed at all."""
-
-    def __init__(self, message: str, node: Node | None = None, *, execution: bool = False) -> None:
-        super().__init__(message)
-        self.message = message
-        self.node = node
-        self.execution = execution
 
 
 def plan_operation(
@@ -113,21 +105,6 @@ def plan_operation(
     return Planner(schema, bindings, protocols).plan(document, operation_name, variables or {})
 
 
-def condition_variables(document: DocumentNode) -> tuple[str, ...]:
-    """The variables read by `@skip`/`@include` anywhere in the document: a plan depends on their values."""
-    names: list[str] = []
-
-    class _Conditions(Visitor):
-        def enter_directive(self, node: Any, *_: Any) -> None:
-            if node.name.value in ("skip", "include"):
-                for argument in node.arguments:
-                    if isinstance(argument.value, VariableNode) and argument.value.name.value not in names:
-                        names.append(argument.value.name.value)
-
-    visit(document, _Conditions())
-    return tuple(sorted(names))
-
-
 class Planner:
     """Plans operations against one schema and one set of bindings. Stateless between plans; subclass to change
     how a single aspect is planned."""
@@ -137,10 +114,13 @@ class Planner:
         schema: GraphQLSchema,
         bindings: Mapping[FieldCoordinate, Binding],
         protocols: Mapping[str, str],
+        sources: Mapping[str, Source] | None = None,
     ) -> None:
+        """`protocols`: each service's protocol (`graphql`, `rest`); `sources`: the sources by name."""
         self.schema = schema
         self.bindings = bindings
         self.protocols = protocols
+        self.sources = default_sources() if sources is None else sources
 
     def plan(self, document: DocumentNode, operation_name: str | None, variables: Mapping[str, Any]) -> Plan:
         operation = get_operation_ast(document, operation_name)
@@ -159,7 +139,7 @@ class _Fetch:
 
     id: int
     service: str
-    protocol: Protocol
+    source: Source
     level: int
     selection: SelectionBuilder
     variables: set[str] = dataclasses.field(default_factory=set)
@@ -205,12 +185,14 @@ class _PlanBuilder:
         self.schema = planner.schema
         self.bindings = planner.bindings
         self.protocols = planner.protocols
+        self.sources = planner.sources
         self.operation = operation
         self.variables = variables
         self.fragments = {
             d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
         }
         self.document = document
+        self.collector = FieldCollector(self.schema, self.fragments, variables)
         self.fetches: list[_Fetch] = []
         self.batch_fetches: dict[tuple[FieldCoordinate, int], _Fetch] = {}
         self.canonical: dict[tuple[str, str], str] = {}
@@ -249,7 +231,11 @@ class _PlanBuilder:
                 for d in self.operation.variable_definitions or ()
             },
             projection=projection,
-            introspection=self.introspection_document(introspection) if introspection else None,
+            introspection=(
+                Introspection(self.introspection_document(introspection), INTROSPECTION_KEY)
+                if introspection
+                else None
+            ),
             canonical_keys=dict(self.canonical),
         )
 
@@ -266,19 +252,19 @@ class _PlanBuilder:
         if not isinstance(binding, RemoteBinding):
             raise PlanError(f"{root_type.name}.{name} has no @remote annotation: no service answers it.")
         field_def = root_type.fields[name]
-        protocol = self.protocol(binding.service)
+        source = self.sources[source_name(binding, self.protocol(binding.service))]
         arguments, used = self.print_arguments(nodes[0])
-        if protocol == "graphql":
+        if source.selects:
             fetch = shared.get(binding.service) if operation == "query" else None
             if fetch is None:
-                fetch = self.new_fetch(binding.service, protocol, 0)
+                fetch = self.new_fetch(binding.service, source, 0)
                 if operation == "query":
                     shared[binding.service] = fetch
             key = self.canonical_key(binding.remote_field, arguments)
             fetch.variables |= used
             selection = self.add_field(fetch.selection, field_def.type, key, binding.remote_field, arguments)
         else:
-            fetch = self.new_fetch(binding.service, cast(Protocol, protocol), 0)
+            fetch = self.new_fetch(binding.service, source, 0)
             fetch.path = binding.path or ""
             fetch.arguments = tuple(
                 RestArgument(a.name.value, a.value, cast(GraphQLInputType, field_def.args[a.name.value].type))
@@ -313,10 +299,11 @@ class _PlanBuilder:
     def abstract(
         self, abstract_type: GraphQLAbstractType, nodes: list[FieldNode], at: _Position, info: FieldInfo
     ) -> Completer:
-        if at.owner.protocol != "graphql":
+        if not at.owner.source.selects:
+            protocol = self.protocols.get(at.owner.service, "local")
             raise PlanError(
                 f"{info.parent_type}.{info.field_name}: an interface or union needs a GraphQL source to tell the"
-                f" types apart, but service '{at.owner.service}' is {at.owner.protocol}."
+                f" types apart, but service '{at.owner.service}' is {protocol}."
             )
         at.selection.add_leaf("__typename", "__typename")
         by_type: dict[str, Completer] = {}
@@ -358,7 +345,7 @@ class _PlanBuilder:
     ) -> ObjectField:
         """A field the owner's service answers itself: forwarded under its canonical key."""
         name = nodes[0].name.value
-        if at.owner.protocol == "graphql":
+        if at.owner.source.selects:
             arguments, used = self.print_arguments(nodes[0])
             at.owner.variables |= used
             key = self.canonical_key(name, arguments)
@@ -411,11 +398,11 @@ class _PlanBuilder:
 
     # -- fetches ------------------------------------------------------------------------------------------
 
-    def new_fetch(self, service: str, protocol: Protocol, level: int) -> _Fetch:
+    def new_fetch(self, service: str, source: Source, level: int) -> _Fetch:
         fetch = _Fetch(
             id=len(self.fetches),
             service=service,
-            protocol=protocol,
+            source=source,
             level=level,
             selection=SelectionBuilder(),
         )
@@ -429,14 +416,14 @@ class _PlanBuilder:
         fetch = self.batch_fetches.get((binding.coordinate, level))
         if fetch is None:
             if isinstance(binding, LoaderBinding):
-                fetch = self.new_fetch(f"local:{binding.coordinate}", "local", level)
+                source = self.sources[source_name(binding, "")]
+                fetch = self.new_fetch(f"local:{binding.coordinate}", source, level)
             else:
-                fetch = self.new_fetch(binding.service, self.protocol(binding.service), level)
-                fetch.one_to_many = (
-                    _is_list_field(field_def) and binding.select is None and binding.entity is None
-                )
-                fetch.key_type = self.key_type(binding)
-                if binding.entity is None:
+                source = self.sources[source_name(binding, self.protocol(binding.service))]
+                fetch = self.new_fetch(binding.service, source, level)
+                fetch.one_to_many = _is_list_field(field_def) and binding.select is None and source.matched
+                fetch.key_type = source.key_type(self.key_scalar(binding))
+                if source.matched:
                     fetch.selection.add_leaf(binding.match, binding.match)
             fetch.binding = binding
             self.batch_fetches[(binding.coordinate, level)] = fetch
@@ -446,7 +433,7 @@ class _PlanBuilder:
     def key_reader(self, key_path: tuple[str, ...], at: _Position) -> tuple[str, ...]:
         """Ask the parent's service for the key, and say how to read it from each parent."""
         selection = at.selection
-        if at.owner.protocol != "graphql":
+        if not at.owner.source.selects:
             return key_path  # a REST or local object: the key is read by field names
         if len(key_path) == 1:
             selection.add_leaf(key_path[0], key_path[0])
@@ -461,27 +448,26 @@ class _PlanBuilder:
         return (alias, *key_path[1:])
 
     def require(self, at: _Position, names: Iterable[str]) -> None:
-        if at.owner.protocol == "graphql":
+        if at.owner.source.selects:
             for name in names:
                 at.selection.add_leaf(name, name)
 
-    def key_type(self, binding: BatchBinding) -> str:
-        if binding.entity is not None:
-            return "[_Any!]!"
+    def key_scalar(self, binding: BatchBinding) -> str:
+        """The type of the parent's key field (ID when it is computed or not a field of a scalar type)."""
         if binding.key_function is not None or not binding.key:
-            return "[ID!]!"
+            return "ID"
         type_: GraphQLNamedType | None = self.schema.get_type(binding.coordinate.type_name)
         for name in binding.key_path:
             if not isinstance(type_, GraphQLObjectType) or name not in type_.fields:
-                return "[ID!]!"
+                return "ID"
             type_ = get_named_type(type_.fields[name].type)
-        return f"[{type_.name}!]!" if type_ is not None and is_leaf_type(type_) else "[ID!]!"
+        return type_.name if type_ is not None and is_leaf_type(type_) else "ID"
 
-    def protocol(self, service: str) -> Protocol:
+    def protocol(self, service: str) -> str:
         protocol = self.protocols.get(service)
         if protocol is None:
             raise PlanError(f"unknown service '{service}'")
-        return cast(Protocol, protocol)
+        return protocol
 
     # -- selections ---------------------------------------------------------------------------------------
 
@@ -531,76 +517,11 @@ class _PlanBuilder:
     def collect_fields(
         self, runtime_type: GraphQLObjectType, selection_sets: Sequence[SelectionSetNode]
     ) -> dict[str, list[FieldNode]]:
-        """CollectFields of the specification, with `@skip`/`@include` decided by this plan's variables."""
-        fields: dict[str, list[FieldNode]] = {}
-        visited: set[str] = set()
-        for selection_set in selection_sets:
-            self._collect(runtime_type, selection_set.selections, fields, visited)
-        return fields
-
-    def _collect(
-        self,
-        runtime_type: GraphQLObjectType,
-        selections: Iterable[SelectionNode],
-        fields: dict[str, list[FieldNode]],
-        visited: set[str],
-    ) -> None:
-        for selection in selections:
-            if not self.included(selection):
-                continue
-            if isinstance(selection, FieldNode):
-                key = selection.alias.value if selection.alias else selection.name.value
-                fields.setdefault(key, []).append(selection)
-            elif isinstance(selection, InlineFragmentNode):
-                condition = selection.type_condition.name.value if selection.type_condition else None
-                if self.applies(condition, runtime_type):
-                    self._collect(runtime_type, selection.selection_set.selections, fields, visited)
-            elif isinstance(selection, FragmentSpreadNode):
-                name = selection.name.value
-                if name in visited:
-                    continue
-                visited.add(name)
-                fragment = self.fragments.get(name)
-                if fragment is not None and self.applies(fragment.type_condition.name.value, runtime_type):
-                    self._collect(runtime_type, fragment.selection_set.selections, fields, visited)
-
-    def applies(self, condition: str | None, runtime_type: GraphQLObjectType) -> bool:
-        if condition is None or condition == runtime_type.name:
-            return True
-        condition_type = self.schema.get_type(condition)
-        return is_abstract_type(condition_type) and self.schema.is_sub_type(
-            cast(GraphQLAbstractType, condition_type), runtime_type
-        )
-
-    def included(self, node: SelectionNode) -> bool:
-        for directive in node.directives or ():
-            name = directive.name.value
-            if name not in ("skip", "include"):
-                continue
-            value = next((a.value for a in directive.arguments or () if a.name.value == "if"), None)
-            if isinstance(value, VariableNode):
-                variable = value.name.value
-                if variable in self.variables and self.variables[variable] is None:
-                    raise PlanError(
-                        f"Argument 'if' has invalid value: Expected variable '${variable}' provided to non-null"
-                        " type 'Boolean!' not to be None.",
-                        value,
-                        execution=True,
-                    )
-                condition = bool(self.variables.get(variable))
-            else:
-                condition = isinstance(value, BooleanValueNode) and value.value
-            if condition == (name == "skip"):
-                return False
-        return True
+        return self.collector.collect(runtime_type, selection_sets)
 
     def field_info(self, parent_type: GraphQLObjectType, nodes: Sequence[FieldNode]) -> FieldInfo:
-        locations = []
-        for node in nodes:
-            if node.loc is not None:
-                location = get_location(node.loc.source, node.loc.start)
-                locations.append((location.line, location.column))
-        return FieldInfo(parent_type.name, nodes[0].name.value, tuple(locations))
+        positions = tuple((n.loc.source, n.loc.start) for n in nodes if n.loc is not None)
+        return FieldInfo(parent_type.name, nodes[0].name.value, positions)
 
     def introspection_document(self, nodes: list[FieldNode]) -> DocumentNode:
         """The client's operation reduced to its introspection root fields, for graphql-core to answer."""
@@ -617,54 +538,61 @@ class _PlanBuilder:
     # -- freezing -----------------------------------------------------------------------------------------
 
     def freeze(self, operation: Literal["query", "mutation"]) -> tuple[Fetch, ...]:
-        frozen: list[Fetch] = []
-        for fetch in sorted(self.fetches, key=lambda f: (f.level, f.id)):
-            selection = fetch.selection.freeze()
-            variables = tuple(sorted(fetch.variables))
-            if fetch.binding is None:
-                query = ""
-                if fetch.protocol == "graphql":
-                    query = self.downstream_document(operation, variables, print_selection(selection))
-                frozen.append(
-                    RootFetch(
-                        id=fetch.id,
-                        service=fetch.service,
-                        protocol=fetch.protocol,
-                        operation=operation,
-                        keys=tuple(fetch.root_keys),
-                        selection=selection,
-                        query=query,
-                        variables=variables,
-                        path=fetch.path,
-                        arguments=fetch.arguments,
-                    )
-                )
-                continue
-            binding = fetch.binding
-            select = binding.select if isinstance(binding, BatchBinding) else None
-            document_field = ""
-            if isinstance(binding, BatchBinding) and fetch.protocol == "graphql":
-                document_field = _document_field(fetch.id, binding, print_selection(selection))
-            frozen.append(
-                BatchFetch(
-                    id=fetch.id,
-                    service=fetch.service,
-                    protocol=fetch.protocol,
-                    level=fetch.level,
-                    binding=binding,
-                    paths=tuple(fetch.paths),
-                    storage=binding.coordinate.field_name,
-                    selection=selection,
-                    one_to_many=fetch.one_to_many,
-                    select=select,
-                    document_field=document_field,
-                    key_type=fetch.key_type,
-                    variables=variables,
-                    key_function=binding.key_function if isinstance(binding, BatchBinding) else None,
-                    depends_on=tuple(sorted(fetch.depends_on)),
-                )
-            )
-        return tuple(frozen)
+        return tuple(
+            self.freeze_root(fetch, operation) if fetch.binding is None else self.freeze_batch(fetch)
+            for fetch in sorted(self.fetches, key=lambda f: (f.level, f.id))
+        )
+
+    def freeze_root(self, fetch: _Fetch, operation: Literal["query", "mutation"]) -> RootFetch:
+        selection = fetch.selection.freeze()
+        variables = tuple(sorted(fetch.variables))
+        query = ""
+        if fetch.source.selects:
+            query = self.downstream_document(operation, variables, print_selection(selection))
+        root = RootFetch(
+            id=fetch.id,
+            service=fetch.service,
+            source=fetch.source.name,
+            operation=operation,
+            keys=tuple(fetch.root_keys),
+            selection=selection,
+            query=query,
+            variables=variables,
+            path=fetch.path,
+            arguments=fetch.arguments,
+        )
+        return dataclasses.replace(root, label=fetch.source.root_label(root))
+
+    def freeze_batch(self, fetch: _Fetch) -> BatchFetch:
+        binding = fetch.binding
+        assert binding is not None
+        source = fetch.source
+        selection = fetch.selection.freeze()
+        request = BatchRequest()
+        select = key_function = None
+        if isinstance(binding, BatchBinding):
+            request = BatchRequest(binding.field, binding.arg, binding.entity, binding.path, binding.match)
+            select = binding.select
+            key_function = binding.coordinate if binding.key_function is not None else None
+        return BatchFetch(
+            id=fetch.id,
+            service=fetch.service,
+            source=source.name,
+            level=fetch.level,
+            coordinate=binding.coordinate,
+            request=request,
+            paths=tuple(fetch.paths),
+            storage=binding.coordinate.field_name,
+            selection=selection,
+            one_to_many=fetch.one_to_many,
+            select=select,
+            document_field=source.document_field(fetch.id, request, print_selection(selection)),
+            key_type=fetch.key_type,
+            variables=tuple(sorted(fetch.variables)),
+            key_function=key_function,
+            depends_on=tuple(sorted(fetch.depends_on)),
+            label=source.label(request),
+        )
 
     def downstream_document(self, operation: str, variables: Sequence[str], selection: str) -> str:
         definitions = {
@@ -679,16 +607,6 @@ class _PlanBuilder:
             for name, d in definitions.items()
         )
         return f"{operation}({printed}) {selection}"
-
-
-def _document_field(fetch_id: int, binding: BatchBinding, selection: str) -> str:
-    """The batch's root field in a downstream document; alias and variable are named after the fetch, so that
-    several batches of one service share a request."""
-    if binding.entity is not None:
-        return (
-            f"b{fetch_id}: _entities(representations: $k{fetch_id}) {{ ... on {binding.entity} {selection} }}"
-        )
-    return f"b{fetch_id}: {binding.field}({binding.arg}: $k{fetch_id}) {selection}"
 
 
 def _is_list_field(field_def: GraphQLField) -> bool:

@@ -29,6 +29,8 @@ from graphql import (
     GraphQLString,
     Undefined,
 )
+from graphql.language import Source as GraphQLSource
+from graphql.language import get_location
 from graphql.pyutils import inspect
 
 from .errors import FieldError
@@ -64,7 +66,14 @@ class FieldInfo:
 
     parent_type: str
     field_name: str
-    locations: tuple[tuple[int, int], ...]
+    # Where the field's nodes start in the client's document. Line and column are worked out only when an
+    # error needs them: doing it for every planned field would cost the document's size per field.
+    positions: tuple[tuple[GraphQLSource, int], ...]
+
+    @property
+    def locations(self) -> tuple[tuple[int, int], ...]:
+        located = (get_location(source, start) for source, start in self.positions)
+        return tuple((location.line, location.column) for location in located)
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,7 +7,7 @@ does not know whether they came from SDL or from Python.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +22,7 @@ __all__ = [
     "ResolverBinding",
     "ResolverFunction",
     "SourceLocation",
+    "binding_functions",
 ]
 
 KeyFunction = Callable[[Mapping[str, Any]], Any]
@@ -130,3 +131,16 @@ class LoaderBinding:
 
 
 Binding = RemoteBinding | BatchBinding | ResolverBinding | LoaderBinding
+
+
+def binding_functions(bindings: Iterable[Binding]) -> dict[FieldCoordinate, Callable[..., Any]]:
+    """The function table a plan refers to by coordinate: each field's key function or in-process loader.
+
+    (Resolvers are compiled into the response's projection, not called by the executor.)"""
+    table: dict[FieldCoordinate, Callable[..., Any]] = {}
+    for binding in bindings:
+        if isinstance(binding, LoaderBinding):
+            table[binding.coordinate] = binding.function
+        elif isinstance(binding, BatchBinding) and binding.key_function is not None:
+            table[binding.coordinate] = binding.key_function
+    return table

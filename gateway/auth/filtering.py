@@ -36,8 +36,8 @@ from graphql import (
     get_named_type,
 )
 
+from instrumentation.collect_fields import condition_variables
 from instrumentation.errors import ErrorCode
-from instrumentation.planner import condition_variables
 
 from ..schema.documents import LRUCache, PreparedDocument
 from .identity import Identity

@@ -12,8 +12,8 @@ from typing import Any
 import orjson
 from graphql import GraphQLError
 
+from instrumentation.errors import PlanError
 from instrumentation.plan import print_plan
-from instrumentation.planner import PlanError
 from registry.errors import ConfigError
 
 from ..gateway import Gateway

@@ -24,9 +24,8 @@ from typing import IO, Any, Final
 
 import orjson
 
-from instrumentation.call import Call
+from instrumentation.call import Call, CallRecord
 from instrumentation.errors import DownstreamError
-from instrumentation.executor import CallRecord
 from instrumentation.hooks import ExecutionHooks, describe_fetches
 from instrumentation.plan import Fetch
 from registry.config import LoggingConfig

@@ -43,9 +43,8 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.exposition import choose_encoder
 
-from instrumentation.call import Call
+from instrumentation.call import Call, CallRecord
 from instrumentation.errors import DownstreamError
-from instrumentation.executor import CallRecord
 from instrumentation.hooks import ExecutionHooks, LevelGroup, describe_fetches
 from instrumentation.plan import BatchFetch, Fetch
 

@@ -33,9 +33,8 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExport
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
-from instrumentation.call import Call
+from instrumentation.call import Call, CallRecord
 from instrumentation.errors import DownstreamError
-from instrumentation.executor import CallRecord
 from instrumentation.hooks import ExecutionHooks, LevelGroup, describe_fetches
 from instrumentation.plan import Fetch
 from registry.config import TracingConfig

@@ -19,8 +19,8 @@ from typing import Any, Final, Generic, TypeVar
 
 from graphql import DocumentNode, GraphQLError, GraphQLSchema, validate
 
+from instrumentation.collect_fields import condition_variables
 from instrumentation.plan import Plan
-from instrumentation.planner import condition_variables
 
 from ..demand.limits import DemandLimits
 

@@ -25,9 +25,8 @@ from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.web_protocol import RequestPayloadError
 from graphql import GraphQLError, OperationType, get_operation_ast
 
-from instrumentation.errors import ErrorCode
+from instrumentation.errors import ErrorCode, PlanError
 from instrumentation.plan import print_plan
-from instrumentation.planner import PlanError
 from registry.config import AuthConfig, CorsConfig, RateLimitConfig, RedisConfig, ServerConfig
 
 from ..auth import Access, Identity

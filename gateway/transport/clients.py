@@ -1,4 +1,4 @@
-"""One transport per configured service, and the per-request `Fetch` the executor calls."""
+"""One transport per configured service, and the per-request `Send` the executor calls."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 
 from aiohttp import web
 
-from instrumentation.call import Call, Fetch
+from instrumentation.call import Call, Send
 from instrumentation.errors import DownstreamError
 from registry.config import ServiceConfig
 
@@ -59,8 +59,8 @@ class ServiceClients:
         request_headers: Mapping[str, str],
         extra_headers: Mapping[str, str] = _NO_HEADERS,
         call_headers: Callable[[], Mapping[str, str]] | None = None,
-    ) -> Fetch:
-        """A Fetch for one client request: each service gets only the headers it is configured to receive, plus
+    ) -> Send:
+        """A Send for one client request: each service gets only the headers it is configured to receive, plus
         `extra_headers` (the gateway's own, e.g. the request id: for every service, winning over a forwarded
         header of the same name) and whatever `call_headers()` gives when each call is sent (the trace context
         of that call)."""

@@ -71,9 +71,8 @@ from hypothesis import strategies as st
 
 from gateway.gateway import Gateway
 from gateway.schema.annotations import DIRECTIVES_SDL
-from instrumentation.errors import ErrorCode, FieldError
+from instrumentation.errors import ErrorCode, FieldError, PlanError
 from instrumentation.plan import Plan, RootFetch
-from instrumentation.planner import PlanError
 from instrumentation.projection import project
 from instrumentation.selection import Selection
 from registry.config import ServiceConfig

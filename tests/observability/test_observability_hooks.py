@@ -8,9 +8,8 @@ from typing import Any
 
 from examples.services.cluster import Cluster
 from gateway.gateway import Gateway
-from instrumentation.call import Call, GraphQLCall
+from instrumentation.call import Call, CallRecord, GraphQLCall
 from instrumentation.errors import DownstreamError
-from instrumentation.executor import CallRecord
 from instrumentation.hooks import ExecutionHooks, LevelGroup, combine_hooks, describe_fetches
 from instrumentation.plan import Fetch
 from registry.config import LoggingConfig, ObservabilityConfig, ServiceConfig

@@ -1,0 +1,56 @@
+"""Federation `_entities`: a GraphQL batch whose keys go out as representations and come back by position.
+
+`b{id}: _entities(representations: $k{id}) { ... on Product { ... } }`, each key sent as
+`{"__typename": entity, <match>: key}`. The answer lists one item per representation, in order: a count that
+differs means no item can be trusted to be its key's, and every key of the batch fails.
+
+The federation work extends this module (composite keys, `@requires`, supergraph subgraphs); what a source
+must implement is in sources/base.py.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from ..errors import DownstreamBadResponse, FieldError
+from ..merge import Lookup, normalize
+from ..plan import BatchFetch, BatchRequest
+from .base import Part
+from .graphql import GraphQLSource
+
+__all__ = ["EntitiesSource"]
+
+
+class EntitiesSource(GraphQLSource):
+    name = "entities"
+    matched = False  # by position
+
+    def label(self, request: BatchRequest) -> str:
+        return f"_entities({request.entity})"
+
+    def document_field(self, fetch_id: int, request: BatchRequest, selection: str) -> str:
+        return (
+            f"b{fetch_id}: _entities(representations: $k{fetch_id}) {{ ... on {request.entity} {selection} }}"
+        )
+
+    def key_type(self, scalar: str) -> str:
+        return "[_Any!]!"
+
+    def key_values(self, fetch: BatchFetch, keys: Sequence[Any]) -> Any:
+        entity, match = fetch.request.entity, fetch.request.match
+        return [{"__typename": entity, match: k} for k in keys]
+
+    def index_items(self, part: Part, items: list[Any], lookup: Lookup, errors: Sequence[Any]) -> None:
+        keys = part.keys
+        answered: list[Any] = items
+        if len(items) != len(keys):
+            service = part.fetches[0].service
+            failed = FieldError(
+                f"{service}: _entities answered {len(items)} items for {len(keys)} representations",
+                DownstreamBadResponse.code,
+                service,
+            )
+            answered = [failed] * len(keys)
+        for k, item in zip(keys, answered, strict=True):
+            lookup[normalize(k)] = item
