@@ -18,6 +18,8 @@ from typing import Any, Final
 import aiohttp
 import orjson
 
+from registry.redaction import redact_url
+
 __all__ = ["MAX_DOCUMENT_BYTES", "TIMEOUT_S", "FetchError", "fetch_bytes", "graphql_data", "post_graphql"]
 
 MAX_DOCUMENT_BYTES: Final = 16 << 20  # a schema, an introspection result or an OpenAPI document
@@ -31,7 +33,7 @@ class FetchError(Exception):
         self.method = method
         self.url = url
         self.reason = reason
-        super().__init__(f"{method} {url}: {reason}")
+        super().__init__(f"{method} {redact_url(url)}: {reason}")
 
 
 async def fetch_bytes(

@@ -19,6 +19,7 @@ import yaml
 from yaml.constructor import SafeConstructor
 
 from .bindings import SourceLocation
+from .environment import Origins, interpolate, overlay
 from .errors import ConfigError, Problem
 from .resilience import GatewayResilience, ResiliencePolicy, merge_policy
 
@@ -134,6 +135,10 @@ class ServerConfig:
     browser_page: bool = True
     debug_plan: bool = False  # every response carries extensions.funnel, as with `funnel-debug: plan`
     shutdown_timeout_ms: int = 10_000  # how long requests in flight may take to finish on shutdown
+    # On SIGTERM /ready answers 503 at once, and the listener stays open this long before it closes, so that a
+    # load balancer polling /ready stops sending first (behind Kubernetes, the preStop pause does the same).
+    drain_ms: int = 0
+    workers: int = 1  # processes sharing the port (`funnel serve --workers N` overrides)
     # Honour a request's `funnel-batching: on|off` (to compare the two on one server; the demo turns it on).
     batching_header: bool = False
 
@@ -326,8 +331,9 @@ class GatewayConfig:
     schema_lock: str | None = None  # the composed schema written by `funnel compose`, served as is
 
 
-def load_config(path: str | os.PathLike[str]) -> GatewayConfig:
-    """Read and check the YAML file at `path`; raise `ConfigError` with every problem found."""
+def load_config(path: str | os.PathLike[str], environ: Mapping[str, str] | None = None) -> GatewayConfig:
+    """Read and check the YAML file at `path`, with `${VAR}` and `FUNNEL_*` variables taken from `environ`
+    (default: the process's environment); raise `ConfigError` with every problem found."""
     name = os.fspath(path)
     try:
         with open(name, encoding="utf-8") as file:
@@ -336,18 +342,28 @@ def load_config(path: str | os.PathLike[str]) -> GatewayConfig:
         raise ConfigError([Problem(f"cannot read the config file: {error.strerror}", name)]) from None
     except UnicodeDecodeError as error:
         raise ConfigError([Problem(f"the config file is not UTF-8 text: {error.reason}", name)]) from None
-    return parse_config(text, name)
+    return parse_config(text, name, environ)
 
 
-def parse_config(text: str, path: str) -> GatewayConfig:
-    """Check the YAML `text` of the file `path`, which problems name and relative paths start from."""
+def parse_config(text: str, path: str, environ: Mapping[str, str] | None = None) -> GatewayConfig:
+    """Check the YAML `text` of the file `path`, which problems name and relative paths start from.
+
+    Precedence, highest first: a `FUNNEL_<SECTION>__<KEY>` variable of `environ` (default: `os.environ`),
+    the file (its `${VAR}` filled from `environ`), the default. Command-line flags come above all three."""
+    environ = os.environ if environ is None else environ
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError as error:
         raise ConfigError([_yaml_problem(path, error)]) from None
     if root is None:  # an empty file: report what is missing rather than "not a mapping"
         root = yaml.MappingNode(_MAP_TAG, [], start_mark=yaml.Mark(path, 0, 0, 0, "", 0))
-    reader = _Reader(path, os.path.dirname(os.path.abspath(path)))
+    origins = Origins()
+    problems = interpolate(root, environ, path, origins)
+    if isinstance(root, yaml.MappingNode):
+        problems += overlay(root, environ, _TOP_LEVEL.keys(), origins)
+    if problems:  # a value left unfilled would only be reported again, less clearly
+        raise ConfigError(problems)
+    reader = _Reader(path, os.path.dirname(os.path.abspath(path)), origins)
     values = _CONFIG(reader, _Entry("", "", None, root))
     _check_composition_keys(reader, root)
     _check_redis_users(reader, values)
@@ -417,17 +433,30 @@ class _Entry:
 class _Reader:
     """Collects the problems of one file instead of stopping at the first."""
 
-    def __init__(self, file: str, base_dir: str) -> None:
+    def __init__(self, file: str, base_dir: str, origins: Origins | None = None) -> None:
         self.file = file
         self.base_dir = base_dir
+        self.origins = origins or Origins()
         self.problems: list[Problem] = []
 
     def location(self, node: yaml.Node) -> SourceLocation:
+        variable = self.origins.variable(node)
+        if variable is not None:  # made from a FUNNEL_* variable: no line in the file
+            return SourceLocation(variable, 0)
         return SourceLocation(self.file, node.start_mark.line + 1)
 
     def report(self, entry: _Entry, message: str) -> None:
+        variable = self.origins.variable(entry.anchor)
+        if variable is not None:
+            self.problems.append(Problem(message, variable, None, entry.coordinate or None))
+            return
         line = self.location(entry.anchor).line
         self.problems.append(Problem(message, self.file, line, entry.coordinate or None))
+
+    def describe(self, node: yaml.Node) -> str:
+        """The value for a message: what the file says, or which variable it came from (never its value, which
+        may be a secret)."""
+        return self.origins.shown(node) or _describe(node)
 
 
 _Check = Callable[[_Reader, _Entry], Any]
@@ -462,7 +491,7 @@ def _expect(what: str, accept: Callable[[Any], Any]) -> _Check:
             kept = None if value is _INVALID else accept(value)
             if kept is not None:
                 return kept
-        reader.report(entry, f"{entry.name} must be {what}, got {_describe(entry.value)}")
+        reader.report(entry, f"{entry.name} must be {what}, got {reader.describe(entry.value)}")
         return _INVALID
 
     return check
@@ -474,7 +503,9 @@ def _pairs(reader: _Reader, entry: _Entry) -> list[tuple[str, yaml.Node, yaml.No
     if isinstance(node, yaml.ScalarNode) and node.tag == _NULL_TAG:
         return []
     if not isinstance(node, yaml.MappingNode):
-        reader.report(entry, f"{entry.name or 'the config file'} must be a mapping, got {_describe(node)}")
+        reader.report(
+            entry, f"{entry.name or 'the config file'} must be a mapping, got {reader.describe(node)}"
+        )
         return None
     own_count = sum(key.tag != _MERGE_TAG for key, _ in node.value)
     try:
@@ -499,7 +530,7 @@ def _pairs(reader: _Reader, entry: _Entry) -> list[tuple[str, yaml.Node, yaml.No
         name = _key_name(key)
         if name is None:
             where = _Entry(entry.coordinate, entry.name, key, value)
-            reader.report(where, f"keys must be names, got {_describe(key)}")
+            reader.report(where, f"keys must be names, got {reader.describe(key)}")
             continue
         line = reader.location(key).line
         if name in first_line:
@@ -596,7 +627,7 @@ def _record(keys: Mapping[str, _Key], build: Callable[..., Any]) -> _Check:
 def _list_of(item: _Check) -> _Check:
     def check(reader: _Reader, entry: _Entry) -> Any:
         if not isinstance(entry.value, yaml.SequenceNode):
-            reader.report(entry, f"{entry.name} must be a list, got {_describe(entry.value)}")
+            reader.report(entry, f"{entry.name} must be a list, got {reader.describe(entry.value)}")
             return _INVALID
         values = [item(reader, entry.item(index, node)) for index, node in enumerate(entry.value.value)]
         return _INVALID if _INVALID in values else tuple(values)
@@ -677,7 +708,8 @@ def _file_or_url(reader: _Reader, entry: _Entry) -> Any:
     if urlsplit(name).scheme in ("http", "https"):
         reader.report(
             entry,
-            f"{entry.name} must be a file name or an http(s) URL like http://host:port/path, got {name!r}",
+            f"{entry.name} must be a file name or an http(s) URL like http://host:port/path,"
+            f" got {reader.describe(entry.value)}",
         )
         return _INVALID
     return os.path.normpath(os.path.join(reader.base_dir, name))
@@ -700,7 +732,8 @@ def _exposed(reader: _Reader, entry: _Entry) -> Any:
     if pair is None or not all(isinstance(name, str) and _GRAPHQL_NAME.fullmatch(name) for name in pair):
         reader.report(
             entry,
-            f"{entry.name} must be a root field name or {{field: new_name}} (GraphQL names), got {_describe(node)}",
+            f"{entry.name} must be a root field name or {{field: new_name}} (GraphQL names),"
+            f" got {reader.describe(node)}",
         )
         return _INVALID
     return ExposedField(pair[0], pair[1], reader.location(entry.value))
@@ -868,6 +901,8 @@ _SERVER: Final[Mapping[str, _Key]] = MappingProxyType(
         "debug_plan": _Key(_boolean),
         "batching_header": _Key(_boolean),
         "shutdown_timeout_ms": _Key(_positive_int),
+        "drain_ms": _Key(_non_negative_int),
+        "workers": _Key(_positive_int),
     }
 )
 

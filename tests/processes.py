@@ -11,7 +11,7 @@ import contextlib
 import os
 import signal
 import tempfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
@@ -76,7 +76,10 @@ class Child:
 
 
 @contextlib.asynccontextmanager
-async def start_child(*argv: str, cwd: str | Path | None = None) -> AsyncIterator[Child]:
+async def start_child(
+    *argv: str, cwd: str | Path | None = None, env: Mapping[str, str] | None = None
+) -> AsyncIterator[Child]:
+    """Start `argv` with this process's environment plus `env`."""
     with tempfile.TemporaryFile() as stderr:
         process = await asyncio.create_subprocess_exec(
             *argv,
@@ -85,7 +88,7 @@ async def start_child(*argv: str, cwd: str | Path | None = None) -> AsyncIterato
             stdout=asyncio.subprocess.PIPE,
             stderr=stderr,
             start_new_session=True,
-            env=dict(os.environ, PYTHONUNBUFFERED="1"),
+            env={**os.environ, **(env or {}), "PYTHONUNBUFFERED": "1"},
         )
         try:
             yield Child(process, stderr)

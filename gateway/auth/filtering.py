@@ -46,6 +46,7 @@ from .policy import AccessPolicy, Requirement, decide
 __all__ = ["Access", "Restricted"]
 
 _VARIANTS_PER_DOCUMENT: Final = 16  # distinct sets of decisions one query text meets
+_DERIVED_KEY: Final = "access"
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,10 +148,9 @@ class _Sites:
 class Access:
     """The schema's access policy applied to prepared documents; free when the schema has none."""
 
-    def __init__(self, schema: GraphQLSchema, cache_size: int = 1024) -> None:
+    def __init__(self, schema: GraphQLSchema) -> None:
         self.schema = schema
         self.policy = AccessPolicy.of(schema)
-        self._sites: LRUCache[int, _Sites] = LRUCache(cache_size)
 
     @property
     def active(self) -> bool:
@@ -164,10 +164,9 @@ class Access:
         document = prepared.document
         if not self.active or document is None:
             return None
-        sites = self._sites.get(id(prepared))
-        if sites is None:
-            sites = _Sites(list(_find(self.schema, self.policy, document)))
-            self._sites.put(id(prepared), sites)
+        sites = prepared.derived.get(_DERIVED_KEY)
+        if not isinstance(sites, _Sites):
+            sites = prepared.derived[_DERIVED_KEY] = _Sites(list(_find(self.schema, self.policy, document)))
         if not sites.sites:
             return None
         reasons = tuple(decide(identity, requirement) for _, _, requirement, _ in sites.sites)
@@ -183,7 +182,17 @@ class Access:
             nodes = {id(r.node) for r in removed}
             rewritten = _rewrite(document, nodes)
             plans: LRUCache[tuple[Any, ...], Any] = LRUCache(prepared.plans.maxsize, prepared.plans.totals)
-            variant = PreparedDocument(rewritten, [], condition_variables(rewritten), plans, prepared.tokens)
+            # Same version and text: should a schema swap make the gateway prepare it again from the text, the
+            # removed fields are fetched but `apply` still nulls them: nothing the caller may not see is shown.
+            variant = PreparedDocument(
+                rewritten,
+                [],
+                condition_variables(rewritten),
+                plans,
+                prepared.tokens,
+                version=prepared.version,
+                query=prepared.query,
+            )
             sites.variants.put(reasons, variant)
         return Restricted(variant, removed)
 

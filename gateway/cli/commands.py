@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import functools
 import logging
 import sys
 from collections.abc import Callable, Sequence
@@ -14,6 +16,7 @@ from graphql import GraphQLError
 
 from instrumentation.errors import PlanError
 from instrumentation.plan import print_plan
+from registry.config import GatewayConfig, load_config
 from registry.errors import ConfigError
 
 from ..gateway import Gateway
@@ -45,34 +48,48 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    gateway = _load(args.config, batching=False if args.no_batching else None)
-    if gateway is None:
+    config = _load_config(args.config)
+    if config is None:
         return 1
-    assert gateway.config is not None
-    if gateway.config.observability.logging is not None:
-        configure_logging(gateway.config.observability.logging)
-    settings = gateway.config.server
+    settings = config.server
     settings = replace(
         settings,
         host=settings.host if args.host is None else args.host,
         port=settings.port if args.port is None else args.port,
     )
-    workers: int = args.workers
+    workers: int = settings.workers if args.workers is None else args.workers
+    with contextlib.ExitStack() as stack:
+        on_worker_exit: Callable[[int], None] | None = None
+        if workers > 1 and config.observability.metrics:
+            # Before the gateway makes its metrics: they are then files that every worker's /metrics sums.
+            from ..observability.multiprocess import shared_metrics, worker_exited
 
-    def announce(url: str) -> None:
-        loop = "uvloop" if event_loop_factory() is not None else "asyncio"
-        count = f"{workers} worker{'s' if workers != 1 else ''}"
-        batching = "on" if gateway.batching else "off"
-        print(f"Funnel listening on {url}{GRAPHQL_PATH} (batching {batching}, {count}, {loop})", flush=True)
+            directory = stack.enter_context(shared_metrics())
+            on_worker_exit = functools.partial(worker_exited, directory)
+        gateway = _load(config, batching=False if args.no_batching else None)
+        if gateway is None:
+            return 1
+        if config.observability.logging is not None:
+            configure_logging(config.observability.logging)
 
-    if workers > 1:
-        return serve_workers(gateway, settings, workers, on_listening=announce)
-    try:
-        run(serve(gateway, settings, on_listening=announce))
-    except OSError as error:
-        print(f"error: {listen_error(settings.host, settings.port, error)}", file=sys.stderr)
-        return 1
-    return 0
+        def announce(url: str) -> None:
+            loop = "uvloop" if event_loop_factory() is not None else "asyncio"
+            count = f"{workers} worker{'s' if workers != 1 else ''}"
+            batching = "on" if gateway.batching else "off"
+            print(
+                f"Funnel listening on {url}{GRAPHQL_PATH} (batching {batching}, {count}, {loop})", flush=True
+            )
+
+        if workers > 1:
+            return serve_workers(
+                gateway, settings, workers, on_listening=announce, on_worker_exit=on_worker_exit
+            )
+        try:
+            run(serve(gateway, settings, on_listening=announce))
+        except OSError as error:
+            print(f"error: {listen_error(settings.host, settings.port, error)}", file=sys.stderr)
+            return 1
+        return 0
 
 
 def _bench(args: argparse.Namespace) -> int:
@@ -145,15 +162,25 @@ def _check(args: argparse.Namespace) -> int:
 # -- helpers -------------------------------------------------------------------------------------------------
 
 
-def _load(config: str, *, batching: bool | None = None) -> Gateway | None:
+def _load(config: str | GatewayConfig, *, batching: bool | None = None) -> Gateway | None:
     """The gateway, frozen (every binding checked), or None after printing every problem."""
     try:
         gateway = Gateway.from_config(config, batching=batching)
         gateway.freeze()
     except ConfigError as error:
-        print_problems(error.problems, config)
+        print_problems(error.problems, config if isinstance(config, str) else config.path or "the config")
         return None
     return gateway
+
+
+def _load_config(path: str) -> GatewayConfig | None:
+    """The config file read and checked (its `${VAR}` and `FUNNEL_*` from the environment), or None after
+    printing every problem."""
+    try:
+        return load_config(path)
+    except ConfigError as error:
+        print_problems(error.problems, path)
+        return None
 
 
 def _located(source: str, error: GraphQLError) -> str:
@@ -225,7 +252,9 @@ def _parser() -> argparse.ArgumentParser:
         "--no-batching", action="store_true", help="one call per parent: the N+1 baseline"
     )
     serve_command.add_argument(
-        "--workers", type=_positive_int, default=1, help="processes sharing the port (SO_REUSEPORT, Linux)"
+        "--workers",
+        type=_positive_int,
+        help="processes sharing the port (SO_REUSEPORT, Linux; default: the config's server.workers, 1 when unset)",
     )
     serve_command.set_defaults(command=_serve)
 

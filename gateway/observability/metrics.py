@@ -29,6 +29,8 @@ Every label value is bounded: services and endpoints come from the config, bindi
 are a fixed set. Operation names come from clients, so only valid GraphQL names count, and only the first
 `max_operations` distinct ones: later ones are `other`, an anonymous operation is `anonymous`. A breaker's
 `endpoint` is its instance's URL (not `instance`, which Prometheus sets on every series it scrapes).
+
+With `--workers N` every worker's metrics are summed in one exposition (`multiprocess.py`).
 """
 
 from __future__ import annotations
@@ -52,6 +54,7 @@ from ..resilience import LoadShedder, ResilientTransport
 from ..resilience.breaker import BreakerState
 from ..schema.documents import DocumentCache
 from ..transport import ServiceClients
+from .multiprocess import StateMirror, shared_directory, shared_registry
 
 __all__ = ["BREAKER_STATES", "KEY_BUCKETS", "BoundedLabels", "GatewayMetrics"]
 
@@ -138,6 +141,9 @@ class GatewayMetrics(ExecutionHooks):
         )
         self._state = _StateCollector()
         registry.register(self._state)
+        # Several workers (`funnel serve --workers N`): every worker's files are read at each scrape.
+        self.shared = shared_directory()
+        self.mirror = StateMirror(self._state.collect) if self.shared is not None else None
 
     def watch(
         self,
@@ -177,6 +183,9 @@ class GatewayMetrics(ExecutionHooks):
     def exposition(self, accept: str | None = None) -> tuple[bytes, str]:
         """The registry in the format the scraper asks for (Prometheus text, or OpenMetrics), and its type."""
         encode, content_type = choose_encoder(accept or "")
+        if self.shared is not None and self.mirror is not None:
+            self.mirror.sync()  # this worker's state as of now; the others' as of their last second
+            return encode(shared_registry(self.shared)), content_type
         return encode(self.registry), content_type
 
 

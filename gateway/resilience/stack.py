@@ -31,6 +31,7 @@ from typing import Any
 
 from instrumentation.call import Call
 from registry.config import ServiceConfig
+from registry.redaction import redact_url
 
 from ..cache.inflight import InflightTransport
 from ..transport import HTTPTransport, ServiceClients, TransportFactory
@@ -66,7 +67,7 @@ class ResilientTransport:
         self.base = base(service)
         self.bulkhead = Bulkhead(self.base, policy.bulkhead, clock=clock)
         self.breaker = CircuitBreaker(
-            self.bulkhead, policy.breaker, url=service.url, clock=clock, random=random
+            self.bulkhead, policy.breaker, url=redact_url(service.url), clock=clock, random=random
         )
         # One instance per service so far: a try that timed out has nowhere else to go, and is not retried.
         self.retry = RetryTransport(

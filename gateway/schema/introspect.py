@@ -15,6 +15,8 @@ from typing import Any, Final
 
 from graphql import GraphQLSchema, build_client_schema, get_introspection_query
 
+from registry.redaction import redact_url
+
 from ..fetching import FetchError, graphql_data, post_graphql
 
 __all__ = ["INTROSPECTION_QUERY", "IntrospectionError", "fetch_schema"]
@@ -30,7 +32,7 @@ class IntrospectionError(Exception):
     def __init__(self, url: str, reason: str) -> None:
         self.url = url
         self.reason = reason
-        self.message = f"cannot introspect {url}: {reason}"
+        self.message = f"cannot introspect {redact_url(url)}: {reason}"
         super().__init__(self.message)
 
 

@@ -1,7 +1,8 @@
 """Running the server: an event loop (uvloop when installed), a listening socket, a graceful stop on
-SIGINT/SIGTERM, and `--workers N` processes sharing one port through SO_REUSEPORT.
+SIGINT/SIGTERM, and `--workers N` processes sharing one port through SO_REUSEPORT, a dead one started again.
 
-A graceful stop closes the listening socket first, lets the requests in flight finish (for up to the
+A graceful stop turns `/ready` to 503 at once, keeps listening for `server.drain_ms` (a load balancer polling
+`/ready` stops sending meanwhile), closes the listening socket, lets the requests in flight finish (for up to
 `server.shutdown_timeout_ms`), then closes the gateway's client sessions.
 """
 
@@ -17,20 +18,21 @@ import signal
 import socket
 import sys
 import time
-from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
 from dataclasses import replace
 from types import FrameType
-from typing import Any, TypeVar
+from typing import Any, Final, TypeVar
 
 from aiohttp import web
 
 from registry.config import ServerConfig
 
 from ..gateway import Gateway
-from .app import SETTINGS, create_app
+from .app import SETTINGS, STATE, create_app
 from .connections import ConnectionGuard, GuardedSite
 
 __all__ = [
+    "WORKER_HEADER",
     "base_url",
     "event_loop_factory",
     "listen_error",
@@ -43,8 +45,13 @@ __all__ = [
 
 T = TypeVar("T")
 
+WORKER_HEADER: Final = "funnel-worker"  # with --workers: which worker answered (1 to N)
+
 _WORKER_START_TIMEOUT_S = 30.0
 _KILL_GRACE_S = 5.0
+_RESTART_BASE_S = 0.5
+_RESTART_MAX_S = 10.0
+_STEADY_S = 60.0  # a worker that ran this long before dying is restarted after the base delay again
 
 
 def event_loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
@@ -109,10 +116,18 @@ async def serve(
     *,
     reuse_port: bool = False,
     on_listening: Callable[[str], None] | None = None,
+    worker: int | None = None,
 ) -> None:
-    """Serve `gateway` until SIGINT/SIGTERM; `on_listening` receives the base URL once the port is open."""
+    """Serve `gateway` until SIGINT/SIGTERM; `on_listening` receives the base URL once the port is open.
+    `worker`: this process's number among several, named by every answer's `funnel-worker` header."""
     stop = stop_signals()  # before listening: a signal during start-up must still stop cleanly
     app = create_app(gateway, settings)
+    if worker is not None:
+        app.on_response_prepare.append(_name_worker(str(worker)))
+    metrics = gateway.observability.metrics
+    if metrics is not None and metrics.mirror is not None:
+        mirror = metrics.mirror
+        app.cleanup_ctx.append(lambda _app: mirror.run())
     async with listening(
         app,
         settings.host,
@@ -123,6 +138,17 @@ async def serve(
         if on_listening is not None:
             on_listening(url)
         await stop.wait()
+        # Draining: /ready answers 503 while the port still takes requests, so that a load balancer polling it
+        # stops sending here before the listener closes.
+        app[STATE].shutting_down = True
+        await asyncio.sleep(settings.drain_ms / 1000)
+
+
+def _name_worker(name: str) -> Callable[[web.Request, web.StreamResponse], Awaitable[None]]:
+    async def prepare(_request: web.Request, response: web.StreamResponse) -> None:
+        response.headers[WORKER_HEADER] = name
+
+    return prepare
 
 
 # -- several processes on one port ---------------------------------------------------------------------------
@@ -142,22 +168,29 @@ def _raise_stop(_signum: int, _frame: FrameType | None) -> None:
     raise _Stop
 
 
-def _worker(gateway: Gateway, settings: ServerConfig, ready: multiprocessing.Queue[str]) -> None:
+def _worker(gateway: Gateway, settings: ServerConfig, ready: multiprocessing.Queue[str], index: int) -> None:
     """One worker process: its own event loop and client sessions, the shared port."""
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, signal.SIG_DFL)  # the supervisor's handlers are not this process's
     try:
-        run(serve(gateway, settings, reuse_port=True, on_listening=lambda _url: ready.put("ok")))
+        run(
+            serve(gateway, settings, reuse_port=True, on_listening=lambda _url: ready.put("ok"), worker=index)
+        )
     except OSError as error:
         ready.put(listen_error(settings.host, settings.port, error))
         sys.exit(1)
 
 
 def serve_workers(
-    gateway: Gateway, settings: ServerConfig, workers: int, on_listening: Callable[[str], None] | None = None
+    gateway: Gateway,
+    settings: ServerConfig,
+    workers: int,
+    on_listening: Callable[[str], None] | None = None,
+    on_worker_exit: Callable[[int], None] | None = None,
 ) -> int:
-    """Run `workers` processes that all listen on one port (the kernel spreads connections across them);
-    return when SIGINT/SIGTERM stops them (0) or one of them dies (1). Needs Linux's SO_REUSEPORT."""
+    """Run `workers` processes that all listen on one port (the kernel spreads connections across them) until
+    SIGINT/SIGTERM stops them (0), or 1 when they cannot start. A worker that dies is started again, after a
+    back-off while it keeps dying; `on_worker_exit` receives the dead one's pid first. Needs SO_REUSEPORT."""
     if not hasattr(socket, "SO_REUSEPORT"):
         print("error: --workers needs SO_REUSEPORT, which this system lacks", file=sys.stderr)
         return 1
@@ -167,29 +200,74 @@ def serve_workers(
     # event loop or thread yet to inherit badly.
     context = multiprocessing.get_context("fork")
     ready: multiprocessing.Queue[str] = context.Queue()
-    processes: list[multiprocessing.process.BaseProcess] = []
+    processes: dict[int, multiprocessing.process.BaseProcess] = {}
+
+    def start(index: int) -> None:
+        process = context.Process(
+            target=_worker, args=(gateway, settings, ready, index), name=f"worker-{index}"
+        )
+        process.start()
+        processes[index] = process
+
     try:
         with _reserved_port(settings.host, settings.port) as port:
             settings = replace(settings, port=port)
-            for _ in range(workers):
-                processes.append(context.Process(target=_worker, args=(gateway, settings, ready)))
-                processes[-1].start()
-            failure = _wait_ready(ready, processes)
+            for index in range(1, workers + 1):
+                start(index)
+            failure = _wait_ready(ready, workers)
             if failure is not None:
                 print(f"error: {failure}", file=sys.stderr)
                 return 1
         if on_listening is not None:
             on_listening(base_url(settings.host, port))
-        multiprocessing.connection.wait([p.sentinel for p in processes])
-        for dead in processes:
-            if dead.exitcode is not None:
-                print(f"error: worker {dead.pid} exited with code {dead.exitcode}", file=sys.stderr)
-        return 1
+        backoff = {index: _Restarts() for index in processes}
+        while True:
+            multiprocessing.connection.wait([p.sentinel for p in processes.values()])
+            for index, dead in list(processes.items()):
+                if dead.exitcode is None:
+                    continue
+                delay = backoff[index].next_delay()
+                print(
+                    f"error: worker {index} (pid {dead.pid}) exited with code {dead.exitcode}; "
+                    f"starting it again in {delay:g} s",
+                    file=sys.stderr,
+                    flush=True,
+                )
+                if on_worker_exit is not None and dead.pid is not None:
+                    on_worker_exit(dead.pid)
+                time.sleep(delay)
+                start(index)
+            _report_failed_starts(ready)
     except _Stop:
         return 0
     finally:
         _ignore_stop_signals()
-        _stop_all(processes, settings.shutdown_timeout_ms / 1000 + _KILL_GRACE_S)
+        _stop_all(list(processes.values()), settings.shutdown_timeout_ms / 1000 + _KILL_GRACE_S)
+
+
+class _Restarts:
+    """A worker's back-off: 0.5 s after a death, doubling (to 10 s) while it dies within a minute of starting."""
+
+    def __init__(self) -> None:
+        self.delay = 0.0
+        self.started = time.monotonic()
+
+    def next_delay(self) -> float:
+        quick = time.monotonic() - self.started < _STEADY_S
+        self.delay = min(_RESTART_MAX_S, self.delay * 2) if quick and self.delay else _RESTART_BASE_S
+        self.started = time.monotonic() + self.delay
+        return self.delay
+
+
+def _report_failed_starts(ready: multiprocessing.Queue[str]) -> None:
+    """What restarted workers said: "ok", or why they could not listen (they exit, and are restarted)."""
+    while True:
+        try:
+            message = ready.get_nowait()
+        except queue.Empty:
+            return
+        if message != "ok":
+            print(f"error: {message}", file=sys.stderr, flush=True)
 
 
 @contextlib.contextmanager
@@ -206,11 +284,8 @@ def _reserved_port(host: str, port: int) -> Iterator[int]:
         yield placeholder.getsockname()[1]
 
 
-def _wait_ready(
-    ready: multiprocessing.Queue[str], processes: list[multiprocessing.process.BaseProcess]
-) -> str | None:
-    """None once every worker listens, else the first failure."""
-    waiting = len(processes)
+def _wait_ready(ready: multiprocessing.Queue[str], waiting: int) -> str | None:
+    """None once `waiting` workers listen, else the first failure."""
     while waiting:
         try:
             message = ready.get(timeout=_WORKER_START_TIMEOUT_S)

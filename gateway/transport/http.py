@@ -25,6 +25,7 @@ from instrumentation.errors import (
     DownstreamUnavailable,
 )
 from registry.config import DEFAULT_MAX_RESPONSE_BYTES, ServiceConfig
+from registry.redaction import redact_url
 
 __all__ = ["DEFAULT_MAX_RESPONSE_BYTES", "HTTPTransport"]
 
@@ -150,20 +151,26 @@ class HTTPTransport:
                 body = await self._read(response) if needs_body else None
         except aiohttp.ConnectionTimeoutError as exc:  # before TimeoutError, which it also is
             raise DownstreamUnavailable(
-                f"{name}: cannot connect to {url} within {self.service.connect_timeout_ms} ms",
+                f"{name}: cannot connect to {redact_url(url)} within {self.service.connect_timeout_ms} ms",
                 service=name,
                 call=call,
             ) from exc
         except TimeoutError as exc:
             raise DownstreamTimeout(timeout_message, service=name, call=call) from exc
         except aiohttp.ClientConnectorError as exc:
-            raise DownstreamUnavailable(f"{name}: cannot connect to {url}", service=name, call=call) from exc
+            raise DownstreamUnavailable(
+                f"{name}: cannot connect to {redact_url(url)}", service=name, call=call
+            ) from exc
         except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError) as exc:
             # The connection was open but dropped before the whole answer arrived (reset, truncated body).
-            raise DownstreamUnavailable(f"{name}: connection to {url} lost", service=name, call=call) from exc
+            raise DownstreamUnavailable(
+                f"{name}: connection to {redact_url(url)} lost", service=name, call=call
+            ) from exc
         except aiohttp.ClientError as exc:
             raise DownstreamError(
-                f"{name}: request to {url} failed: {type(exc).__name__}: {exc}", service=name, call=call
+                f"{name}: request to {redact_url(url)} failed: {type(exc).__name__}: {exc}",
+                service=name,
+                call=call,
             ) from exc
 
         if status >= 400:

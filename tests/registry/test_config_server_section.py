@@ -29,6 +29,8 @@ def test_defaults_without_a_server_section() -> None:
         debug_plan=False,
         shutdown_timeout_ms=10000,
         batching_header=False,
+        drain_ms=0,
+        workers=1,
     )
     assert config.services["catalog"].max_keys == 10000
 
@@ -37,6 +39,7 @@ def test_every_server_key() -> None:
     text = SERVICES + (
         "server:\n  host: 0.0.0.0\n  port: 8080\n  max_body_bytes: 2048\n  max_depth: 7\n  max_aliases: 3\n"
         "  browser_page: false\n  debug_plan: true\n  shutdown_timeout_ms: 500\n  batching_header: true\n"
+        "  drain_ms: 1500\n  workers: 4\n"
     )
     assert parse_config(text, "funnel.yaml").server == ServerConfig(
         host="0.0.0.0",
@@ -47,6 +50,8 @@ def test_every_server_key() -> None:
         browser_page=False,
         debug_plan=True,
         shutdown_timeout_ms=500,
+        drain_ms=1500,
+        workers=4,
         batching_header=True,
     )
 
@@ -62,19 +67,22 @@ def test_max_keys_per_service() -> None:
 
 def test_every_wrong_server_value_is_reported_at_once_with_its_line() -> None:
     text = SERVICES + (
-        "server:\n  port: 70000\n  max_depth: 0\n  browser_page: sometimes\n  host: ''\n  workers: 4\n"
-        "  max_aliases: -1\n"
+        "server:\n  port: 70000\n  max_depth: 0\n  browser_page: sometimes\n  host: ''\n  worker: 4\n"
+        "  max_aliases: -1\n  workers: 0\n  drain_ms: -5\n"
     )
     assert problems(text) == [
         "funnel.yaml:5: server.port: port must be a port number (0 to 65535), got 70000",
         "funnel.yaml:6: server.max_depth: max_depth must be a positive integer, got 0",
         "funnel.yaml:7: server.browser_page: browser_page must be true or false, got 'sometimes'",
         "funnel.yaml:8: server.host: host must be a host name or address, got ''",
-        "funnel.yaml:9: server.workers: unknown key 'workers' (allowed: batching_header, body_timeout_ms, browser_page, csrf_prevention, csrf_required_headers, "
-        "debug_access, debug_plan, default_list_size, document_cache_bytes, header_timeout_ms, host, "
-        "introspection, max_aliases, max_body_bytes, max_connections_per_address, max_cost, max_depth, "
-        "max_response_bytes, max_root_fields, max_tokens, port, shutdown_timeout_ms)",
+        "funnel.yaml:9: server.worker: unknown key 'worker' (allowed: batching_header, body_timeout_ms, browser_page, csrf_prevention, "
+        "csrf_required_headers, debug_access, debug_plan, default_list_size, document_cache_bytes, "
+        "drain_ms, header_timeout_ms, host, introspection, max_aliases, max_body_bytes, "
+        "max_connections_per_address, max_cost, max_depth, max_response_bytes, max_root_fields, "
+        "max_tokens, port, shutdown_timeout_ms, workers)",
         "funnel.yaml:10: server.max_aliases: max_aliases must be a positive integer, got -1",
+        "funnel.yaml:11: server.workers: workers must be a positive integer, got 0",
+        "funnel.yaml:12: server.drain_ms: drain_ms must be an integer, 0 or more, got -5",
     ]
 
 

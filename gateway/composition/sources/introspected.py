@@ -9,6 +9,7 @@ from graphql import get_named_type
 
 from registry.config import ServiceConfig
 from registry.errors import ConfigError
+from registry.redaction import redact_url
 
 from ...fetching import MAX_DOCUMENT_BYTES, TIMEOUT_S, FetchError, graphql_data, post_graphql
 from ...schema.introspect import IntrospectionError, fetch_schema
@@ -34,7 +35,11 @@ async def introspected_schema(service: ServiceConfig) -> ServiceSchema:
         data = graphql_data(service.url, answer)
     except IntrospectionError as error:
         raise ConfigError(
-            [service_problem(service, f"cannot read its schema: POST {error.url}: {error.reason}")]
+            [
+                service_problem(
+                    service, f"cannot read its schema: POST {redact_url(error.url)}: {error.reason}"
+                )
+            ]
         ) from None
     except FetchError as error:
         raise ConfigError([service_problem(service, f"cannot read its schema: {error}")]) from None
