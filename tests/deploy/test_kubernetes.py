@@ -97,4 +97,5 @@ def test_the_configmap_makes_a_gateway(tmp_path: Path) -> None:
     config = load_config(tmp_path / "funnel.yaml", environ={"REDIS_PASSWORD": "from-the-secret"})
     assert config.redis is not None and config.redis.url == "redis://:from-the-secret@redis:6379/0"
     assert config.services["catalog"].url == "http://catalog:4002/graphql"
+    assert config.cache.redis and config.persisted_queries.redis  # the state replicas share
     Gateway.from_config(config).freeze()  # every annotation checked against the schema
