@@ -147,7 +147,9 @@ class GatewayMetrics(ExecutionHooks):
             ["outcome"],
             registry=registry,
         )
-        for outcome in SCHEMA_RELOAD_OUTCOMES:  # both exist from the start: an alert on `refused` has a series
+        for (
+            outcome
+        ) in SCHEMA_RELOAD_OUTCOMES:  # both exist from the start: an alert on `refused` has a series
             self.schema_reloads.labels(outcome)
         self._state = _StateCollector()
         registry.register(self._state)
