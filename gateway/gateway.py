@@ -1,4 +1,5 @@
-"""The Gateway: a schema, its bindings and its services, frozen at start-up, answering GraphQL requests.
+"""The Gateway: what builds one (a schema, its bindings from SDL and decorators, its services and config, the
+start-up) and hands each request to gateway.request with the schema version current when it starts.
 
 gateway = Gateway.from_config("funnel.yaml")
 
@@ -6,30 +7,27 @@ gateway = Gateway.from_config("funnel.yaml")
 def total(order): return order["quantity"] * order["unitPrice"]
 
 result = await gateway.execute("{ orders(first: 10) { id total product { name } } }")
+
+At start-up (`freeze`, or the first request) the bindings are checked and become `gateway.current`, a
+SchemaVersion; `gateway.swap(version)` puts another in its place atomically (gateway.version).
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import functools
 import inspect
 import sys
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, TypeVar
 
-from graphql import GraphQLError, GraphQLSchema, execute_sync, get_operation_ast
-from graphql.execution.values import get_variable_values
+from graphql import GraphQLSchema
 
-from instrumentation.call import CallRecord
 from instrumentation.errors import PlanError
-from instrumentation.executor import execute_plan
 from instrumentation.plan import Plan
 from instrumentation.planner import Planner
-from instrumentation.projection import project
 from registry.bindings import (
     BatchBinding,
     Binding,
@@ -39,46 +37,22 @@ from registry.bindings import (
     LoaderFunction,
     ResolverBinding,
     SourceLocation,
-    binding_functions,
 )
 from registry.config import GatewayConfig, ObservabilityConfig, ServiceConfig, load_config
-from registry.errors import ConfigError
 from registry.resilience import GatewayResilience
 
-from .cache.inflight import unshared
 from .composition.gateway_schema import load_gateway_schema
-from .observability import REQUEST_ID_HEADER, Observability
+from .observability import Observability
+from .request import Request, Result, Runtime, run_request
 from .resilience import BreakerSnapshot, ResilientTransport, circuit_states, request_deadline
-from .schema.annotations import load_schema, validate_bindings
+from .schema.annotations import load_schema
 from .schema.documents import DocumentCache, PreparedDocument
-from .schema.policy_directives import POLICY_DIRECTIVE_NAMES
 from .transport import ServiceClients
+from .version import SchemaVersion
 
-__all__ = ["Gateway", "Result"]
+__all__ = ["Gateway", "Result", "SchemaVersion"]
 
 F = TypeVar("F", bound=Callable[..., Any])
-
-_PRIVATE_DIRECTIVES = frozenset({"remote", "batch", *POLICY_DIRECTIVE_NAMES})
-
-
-@dataclass(slots=True)
-class Result:
-    """The answer to one request, with what it took: the plan and every downstream call."""
-
-    data: dict[str, Any] | None
-    errors: list[dict[str, Any]]
-    plan: Plan | None = None
-    calls: list[CallRecord] = field(default_factory=list)
-    request_error: bool = False  # the request could not be parsed, validated or planned: no execution
-    operation_name: str | None = None  # the operation run (its name in the document), or the one asked for
-
-    def response(self) -> dict[str, Any]:
-        if self.request_error:
-            return {"errors": self.errors}
-        response: dict[str, Any] = {"data": self.data}
-        if self.errors:
-            response["errors"] = self.errors
-        return response
 
 
 class Gateway:
@@ -99,7 +73,7 @@ class Gateway:
         processor that keeps spans in memory)."""
         if not isinstance(services, Mapping):
             services = {s.name: s for s in services}
-        self.schema = schema
+        self._schema = schema
         self.services: Mapping[str, ServiceConfig] = MappingProxyType(dict(services))
         self.batching = batching
         self.config = config
@@ -110,6 +84,7 @@ class Gateway:
             observability = config.observability
         self._observability = observability
         self._bindings: list[Binding] = list(bindings)
+        self._decorated: list[Binding] = []  # bound in Python: kept when a new schema version is built
         self._clients = clients
         self._frozen = False
 
@@ -218,32 +193,24 @@ class Gateway:
         if self._frozen:
             raise RuntimeError("the gateway has started: bind fields before the first request")
         self._bindings.append(binding)
+        self._decorated.append(binding)
 
     def _rebind(self, old: Binding, new: Binding) -> None:
         if self._frozen:
             raise RuntimeError("the gateway has started: bind fields before the first request")
         self._bindings[self._bindings.index(old)] = new
+        self._decorated[self._decorated.index(old)] = new
 
     # -- start-up -------------------------------------------------------------------------------------------
 
     def freeze(self) -> None:
-        """Check every binding (all problems at once) and build the planner; nothing can be bound after."""
+        """Check every binding (all problems at once) and build the first schema version; nothing can be bound
+        after."""
         if self._frozen:
             return
-        problems = validate_bindings(self.schema, self._bindings, self.services)
-        if problems:
-            raise ConfigError(problems)
-        self.bindings: Mapping[FieldCoordinate, Binding] = MappingProxyType(
-            {b.coordinate: b for b in self._bindings}
-        )
-        self.planner = Planner(
-            self.schema, self.bindings, {name: s.protocol for name, s in self.services.items()}
-        )
-        self.functions = binding_functions(self._bindings)
-        self.documents = DocumentCache(self.schema)
-        self.max_batch = {name: s.max_batch for name, s in self.services.items()}
-        self.max_keys = {name: s.max_keys for name, s in self.services.items()}
-        self.introspection_schema = _public_schema(self.schema)
+        self.current = SchemaVersion.build(self._schema, self._bindings, self.services)
+        self.documents = DocumentCache(self.current.schema)
+        self.documents.renew(self.current.schema, self.current.id)
         if self._clients is None:
             inflight = self.config.cache.inflight if self.config is not None else True
             stack = functools.partial(ResilientTransport, inflight=inflight)
@@ -252,8 +219,70 @@ class Gateway:
         # Built here, not at the first request: a feature on without its package must stop start-up.
         self.observability = source if isinstance(source, Observability) else Observability(source)
         self.observability.watch(self._clients, self.documents)
-        self._observer = self.observability if self.observability.active else None
+        observer = self.observability if self.observability.active else None
+        self.runtime = Runtime(
+            self._clients,
+            observer,
+            {name: s.max_batch for name, s in self.services.items()},
+            {name: s.max_keys for name, s in self.services.items()},
+        )
         self._frozen = True
+
+    # -- schema versions ------------------------------------------------------------------------------------
+
+    def build_version(
+        self, schema: GraphQLSchema, bindings: Sequence[Binding], *, decorated: bool = True
+    ) -> SchemaVersion:
+        """A new schema version for this gateway's services, checked (ConfigError listing every problem); the
+        bindings made with the decorators join those given, unless `decorated` is false or a given binding is
+        for the same field. Nothing changes until it is swapped in."""
+        given = {b.coordinate for b in bindings}
+        extra = [b for b in self._decorated if b.coordinate not in given] if decorated else []
+        return SchemaVersion.build(schema, [*bindings, *extra], self.services)
+
+    def swap(self, version: SchemaVersion) -> SchemaVersion:
+        """Make `version` current, atomically, and return the one it replaces. Requests in flight finish on the
+        version they started with; the next request uses this one. The document and plan caches start afresh."""
+        self.freeze()
+        previous = self.current
+        self.current = version
+        self.documents.renew(version.schema, version.id)
+        return previous
+
+    @property
+    def schema(self) -> GraphQLSchema:
+        """The current version's schema (before start-up: the one the gateway was made with)."""
+        return self.current.schema if self._frozen else self._schema
+
+    @property
+    def bindings(self) -> Mapping[FieldCoordinate, Binding]:
+        self.freeze()
+        return self.current.bindings
+
+    @property
+    def planner(self) -> Planner:
+        self.freeze()
+        return self.current.planner
+
+    @property
+    def functions(self) -> Mapping[FieldCoordinate, Callable[..., Any]]:
+        self.freeze()
+        return self.current.functions
+
+    @property
+    def introspection_schema(self) -> GraphQLSchema:
+        self.freeze()
+        return self.current.introspection_schema
+
+    @property
+    def max_batch(self) -> Mapping[str, int]:
+        self.freeze()
+        return self.runtime.max_batch
+
+    @property
+    def max_keys(self) -> Mapping[str, int]:
+        self.freeze()
+        return self.runtime.max_keys
 
     @property
     def clients(self) -> ServiceClients:
@@ -286,18 +315,11 @@ class Gateway:
     ) -> Plan:
         """The plan for a query, made (or taken from the cache) without calling anything."""
         self.freeze()
+        version = self.current
         prepared = self.documents.get(query)
         if prepared.document is None:
             raise PlanError("; ".join(e.message for e in prepared.errors))
-        return self._plan(prepared, operation_name, variables or {})
-
-    def _plan(
-        self, prepared: PreparedDocument, operation_name: str | None, values: Mapping[str, Any]
-    ) -> Plan:
-        document = prepared.document
-        assert document is not None
-        key = (operation_name, tuple(_condition(values, n) for n in prepared.conditions))
-        return prepared.plans.get_or_make(key, lambda: self.planner.plan(document, operation_name, values))
+        return version.plan(prepared, operation_name, variables or {})
 
     async def execute(
         self,
@@ -345,7 +367,7 @@ class Gateway:
         deadline = request_deadline(self.resilience.deadline_ms, timeout_ms)
         self.freeze()
         batched = self.batching if batching is None else batching
-        observer = self._observer
+        observer = self.runtime.observer
         if observer is None:
             return await self._run(query, variables, operation_name, headers, deadline, request_id, batched)
         with observer.request(headers, request_id) as observed:
@@ -364,83 +386,14 @@ class Gateway:
         request_id: str | None,
         batching: bool,
     ) -> Result:
+        version = self.current  # read once: the request keeps it to its end, whatever is swapped in meanwhile
         prepared = query if isinstance(query, PreparedDocument) else self.documents.get(query)
-        if prepared.document is None:
-            return _request_error(prepared.errors, operation_name)
-        operation = get_operation_ast(prepared.document, operation_name)
-        if operation is None:
-            message = (
-                f"Unknown operation named '{operation_name}'."
-                if operation_name
-                else "Must provide operation name if query contains multiple operations."
-            )
-            return _request_error([GraphQLError(message)], operation_name)
-        name = operation.name.value if operation.name is not None else operation_name
-        raw = dict(variables or {})
-        coerced = get_variable_values(self.schema, operation.variable_definitions or (), raw)
-        if isinstance(coerced, list):
-            return _request_error(coerced, name)
-        values = coerced.coerced
-        try:
-            plan = self._plan(prepared, operation_name, values)
-        except PlanError as error:
-            located = GraphQLError(error.message, error.node)
-            if error.execution:
-                return Result(None, [dict(located.formatted)], operation_name=name)
-            return _request_error([located], name)
-        root: dict[str, Any] = {}
-        if plan.introspection is not None:
-            document = plan.introspection.document
-            introspection = execute_sync(self.introspection_schema, document, variable_values=raw)
-            root[plan.introspection.key] = introspection.data
-        observer = self._observer
-        send = self.clients.fetcher(
-            headers or {},
-            extra_headers={REQUEST_ID_HEADER: request_id} if request_id else {},
-            call_headers=observer.call_headers if observer is not None else None,
+        if prepared.version != version.id:  # prepared for another version: validate it again for this one
+            prepared = self.documents.prepare(prepared.query)
+        request = Request(
+            prepared, variables or {}, operation_name, headers or {}, deadline, request_id, batching
         )
-        # With batching off, every call goes out: the N+1 baseline is not de-duplicated in flight either.
-        with contextlib.nullcontext() if batching else unshared():
-            execution = await execute_plan(
-                plan,
-                send,
-                variables=raw,
-                coerced_variables=values,
-                batching=batching,
-                max_batch=self.max_batch,
-                max_keys=self.max_keys,
-                root=root,
-                deadline=deadline,
-                hooks=observer.hooks if observer is not None else None,
-                functions=self.functions,
-            )
-        data, errors = project(plan.projection, execution.data)
-        return Result(data, errors, plan, execution.calls, operation_name=name)
-
-
-def _condition(values: Mapping[str, Any], name: str) -> bool | None:
-    """A condition variable's part of the plan key: true, false, or an explicit null (which fails)."""
-    if name in values and values[name] is None:
-        return None
-    return bool(values.get(name))
-
-
-def _request_error(errors: Sequence[GraphQLError], operation_name: str | None = None) -> Result:
-    return Result(
-        None, [dict(e.formatted) for e in errors], request_error=True, operation_name=operation_name
-    )
-
-
-def _public_schema(schema: GraphQLSchema) -> GraphQLSchema:
-    """The schema clients see: without Funnel's own directives."""
-    return GraphQLSchema(
-        query=schema.query_type,
-        mutation=schema.mutation_type,
-        subscription=schema.subscription_type,
-        types=list(schema.type_map.values()),
-        directives=[d for d in schema.directives if d.name not in _PRIVATE_DIRECTIVES],
-        description=schema.description,
-    )
+        return await run_request(version, self.runtime, request)
 
 
 def _caller() -> SourceLocation:

@@ -31,7 +31,7 @@ from .request_id import using_request_id
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace import SpanProcessor
 
-    from ..gateway import Result
+    from ..request import Result
     from .metrics import GatewayMetrics
     from .tracing import Tracing
 

@@ -138,6 +138,11 @@ class PreparedDocument:
     conditions: tuple[str, ...] = ()  # variables read by @skip/@include: part of the plan key
     plans: LRUCache[tuple[Any, ...], Plan] = field(default_factory=lambda: LRUCache(_PLANS_PER_DOCUMENT))
     tokens: int = 0  # what it holds in memory grows with it
+    version: str = ""  # the id of the schema version it was validated against (its plans are that version's)
+    query: str = ""  # the text it was prepared from, to prepare it again for a newer version
+    # What other parts work out once per document (gateway.auth: the fields with an access requirement), kept
+    # with it so that it goes when the document is evicted.
+    derived: dict[str, Any] = field(default_factory=dict)
 
 
 class DocumentCache:
@@ -155,7 +160,15 @@ class DocumentCache:
         )
         self.plan_totals = CacheTotals()  # every document's plan cache, for metrics
         self.limits = limits or DemandLimits()
+        self.version = ""  # the schema version documents are validated for now (gateway.version)
         self._worker: ThreadPoolExecutor | None = None
+
+    def renew(self, schema: GraphQLSchema, version: str) -> None:
+        """Validate against another schema version from now on: what was cached is forgotten (a document held by
+        a request in flight keeps its own plans); the counters carry on, as metrics need."""
+        self.schema = schema
+        self.version = version
+        self.documents.clear()
 
     def limit(self, limits: DemandLimits, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
         """Hold documents to `limits` from now on (the server's, set when it starts); forgets what was cached."""
@@ -177,21 +190,33 @@ class DocumentCache:
             if self._worker is None:
                 self._worker = ThreadPoolExecutor(1, thread_name_prefix="funnel-documents")
             prepared = await asyncio.get_running_loop().run_in_executor(self._worker, self.prepare, query)
-        self.documents.put(query, prepared)
+        if prepared.version == self.version:  # not when a swap came meanwhile: it is the old version's
+            self.documents.put(query, prepared)
         return prepared
 
     def prepare(self, query: str) -> PreparedDocument:
+        schema, version = self.schema, self.version  # as they are now: a swap may come while this runs
         try:
             document = self.limits.parse(query)
         except GraphQLError as error:
-            return PreparedDocument(None, [error])
+            return PreparedDocument(None, [error], version=version, query=query)
         errors = self.limits.screen(document)
         if not errors:
-            errors = validate(self.schema, document)
+            errors = validate(schema, document)
         if errors:
-            return PreparedDocument(None, list(errors), tokens=_tokens(document))
+            return PreparedDocument(
+                None, list(errors), tokens=_tokens(document), version=version, query=query
+            )
         plans: LRUCache[tuple[Any, ...], Plan] = LRUCache(_PLANS_PER_DOCUMENT, self.plan_totals)
-        return PreparedDocument(document, [], condition_variables(document), plans, _tokens(document))
+        return PreparedDocument(
+            document,
+            [],
+            condition_variables(document),
+            plans,
+            _tokens(document),
+            version=version,
+            query=query,
+        )
 
     def close(self) -> None:
         if self._worker is not None:

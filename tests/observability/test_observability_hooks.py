@@ -81,7 +81,7 @@ async def test_hooks_see_every_group_and_call_nested_and_answers_do_not_change(c
         observability=ObservabilityConfig(logging=LoggingConfig()),
     )
     observed.freeze()
-    observed._observer.hooks = hooks  # type: ignore[union-attr]  # the recorders in place of the request log
+    observed.runtime.observer.hooks = hooks  # type: ignore[union-attr]  # the recorders in place of the request log
     try:
         expected = await plain.run(DEEP)
         result = await observed.run(DEEP)
@@ -116,4 +116,4 @@ def test_a_gateway_without_observability_has_no_hooks() -> None:
     }
     gateway = Gateway.from_sdl(EXAMPLE_SCHEMA.read_text(), services)
     gateway.freeze()
-    assert gateway.observability.hooks is None and gateway._observer is None
+    assert gateway.observability.hooks is None and gateway.runtime.observer is None
