@@ -80,3 +80,16 @@ async def start_server(cluster: Cluster) -> AsyncIterator[StartServer]:
 @pytest.fixture
 async def server(start_server: StartServer) -> Server:
     return await start_server()
+
+
+def cluster_config(cluster: Cluster, server: str = "  port: 0\n", more: str = "") -> str:
+    """A `funnel serve` config over the cluster's services: the example schema, `server:` lines, more sections."""
+    return (
+        f"schema: {EXAMPLE_SCHEMA}\n"
+        "services:\n"
+        f"  accounts: {{url: '{cluster.urls['accounts']}', protocol: rest}}\n"
+        f"  catalog: {{url: '{cluster.graphql_url('catalog')}'}}\n"
+        f"  orders: {{url: '{cluster.graphql_url('orders')}'}}\n"
+        f"  reviews: {{url: '{cluster.graphql_url('reviews')}'}}\n"
+        f"server:\n{server}{more}"
+    )
