@@ -254,6 +254,7 @@ class Executor:
             shared.setdefault(source.share(f), []).append(f)
         parts: list[tuple[tuple[BatchFetch, ...], list[list[Any]], Lookup]] = []
         for sharing in shared.values():
+            lookup: Lookup = {}
             if not source.keyed:
                 keys: list[Any] = [parent for f in sharing for parent, _ in pending[f.id]]
                 chunks = [keys]
@@ -263,13 +264,10 @@ class Executor:
                     if len(sharing) == 1
                     else _distinct(k for f in sharing for k in distinct[f.id])
                 )
-                lookup: Lookup = {}
                 if source.checks_keys:
                     keys = self.sendable(source, sharing[0], keys, lookup)
                 chunks = self.chunks(sharing[0].service, keys)
-                parts.append((tuple(sharing), chunks, lookup))
-                continue
-            parts.append((tuple(sharing), chunks, {}))
+            parts.append((tuple(sharing), chunks, lookup))
         # Chunk i of every part in request i when the source puts parts together; else a request per part.
         bundles = [parts] if source.one_request else [[p] for p in parts]
         level = group[0].level
