@@ -25,23 +25,32 @@ from .resilience import GatewayResilience, ResiliencePolicy, merge_policy
 
 __all__ = [
     "CACHE_SCOPES",
+    "DEBUG_ACCESS",
     "DEFAULT_MAX_RESPONSE_BYTES",
+    "JWT_ALGORITHMS",
     "LOG_FORMATS",
     "LOG_LEVELS",
     "PROTOCOLS",
+    "RATE_LIMIT_BACKENDS",
     "TRACE_EXPORTERS",
+    "APIKeyConfig",
+    "AuthConfig",
     "CacheConfig",
     "CacheRule",
     "CacheScope",
+    "CorsConfig",
+    "DebugAccess",
     "ExposedField",
     "GatewayConfig",
     "InvalidationConfig",
+    "JWTConfig",
     "LogFormat",
     "LogLevel",
     "LoggingConfig",
     "ObservabilityConfig",
     "PersistedQueriesConfig",
     "Protocol",
+    "RateLimitConfig",
     "RedisConfig",
     "ServerConfig",
     "ServiceConfig",
@@ -115,6 +124,14 @@ class ServerConfig:
     max_response_bytes: int = 16 * 1024 * 1024  # the encoded answer to one request
     document_cache_bytes: int = 64 * 1024 * 1024  # parsed documents and their plans, estimated
     introspection: bool = False  # `__schema` / `__type`: off in `funnel serve` unless said, on in the demo
+    # Who sees what serves debugging: /ready's details, `funnel-debug: plan|explain`, `debug_plan`.
+    debug_access: DebugAccess = "authenticated"
+    # Apollo Router's CSRF prevention: a browser request that needed no preflight must carry one of these.
+    csrf_prevention: bool = True
+    csrf_required_headers: tuple[str, ...] = ("apollo-require-preflight", "x-apollo-operation-name")
+    header_timeout_ms: int = 5000  # a connection must send a whole request head within this
+    body_timeout_ms: int = 10_000  # and the body within this
+    max_connections_per_address: int = 100
     browser_page: bool = True
     debug_plan: bool = False  # every response carries extensions.funnel, as with `funnel-debug: plan`
     shutdown_timeout_ms: int = 10_000  # how long requests in flight may take to finish on shutdown
@@ -219,6 +236,81 @@ class PersistedQueriesConfig:
     location: SourceLocation | None = None
 
 
+JWT_ALGORITHMS: Final = (
+    "HS256", "HS384", "HS512", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512",
+    "EdDSA",
+)  # fmt: skip
+DebugAccess = Literal["authenticated", "everyone", "nobody"]
+DEBUG_ACCESS: Final[tuple[DebugAccess, ...]] = ("authenticated", "everyone", "nobody")
+RateLimitBackend = Literal["memory", "redis"]
+RATE_LIMIT_BACKENDS: Final[tuple[RateLimitBackend, ...]] = ("memory", "redis")
+
+
+@dataclass(frozen=True, slots=True)
+class JWTConfig:
+    """`auth.jwt`: bearer tokens, verified with exactly one of a shared secret, a JWKS file or a JWKS URL."""
+
+    secret: str | None = field(default=None, repr=False)
+    jwks_file: str | None = None
+    jwks_url: str | None = None
+    jwks_refresh_ms: int = 300_000  # the JWKS URL is fetched again in the background this often
+    jwks_timeout_ms: int = 2000
+    algorithms: tuple[str, ...] = ("RS256",)  # allowlist: a token signed otherwise is refused
+    issuer: str | None = None
+    audience: str | None = None
+    leeway_s: int = 30  # clock skew allowed on exp / nbf / iat
+    scopes_claim: str = "scope"  # a space-separated string or a list of strings
+    location: SourceLocation | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class APIKeyConfig:
+    """One entry of `auth.api_keys.keys`: the key, the subject it authenticates as and its scopes."""
+
+    key: str = field(repr=False)
+    subject: str
+    scopes: tuple[str, ...] = ()
+    location: SourceLocation | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AuthConfig:
+    """The `auth:` section. Without it every caller is anonymous (and `@authenticated` fields are null)."""
+
+    required: bool = False  # refuse (401) a request without valid credentials
+    jwt: JWTConfig | None = None
+    api_keys: tuple[APIKeyConfig, ...] = ()
+    api_key_header: str = "x-api-key"
+    # The verified claims, as JSON, in this request header to every service that forwards it (headers.forward);
+    # a client's own value of that header is always dropped.
+    claims_header: str | None = None
+    location: SourceLocation | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimitConfig:
+    """The `rate_limit:` section: a token bucket per client (its subject, else its address)."""
+
+    requests_per_second: float = 10.0
+    burst: int = 20
+    backend: RateLimitBackend = "memory"  # redis: in the `redis:` section's server, shared by replicas
+    exempt_subjects: tuple[str, ...] = ()
+    exempt_addresses: tuple[str, ...] = ()
+    location: SourceLocation | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CorsConfig:
+    """The `cors:` section: which browser origins may call the gateway. Without it, no CORS headers at all."""
+
+    origins: tuple[str, ...] = ()  # exact origins, like https://app.example.com; "*" for any (no credentials)
+    methods: tuple[str, ...] = ("GET", "POST")
+    headers: tuple[str, ...] = ("content-type", "authorization")
+    credentials: bool = False
+    max_age_s: int = 600
+    location: SourceLocation | None = None
+
+
 @dataclass(frozen=True, slots=True)
 class GatewayConfig:
     path: str | None  # the YAML file, for error messages and relative paths
@@ -231,6 +323,9 @@ class GatewayConfig:
     redis: RedisConfig | None = None  # None: no `redis:` section, every feature keeps its state in memory
     cache: CacheConfig = CacheConfig()
     persisted_queries: PersistedQueriesConfig = PersistedQueriesConfig()
+    auth: AuthConfig | None = None
+    rate_limit: RateLimitConfig | None = None
+    cors: CorsConfig | None = None
     schema_location: SourceLocation | None = None  # the `schema:` line, for a schema file that cannot be read
     compose: bool = False  # the schema comes from the services; `schema:` holds only what the gateway adds
     schema_lock: str | None = None  # the composed schema written by `funnel compose`, served as is
@@ -796,6 +891,12 @@ _SERVER: Final[Mapping[str, _Key]] = MappingProxyType(
         "max_response_bytes": _Key(_positive_int),
         "document_cache_bytes": _Key(_positive_int),
         "introspection": _Key(_boolean),
+        "debug_access": _Key(_one_of(DEBUG_ACCESS)),
+        "csrf_prevention": _Key(_boolean),
+        "csrf_required_headers": _Key(_list_of(_header_name)),
+        "header_timeout_ms": _Key(_positive_int),
+        "body_timeout_ms": _Key(_positive_int),
+        "max_connections_per_address": _Key(_positive_int),
         "browser_page": _Key(_boolean),
         "debug_plan": _Key(_boolean),
         "batching_header": _Key(_boolean),
@@ -933,6 +1034,132 @@ _PERSISTED_QUERIES: Final[Mapping[str, _Key]] = MappingProxyType(
 )
 
 
+_algorithm = _one_of(JWT_ALGORITHMS)
+_positive_number = _expect(
+    "a number above 0", lambda v: v if type(v) in (int, float) and 0 < v < float("inf") else None
+)
+_origin = _expect(
+    "an origin like https://app.example.com, or *",
+    lambda v: (
+        v
+        if isinstance(v, str)
+        and (
+            v == "*"
+            or (urlsplit(v).scheme in ("http", "https") and urlsplit(v).netloc and urlsplit(v).path == "")
+        )
+        else None
+    ),
+)
+_method = _expect(
+    "an HTTP method", lambda v: v.upper() if isinstance(v, str) and _HEADER_TOKEN.fullmatch(v) else None
+)
+_JWT: Final[Mapping[str, _Key]] = MappingProxyType(
+    {
+        "secret": _Key(_text),
+        "jwks_file": _Key(_schema_file),
+        "jwks_url": _Key(_url),
+        "jwks_refresh_ms": _Key(_positive_int),
+        "jwks_timeout_ms": _Key(_positive_int),
+        "algorithms": _Key(_list_of(_algorithm)),
+        "issuer": _Key(_text),
+        "audience": _Key(_text),
+        "leeway_s": _Key(_non_negative_int),
+        "scopes_claim": _Key(_text),
+    }
+)
+_KEY_SOURCES: Final = ("secret", "jwks_file", "jwks_url")
+
+
+def _jwt(reader: _Reader, entry: _Entry) -> Any:
+    values = _section(_JWT)(reader, entry)
+    if values is _INVALID:
+        return values
+    sources = [name for name in _KEY_SOURCES if name in values]
+    if len(sources) != 1:
+        reader.report(entry, f"jwt needs exactly one of {', '.join(_KEY_SOURCES)}, got {len(sources)}")
+        return _INVALID
+    if "algorithms" not in values:
+        values["algorithms"] = ("HS256",) if sources == ["secret"] else ("RS256",)
+    shared = [a for a in values["algorithms"] if a.startswith("HS")]
+    if sources == ["secret"] and len(shared) != len(values["algorithms"]):
+        reader.report(entry, "a shared secret verifies only HS256, HS384 or HS512 tokens (algorithms)")
+        return _INVALID
+    if sources != ["secret"] and shared:
+        # A public key used as an HMAC secret is the classic algorithm-confusion forgery.
+        reader.report(entry, f"{sources[0]} keys cannot verify {', '.join(shared)} tokens (algorithms)")
+        return _INVALID
+    return JWTConfig(**values, location=reader.location(entry.anchor))
+
+
+_API_KEY: Final[Mapping[str, _Key]] = MappingProxyType(
+    {
+        "key": _Key(_text, required=True),
+        "subject": _Key(_text, required=True),
+        "scopes": _Key(_list_of(_text)),
+    }
+)
+
+
+def _api_key(reader: _Reader, entry: _Entry) -> Any:
+    values = _section(_API_KEY)(reader, entry)
+    if values is _INVALID:
+        return values
+    return APIKeyConfig(**values, location=reader.location(entry.anchor))
+
+
+_API_KEYS: Final[Mapping[str, _Key]] = MappingProxyType(
+    {"header": _Key(_header_name, attr="api_key_header"), "keys": _Key(_list_of(_api_key), attr="api_keys")}
+)
+_AUTH: Final[Mapping[str, _Key]] = MappingProxyType(
+    {
+        "required": _Key(_boolean),
+        "jwt": _Key(_jwt),
+        "api_keys": _Key(_section(_API_KEYS), inline=True),
+        "claims_header": _Key(_header_name),
+    }
+)
+
+
+def _auth(reader: _Reader, entry: _Entry) -> Any:
+    values = _section(_AUTH)(reader, entry)
+    if values is _INVALID:
+        return values
+    if values.get("required") and "jwt" not in values and not values.get("api_keys"):
+        reader.report(entry, "required: true needs a way to authenticate (jwt or api_keys)")
+        return _INVALID
+    return AuthConfig(**values, location=reader.location(entry.anchor))
+
+
+_RATE_LIMIT: Final[Mapping[str, _Key]] = MappingProxyType(
+    {
+        "requests_per_second": _Key(_positive_number),
+        "burst": _Key(_positive_int),
+        "backend": _Key(_one_of(RATE_LIMIT_BACKENDS)),
+        "exempt_subjects": _Key(_list_of(_text)),
+        "exempt_addresses": _Key(_list_of(_host)),
+    }
+)
+_CORS: Final[Mapping[str, _Key]] = MappingProxyType(
+    {
+        "origins": _Key(_list_of(_origin), required=True),
+        "methods": _Key(_list_of(_method)),
+        "headers": _Key(_list_of(_header_name)),
+        "credentials": _Key(_boolean),
+        "max_age_s": _Key(_non_negative_int),
+    }
+)
+
+
+def _cors(reader: _Reader, entry: _Entry) -> Any:
+    values = _section(_CORS)(reader, entry)
+    if values is _INVALID:
+        return values
+    if values.get("credentials") and "*" in values["origins"]:
+        reader.report(entry, "credentials: true cannot be given to any origin (*): list the origins")
+        return _INVALID
+    return CorsConfig(**values, location=reader.location(entry.anchor))
+
+
 def _with_location(keys: Mapping[str, _Key], build: Callable[..., Any]) -> _Check:
     """A section built with its own line, for problems found once the whole file is read."""
     section = _section(keys)
@@ -957,6 +1184,9 @@ _TOP_LEVEL: Final[Mapping[str, _Key]] = MappingProxyType(
         "redis": _Key(_redis),
         "cache": _Key(_with_location(_CACHE, CacheConfig)),
         "persisted_queries": _Key(_with_location(_PERSISTED_QUERIES, PersistedQueriesConfig)),
+        "auth": _Key(_auth),
+        "rate_limit": _Key(_with_location(_RATE_LIMIT, RateLimitConfig)),
+        "cors": _Key(_cors),
         "compose": _Key(_boolean),
         "schema_lock": _Key(_schema_file),
     }

@@ -59,9 +59,16 @@ def demo_config(port: int, host: str = "127.0.0.1", *, batching: bool = True) ->
         config,
         batching=batching,
         services=MappingProxyType(services),
-        # The page's panel runs a query with batching on and off side by side (funnel-batching); GraphiQL needs
-        # introspection, which `funnel serve` leaves off unless the config turns it on.
-        server=replace(config.server, host=host, port=port, batching_header=True, introspection=True),
+        # The page's panel runs a query with batching on and off side by side (funnel-batching) and shows its
+        # plan; GraphiQL needs introspection. `funnel serve` leaves all three off unless the config says.
+        server=replace(
+            config.server,
+            host=host,
+            port=port,
+            batching_header=True,
+            introspection=True,
+            debug_access="everyone",
+        ),
         observability=observability,
     )
 

@@ -12,6 +12,7 @@ Counted as it happens (execution hooks and the end of each request):
 | `funnel_downstream_batch_keys` (histogram: keys per call of a batched field) | service, binding |
 | `funnel_downstream_keys_requested_total` (keys gathered from parents, duplicates included) | service |
 | `funnel_downstream_keys_deduplicated_total` (duplicates not sent thanks to batching) | service |
+| `funnel_schema_reloads_total` (schema changes checked while serving) | outcome (applied, refused) |
 
 Read from the gateway's state when scraped (nothing is spent on them between scrapes):
 
@@ -56,8 +57,9 @@ from ..schema.documents import DocumentCache
 from ..transport import ServiceClients
 from .multiprocess import StateMirror, shared_directory, shared_registry
 
-__all__ = ["BREAKER_STATES", "KEY_BUCKETS", "BoundedLabels", "GatewayMetrics"]
+__all__ = ["BREAKER_STATES", "KEY_BUCKETS", "SCHEMA_RELOAD_OUTCOMES", "BoundedLabels", "GatewayMetrics"]
 
+SCHEMA_RELOAD_OUTCOMES: Final = ("applied", "refused")
 KEY_BUCKETS: Final = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, float("inf"))
 BREAKER_STATES: Final[tuple[BreakerState, ...]] = ("closed", "open", "half_open")
 _GRAPHQL_NAME: Final = re.compile(r"[_A-Za-z][_0-9A-Za-z]{0,99}")
@@ -139,6 +141,16 @@ class GatewayMetrics(ExecutionHooks):
             ["service"],
             registry=registry,
         )
+        self.schema_reloads = Counter(
+            "funnel_schema_reloads",
+            "Schema changes checked while serving: applied, or refused (the previous schema kept serving).",
+            ["outcome"],
+            registry=registry,
+        )
+        for (
+            outcome
+        ) in SCHEMA_RELOAD_OUTCOMES:  # both exist from the start: an alert on `refused` has a series
+            self.schema_reloads.labels(outcome)
         self._state = _StateCollector()
         registry.register(self._state)
         # Several workers (`funnel serve --workers N`): every worker's files are read at each scrape.
@@ -162,6 +174,10 @@ class GatewayMetrics(ExecutionHooks):
         label = self.operations(operation)
         self.requests.labels(label, outcome).inc()
         self.request_duration.labels(label).observe(seconds)
+
+    def schema_reloaded(self, applied: bool) -> None:
+        """A schema change was checked: swapped in (`applied`) or refused."""
+        self.schema_reloads.labels("applied" if applied else "refused").inc()
 
     def level(self, group: LevelGroup) -> AbstractContextManager[None]:
         if group.requested:

@@ -128,5 +128,6 @@ class StateMirror:
             key = (family.name, label_values)
             increase = sample.value - self._counted.get(key, 0.0)
             self._counted[key] = sample.value
+            child = counter.labels(*label_values) if names else counter  # made at 0: the series exists
             if increase > 0:  # a counter of the state that went back (a reset) is not undone
-                (counter.labels(*label_values) if names else counter).inc(increase)
+                child.inc(increase)

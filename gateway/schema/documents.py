@@ -140,6 +140,9 @@ class PreparedDocument:
     tokens: int = 0  # what it holds in memory grows with it
     version: str = ""  # the id of the schema version it was validated against (its plans are that version's)
     query: str = ""  # the text it was prepared from, to prepare it again for a newer version
+    # What other parts work out once per document (gateway.auth: the fields with an access requirement), kept
+    # with it so that it goes when the document is evicted.
+    derived: dict[str, Any] = field(default_factory=dict)
 
 
 class DocumentCache:

@@ -12,6 +12,7 @@ read `errors` from a 200. Once execution starts the answer is 200, field errors 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -20,17 +21,29 @@ from typing import Any, Final
 
 import orjson
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
+from aiohttp.web_protocol import RequestPayloadError
 from graphql import GraphQLError, OperationType, get_operation_ast
 
 from instrumentation.errors import ErrorCode, PlanError
 from instrumentation.plan import print_plan
-from registry.config import ServerConfig
+from registry.config import AuthConfig, CorsConfig, RateLimitConfig, RedisConfig, ServerConfig
 
+from ..auth import Access, Identity
+from ..auth.middleware import (
+    IDENTITY,
+    authentication_middleware,
+    authenticator_context,
+    build_authenticator,
+)
 from ..demand import DemandLimits, limit_error
 from ..gateway import Gateway, Result
 from ..observability import current_request_id, request_id_middleware
 from ..persisted import PERSISTED_QUERIES, PersistedQueryError, persisted_queries_context
+from ..ratelimit import RateLimiter, rate_limit_middleware
 from ..resilience import TIMEOUT_HEADER, LoadShedder, parse_timeout_ms
+from .cors import cors_middleware
+from .csrf import csrf_middleware
 from .masking import mask_errors
 from .media import GRAPHQL_RESPONSE, HTML, JSON, negotiate
 from .page import add_page_routes, page_response
@@ -65,24 +78,54 @@ class ServerState:
 GATEWAY: Final = web.AppKey("funnel.gateway", Gateway)
 SETTINGS: Final = web.AppKey("funnel.settings", ServerConfig)
 STATE: Final = web.AppKey("funnel.state", ServerState)
+ACCESS: Final = web.AppKey("funnel.access", Access)
+CLAIMS_HEADER: Final = web.AppKey("funnel.claims_header", str)
 
 _MIN_LINE_SIZE: Final = 8190  # aiohttp's default for the request line
 _JSON_TYPES: Final = (GRAPHQL_RESPONSE, JSON)
 _WITH_PAGE: Final = (GRAPHQL_RESPONSE, JSON, HTML)
 
 
-def create_app(gateway: Gateway, settings: ServerConfig | None = None) -> web.Application:
+def create_app(
+    gateway: Gateway,
+    settings: ServerConfig | None = None,
+    *,
+    auth: AuthConfig | None = None,
+    rate_limit: RateLimitConfig | None = None,
+    cors: CorsConfig | None = None,
+    redis: RedisConfig | None = None,
+) -> web.Application:
     """An aiohttp application serving `gateway`; it closes the gateway's client sessions on cleanup.
 
-    The gateway is frozen here, so a binding problem stops start-up instead of the first request."""
+    `auth`, `rate_limit`, `cors` and `redis` default to the gateway config's sections. The gateway is frozen here, so a
+    binding problem stops start-up instead of the first request."""
     settings = settings or ServerConfig()
+    config = gateway.config
+    auth = auth if auth is not None else (config.auth if config is not None else None)
+    rate_limit = rate_limit if rate_limit is not None else (config.rate_limit if config is not None else None)
+    cors = cors if cors is not None else (config.cors if config is not None else None)
+    redis = redis if redis is not None else (config.redis if config is not None else None)
     gateway.freeze()
     gateway.documents.limit(demand_limits(settings), settings.document_cache_bytes)
     shedding = LoadShedder(gateway.resilience.max_in_flight_requests)
+    authenticator = build_authenticator(auth)
+    # The request id first (a header read), so that every answer carries it, a refused one included; CORS
+    # and CSRF next (headers only); then who is asking and whether they may ask again so soon; then the body,
+    # read within its timeout before shedding counts the request, so that slow clients cannot fill the
+    # in-flight slots; then shedding, before any real work is spent on it.
+    middlewares: list[Any] = [request_id_middleware]
+    if cors is not None:
+        middlewares.append(cors_middleware(cors))
+    if settings.csrf_prevention:
+        middlewares.append(csrf_middleware(GRAPHQL_PATH, settings.csrf_required_headers))
+    middlewares.append(authentication_middleware(authenticator, GRAPHQL_PATH))
+    limiter = None
+    if rate_limit is not None:
+        limiter = RateLimiter(rate_limit, redis)
+        middlewares.append(rate_limit_middleware(limiter, GRAPHQL_PATH))
+    middlewares += [_body_within_timeout, shedding, _errors_as_json]
     app = web.Application(
-        # The request id first (a header read), so that every answer carries it, a shed one included; then
-        # shedding, so that a request beyond the limit is refused before any real work is spent on it.
-        middlewares=[request_id_middleware, shedding, _errors_as_json],
+        middlewares=middlewares,
         client_max_size=settings.max_body_bytes,
         # A GET carries the query in the request line: allow it the size a POST body may have.
         handler_args={"max_line_size": max(_MIN_LINE_SIZE, settings.max_body_bytes)},
@@ -90,7 +133,13 @@ def create_app(gateway: Gateway, settings: ServerConfig | None = None) -> web.Ap
     app[GATEWAY] = gateway
     app[SETTINGS] = settings
     app[STATE] = ServerState()
+    app[ACCESS] = Access(gateway.schema)
+    if auth is not None and auth.claims_header is not None:
+        app[CLAIMS_HEADER] = auth.claims_header
     app.cleanup_ctx.append(_gateway_context)
+    app.cleanup_ctx.append(authenticator_context(authenticator))
+    if limiter is not None:
+        app.cleanup_ctx.append(limiter.context)
     app.cleanup_ctx.append(persisted_queries_context(gateway.config))
     app.on_shutdown.append(_not_ready)
     app.router.add_route("GET", GRAPHQL_PATH, _graphql)
@@ -192,7 +241,11 @@ async def _answer(request: web.Request, progress: _Progress) -> web.StreamRespon
         if exceeded is not None:
             return _respond({"errors": [exceeded.formatted]}, _request_error_status(media), media)
 
-    debug = request.headers.get(DEBUG_HEADER, "").strip().lower()
+    identity = request[IDENTITY]
+    restricted = request.app[ACCESS].restrict(prepared, identity)
+    if restricted is not None:
+        prepared = restricted.prepared
+    debug = request.headers.get(DEBUG_HEADER, "").strip().lower() if _shows_details(request) else ""
     if debug == "explain" and document is not None:  # the plan only: nothing is sent to any service
         return _explain(gateway, params, media)
 
@@ -213,14 +266,16 @@ async def _answer(request: web.Request, progress: _Progress) -> web.StreamRespon
         prepared,
         params.variables,
         params.operation_name,
-        headers=request.headers,
+        headers=_downstream_headers(request, identity),
         timeout_ms=timeout_ms,
         request_id=current_request_id(),
         batching=batching,
     )
+    if restricted is not None and not result.request_error:
+        result.data = restricted.apply(result.data, result.errors)
     body = result.response()
     mask_errors(body, gateway.services)
-    if settings.debug_plan or debug == "plan":
+    if (settings.debug_plan and _shows_details(request)) or debug == "plan":
         _add_debug(body, result)
     encoded = orjson.dumps(body)
     if len(encoded) > settings.max_response_bytes:
@@ -232,6 +287,53 @@ async def _answer(request: web.Request, progress: _Progress) -> web.StreamRespon
         return _respond({"data": None, "errors": [refused.formatted]}, 200, media)
     status = _request_error_status(media) if result.request_error else 200
     return web.Response(body=encoded, status=status, content_type=media, charset="utf-8")
+
+
+def _shows_details(request: web.Request) -> bool:
+    """Whether this caller may see what serves debugging (plans, downstream queries, /ready's details)."""
+    access = request.app[SETTINGS].debug_access
+    return access == "everyone" or (access == "authenticated" and request[IDENTITY].authenticated)
+
+
+def _downstream_headers(request: web.Request, identity: Identity) -> Any:
+    """The client's headers, with the claims header (when configured) replaced by the verified claims: a
+    client's own value of it never reaches a service."""
+    name = request.app.get(CLAIMS_HEADER)
+    if name is None:
+        return request.headers
+    headers = request.headers.copy()
+    headers.popall(name, None)
+    if identity.authenticated:
+        claims = dict(identity.claims) or {
+            "sub": identity.subject,
+            "scope": " ".join(sorted(identity.scopes)),
+        }
+        headers[name] = orjson.dumps(claims, default=str).decode()
+    return headers
+
+
+@web.middleware
+async def _body_within_timeout(request: web.Request, handler: _Handler) -> web.StreamResponse:
+    """A POST's body is read before the request counts as in flight, and within `server.body_timeout_ms`."""
+    if request.method != "POST" or request.path != GRAPHQL_PATH:
+        return await handler(request)
+    settings = request.app[SETTINGS]
+    try:
+        async with asyncio.timeout(settings.body_timeout_ms / 1000):
+            await request.read()  # kept by the request: the handler's read() returns it
+    except TimeoutError:
+        message = f"The body did not arrive within {settings.body_timeout_ms} ms (server.body_timeout_ms)."
+        return _error(408, message, JSON, {"Connection": "close"})
+    except web.HTTPRequestEntityTooLarge:
+        limit = settings.max_body_bytes
+        return _error(413, f"The body is larger than {limit} bytes (server.max_body_bytes).", JSON)
+    except (RequestPayloadError, HttpProcessingError):  # bad gzip or deflate, chunks that do not add up
+        message = "The body cannot be read: its Content-Encoding does not decode or its framing is broken."
+        return _error(400, message, JSON, {"Connection": "close"})
+    except ConnectionError:  # the client went away mid-body: nobody to answer, nothing to log
+        log.debug("client closed the connection before its body arrived")
+        return _error(400, "The connection closed before the body arrived.", JSON, {"Connection": "close"})
+    return await handler(request)
 
 
 async def _read_params(request: web.Request) -> GraphQLParams:
@@ -289,10 +391,15 @@ async def _ready(request: web.Request) -> web.Response:
     gateway = request.app[GATEWAY]
     services = await probe_all(gateway.clients, gateway.services)
     ready = all(outcome == "ok" for outcome in services.values())
+    status = 200 if ready else 503
+    if not _shows_details(
+        request
+    ):  # which URLs answer what, and the breakers' figures, only to those allowed
+        return _respond({"status": "ready" if ready else "unavailable"}, status, JSON)
     circuits = {name: circuit.as_dict() for name, circuit in gateway.circuits().items()}
     return _respond(
         {"status": "ready" if ready else "unavailable", "services": services, "circuits": circuits},
-        200 if ready else 503,
+        status,
         JSON,
     )
 

@@ -28,7 +28,8 @@ from aiohttp import web
 from registry.config import ServerConfig
 
 from ..gateway import Gateway
-from .app import STATE, create_app
+from .app import SETTINGS, STATE, create_app
+from .connections import ConnectionGuard, GuardedSite
 
 __all__ = [
     "WORKER_HEADER",
@@ -88,7 +89,12 @@ async def listening(
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=shutdown_timeout_s)
     await runner.setup()
     try:
-        site = web.TCPSite(runner, host, port, reuse_port=reuse_port or None)
+        settings = app.get(SETTINGS)
+        site: web.TCPSite
+        if settings is None:
+            site = web.TCPSite(runner, host, port, reuse_port=reuse_port or None)
+        else:  # header timeout, connections per address, quiet answers to malformed requests
+            site = GuardedSite(runner, ConnectionGuard(settings), host, port, reuse_port=reuse_port or None)
         await site.start()
         yield base_url(host, runner.addresses[0][1])
     finally:

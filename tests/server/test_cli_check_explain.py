@@ -62,9 +62,11 @@ def test_check_reports_every_config_problem_at_once(
         "funnel.yaml:6: services.catalog.timeout_ms: timeout_ms must be a positive integer, got -1\n"
         "funnel.yaml:7: services.orders: missing required key 'url'\n"
         "funnel.yaml:10: server.max_depth: max_depth must be a positive integer, got 0\n"
-        "funnel.yaml:11: server.worker: unknown key 'worker' (allowed: batching_header, browser_page, debug_plan, "
-        "default_list_size, document_cache_bytes, drain_ms, host, introspection, max_aliases, max_body_bytes, "
-        "max_cost, max_depth, max_response_bytes, max_root_fields, max_tokens, port, shutdown_timeout_ms, workers)\n"
+        "funnel.yaml:11: server.worker: unknown key 'worker' (allowed: batching_header, body_timeout_ms, browser_page, csrf_prevention, "
+        "csrf_required_headers, debug_access, debug_plan, default_list_size, document_cache_bytes, "
+        "drain_ms, header_timeout_ms, host, introspection, max_aliases, max_body_bytes, "
+        "max_connections_per_address, max_cost, max_depth, max_response_bytes, max_root_fields, "
+        "max_tokens, port, shutdown_timeout_ms, workers)\n"
         "6 problems in funnel.yaml\n",
     )
 

@@ -17,9 +17,9 @@ from examples.services.cluster import Cluster
 from gateway.server.serving import event_loop_factory
 
 from ..processes import Child, descendants, is_running, start_child
+from .conftest import cluster_config
 
 FUNNEL = str(Path(sys.executable).with_name("funnel"))
-SCHEMA = Path(__file__).parents[2] / "examples" / "gateway.graphql"
 LOOP = "uvloop" if event_loop_factory() is not None else "asyncio"
 QUERY = {"query": "{ orders(first: 20) { id product { name } } }"}
 
@@ -29,16 +29,7 @@ Serve = Callable[..., Awaitable[tuple[Child, str, str]]]
 @pytest.fixture
 def config_file(tmp_path: Path, cluster: Cluster) -> Path:
     path = tmp_path / "funnel.yaml"
-    path.write_text(
-        f"schema: {SCHEMA}\n"
-        "services:\n"
-        f"  accounts: {{url: '{cluster.urls['accounts']}', protocol: rest}}\n"
-        f"  catalog: {{url: '{cluster.graphql_url('catalog')}'}}\n"
-        f"  orders: {{url: '{cluster.graphql_url('orders')}'}}\n"
-        f"  reviews: {{url: '{cluster.graphql_url('reviews')}'}}\n"
-        "server:\n"
-        "  port: 0\n"
-    )
+    path.write_text(cluster_config(cluster))
     return path
 
 

@@ -18,9 +18,9 @@ from examples.services.cluster import Cluster
 from gateway.server.serving import WORKER_HEADER
 
 from ..processes import descendants, is_running, start_child
+from .conftest import cluster_config
 
 FUNNEL = str(Path(sys.executable).with_name("funnel"))
-SCHEMA = Path(__file__).parents[2] / "examples" / "gateway.graphql"
 QUERY = {"query": "{ orders(first: 5) { id product { name } } }"}
 REQUESTS = 30
 
@@ -28,16 +28,7 @@ REQUESTS = 30
 @pytest.fixture
 def config_file(tmp_path: Path, cluster: Cluster) -> Path:
     path = tmp_path / "funnel.yaml"
-    path.write_text(
-        f"schema: {SCHEMA}\n"
-        "services:\n"
-        f"  accounts: {{url: '{cluster.urls['accounts']}', protocol: rest}}\n"
-        f"  catalog: {{url: '{cluster.graphql_url('catalog')}'}}\n"
-        f"  orders: {{url: '{cluster.graphql_url('orders')}'}}\n"
-        f"  reviews: {{url: '{cluster.graphql_url('reviews')}'}}\n"
-        "server:\n  port: 0\n  workers: 3\n"
-        "observability:\n  metrics: true\n"
-    )
+    path.write_text(cluster_config(cluster, "  port: 0\n  workers: 3\n", "observability:\n  metrics: true\n"))
     return path
 
 

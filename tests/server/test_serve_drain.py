@@ -10,26 +10,14 @@ from pathlib import Path
 
 import aiohttp
 
-from examples.services.cluster import Cluster, run_cluster
+from examples.services.cluster import run_cluster
 from examples.services.common import STATS_KEY
 
 from ..processes import start_child
+from .conftest import cluster_config
 
 FUNNEL = str(Path(sys.executable).with_name("funnel"))
-SCHEMA = Path(__file__).parents[2] / "examples" / "gateway.graphql"
 QUERY = {"query": "{ orders(first: 3) { id product { name } } }"}
-
-
-def config_text(cluster: Cluster, drain_ms: int) -> str:
-    return (
-        f"schema: {SCHEMA}\n"
-        "services:\n"
-        f"  accounts: {{url: '{cluster.urls['accounts']}', protocol: rest}}\n"
-        f"  catalog: {{url: '{cluster.graphql_url('catalog')}'}}\n"
-        f"  orders: {{url: '{cluster.graphql_url('orders')}'}}\n"
-        f"  reviews: {{url: '{cluster.graphql_url('reviews')}'}}\n"
-        f"server:\n  port: 0\n  drain_ms: {drain_ms}\n"
-    )
 
 
 async def orders_of(response: aiohttp.ClientResponse) -> list[str]:
@@ -41,7 +29,7 @@ async def orders_of(response: aiohttp.ClientResponse) -> list[str]:
 
 async def test_sigterm_turns_ready_off_then_closes_the_port_after_the_drain(tmp_path: Path) -> None:
     async with run_cluster(latency_ms=200) as slow:
-        (tmp_path / "funnel.yaml").write_text(config_text(slow, drain_ms=3000))
+        (tmp_path / "funnel.yaml").write_text(cluster_config(slow, "  port: 0\n  drain_ms: 3000\n"))
         async with start_child(FUNNEL, "serve", cwd=tmp_path) as child, aiohttp.ClientSession() as http:
             url = (await child.read_until("Funnel listening on ")).split()[3].removesuffix("/graphql")
             async with http.get(url + "/ready") as response:
