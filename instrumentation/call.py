@@ -31,7 +31,8 @@ class GraphQLCall:
 
 @dataclass(frozen=True, slots=True)
 class RestCall:
-    """GET {url}{path}?{params}; the answer is the parsed JSON body."""
+    """{method} {url}{path}?{params}, with `body` as JSON when there is one; the answer is the parsed JSON body
+    (None for 204 No Content). `path` is already percent-encoded; `params` are encoded by the transport."""
 
     service: str
     path: str
@@ -40,6 +41,9 @@ class RestCall:
     level: int = 0
     chunk: int = 0
     deadline: float | None = None
+    method: str = "GET"
+    body: Mapping[str, Any] | None = None
+    operation: Literal["query", "mutation"] = "query"  # a mutation's call is never retried nor shared
 
 
 Call = GraphQLCall | RestCall

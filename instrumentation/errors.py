@@ -25,6 +25,7 @@ __all__ = [
     "DownstreamUnavailable",
     "ErrorCode",
     "FieldError",
+    "NotSent",
     "PlanError",
 ]
 
@@ -45,6 +46,8 @@ class ErrorCode(StrEnum):
     TOO_MANY_KEYS = "TOO_MANY_KEYS"
     LOADER_ERROR = "LOADER_ERROR"
     KEY_ERROR = "KEY_ERROR"
+    INVALID_KEY = "INVALID_KEY"  # a batch key that cannot be sent as one (e.g. it holds the batch separator)
+    BAD_USER_INPUT = "BAD_USER_INPUT"  # an argument that cannot be sent as it must be (one path segment)
     # the gateway refused a request before running it
     QUERY_TOO_DEEP = "QUERY_TOO_DEEP"
     TOO_MANY_ALIASES = "TOO_MANY_ALIASES"
@@ -139,6 +142,13 @@ class DownstreamBadResponse(DownstreamError):
     """The service answered, but not with what the protocol promises (invalid JSON, wrong shape, too large)."""
 
     code: ErrorCode = ErrorCode.DOWNSTREAM_BAD_RESPONSE
+
+
+class NotSent(DownstreamError):
+    """Refused before sending: a value of the client's request cannot go downstream as the contract says (a
+    path argument that is not one path segment). Its code says which input was wrong."""
+
+    code: ErrorCode = ErrorCode.BAD_USER_INPUT
 
 
 class FieldError:

@@ -188,12 +188,11 @@ class Executor:
         source = self.sources[fetch.source]
         try:
             answer = await self.send(source.root_call(fetch, self.context), (fetch.id,), source)
+            source.index_root(fetch, answer, self.root)
         except DownstreamError as error:
-            failed = FieldError.from_exception(error)
+            value = None if source.absent(fetch, error) else FieldError.from_exception(error)
             for key in fetch.keys:
-                self.root[key] = failed
-            return
-        source.index_root(fetch, answer, self.root)
+                self.root[key] = value
 
     # -- batches --------------------------------------------------------------------------------------------
 
@@ -240,7 +239,10 @@ class Executor:
     async def run_one(self, source: Source, fetch: BatchFetch, parent: dict[str, Any], key: Any) -> None:
         lookup: Lookup = {}
         keys = _key_list(key) if source.keyed else [key]
-        await self.request(source, [Part((fetch,), keys)], [lookup], fetch.level, 0)
+        if source.checks_keys:
+            keys = self.sendable(source, fetch, keys, lookup)
+        if keys or not source.checks_keys:
+            await self.request(source, [Part((fetch,), keys)], [lookup], fetch.level, 0)
         source.assign(fetch, [(parent, key)], lookup)
 
     async def run_batched(
@@ -252,6 +254,7 @@ class Executor:
             shared.setdefault(source.share(f), []).append(f)
         parts: list[tuple[tuple[BatchFetch, ...], list[list[Any]], Lookup]] = []
         for sharing in shared.values():
+            lookup: Lookup = {}
             if not source.keyed:
                 keys: list[Any] = [parent for f in sharing for parent, _ in pending[f.id]]
                 chunks = [keys]
@@ -261,8 +264,10 @@ class Executor:
                     if len(sharing) == 1
                     else _distinct(k for f in sharing for k in distinct[f.id])
                 )
+                if source.checks_keys:
+                    keys = self.sendable(source, sharing[0], keys, lookup)
                 chunks = self.chunks(sharing[0].service, keys)
-            parts.append((tuple(sharing), chunks, {}))
+            parts.append((tuple(sharing), chunks, lookup))
         # Chunk i of every part in request i when the source puts parts together; else a request per part.
         bundles = [parts] if source.one_request else [[p] for p in parts]
         level = group[0].level
@@ -292,6 +297,17 @@ class Executor:
             source.index(parts, answer, lookups)
         except DownstreamError as error:
             source.fail(parts, lookups, FieldError.from_exception(error))
+
+    def sendable(self, source: Source, fetch: BatchFetch, keys: list[Any], lookup: Lookup) -> list[Any]:
+        """The keys that can be sent; each other one fails in the lookup, and so only its own parents."""
+        valid = []
+        for key in keys:
+            reason = source.invalid_key(fetch, key)
+            if reason is None:
+                valid.append(key)
+            else:
+                lookup[normalize(key)] = FieldError(reason, ErrorCode.INVALID_KEY, fetch.service)
+        return valid
 
     def too_many_keys(
         self, group: list[BatchFetch], pending: Mapping[int, Pending], distinct: Distinct

@@ -82,6 +82,7 @@ class BatchRequest:
     entity: str | None = None
     path: str | None = None
     match: str = "id"
+    items: str | None = None  # REST: the dotted path to the list in the answer's envelope
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +99,10 @@ class RootFetch:
     variables: tuple[str, ...] = ()  # the client's variables the document uses
     path: str = ""  # REST: the path template, "{arg}" filled from `arguments`
     arguments: tuple[RestArgument, ...] = ()
+    method: str = "GET"  # REST: the HTTP method; the arguments not in the path go in a JSON body unless GET
+    items: str | None = None  # REST: the dotted path to the value in the answer's envelope
+    expects: Literal["object", "list", "value"] = "object"  # REST: the shape of the field's type; for
+    # anything but a list a 404 or 204 answer means null (a single lookup of something that does not exist)
     level: int = 0
     depends_on: tuple[int, ...] = ()
     label: str = ""  # how `print_plan` names the request (`query`, `(rest) GET /a/{id} [id: 5] → a`)

@@ -161,6 +161,9 @@ class _Fetch:
     root_keys: list[str] = dataclasses.field(default_factory=list)
     path: str = ""
     arguments: tuple[RestArgument, ...] = ()
+    method: str = "GET"
+    items: str | None = None
+    expects: Literal["object", "list", "value"] = "object"
     # batch fetches
     binding: BatchBinding | LoaderBinding | None = None
     paths: list[ParentPath] = dataclasses.field(default_factory=list)
@@ -279,6 +282,9 @@ class _PlanBuilder:
         else:
             fetch = self.new_fetch(binding.service, source, 0)
             fetch.path = binding.path or ""
+            fetch.method = binding.method or ("POST" if operation == "mutation" else "GET")
+            fetch.items = binding.items
+            fetch.expects = _shape(field_def)
             fetch.arguments = tuple(
                 RestArgument(a.name.value, a.value, cast(GraphQLInputType, field_def.args[a.name.value].type))
                 for a in nodes[0].arguments or ()
@@ -573,6 +579,9 @@ class _PlanBuilder:
             variables=variables,
             path=fetch.path,
             arguments=fetch.arguments,
+            method=fetch.method,
+            items=fetch.items,
+            expects=fetch.expects,
         )
         return dataclasses.replace(root, label=fetch.source.root_label(root))
 
@@ -584,7 +593,9 @@ class _PlanBuilder:
         request = BatchRequest()
         select = key_function = None
         if isinstance(binding, BatchBinding):
-            request = BatchRequest(binding.field, binding.arg, binding.entity, binding.path, binding.match)
+            request = BatchRequest(
+                binding.field, binding.arg, binding.entity, binding.path, binding.match, binding.items
+            )
             select = binding.select
             key_function = binding.coordinate if binding.key_function is not None else None
         return BatchFetch(
@@ -620,6 +631,13 @@ class _PlanBuilder:
             for name, d in definitions.items()
         )
         return f"{operation}({printed}) {selection}"
+
+
+def _shape(field_def: GraphQLField) -> Literal["object", "list", "value"]:
+    """What a REST answer for this field must be: a JSON array, a JSON object, or any value (a scalar)."""
+    if _is_list_field(field_def):
+        return "list"
+    return "value" if is_leaf_type(get_named_type(field_def.type)) else "object"
 
 
 def _is_list_field(field_def: GraphQLField) -> bool:

@@ -66,7 +66,11 @@ class RemoteBinding:
     coordinate: FieldCoordinate
     service: str
     field: str | None = None  # GraphQL service: root field to call (default: the gateway field's name)
-    path: str | None = None  # REST service: GET {base}{path}, "{arg}" placeholders filled from arguments
+    path: str | None = None  # REST service: {base}{path}, "{arg}" placeholders filled from arguments
+    method: str | None = (
+        None  # REST: the HTTP method (default GET for a query's field, POST for a mutation's)
+    )
+    items: str | None = None  # REST: the dotted path to the value in the answer's envelope (e.g. "data.item")
     location: SourceLocation | None = None
 
     @property
@@ -92,6 +96,7 @@ class BatchBinding:
     path: str | None = None
     match: str = "id"
     select: str | None = None
+    items: str | None = None  # REST: the dotted path to the list in the answer's envelope (e.g. "items")
     key_function: KeyFunction | None = dataclasses.field(default=None, compare=False)
     requires: tuple[str, ...] = ()
     location: SourceLocation | None = None

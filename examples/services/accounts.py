@@ -3,6 +3,13 @@
 ``GET /accounts?ids=1,2,3`` answers a JSON array of ``{"id", "name", "email"}`` for the ids that exist, in
 descending id order (deliberately not the order asked for); ``GET /accounts/{id}`` answers one account or 404.
 ``GET /openapi.json`` answers the OpenAPI 3 document of those two (``accounts.openapi.yaml``, as JSON).
+
+Writes, for the REST contract's mutations: ``POST /accounts`` with a JSON body ``{"name", "email"}`` creates an
+account (201, the account); ``PATCH /accounts/{id}`` changes the fields its body names (the account, or 404);
+``DELETE /accounts/{id}`` removes one (204 No Content, or 404).
+
+The same reads in an envelope, as many REST APIs answer: ``GET /v2/accounts?ids=`` answers
+``{"items": [...], "count": n}`` and ``GET /v2/accounts/{id}`` answers ``{"data": {...}}``.
 """
 
 from __future__ import annotations
@@ -79,16 +86,20 @@ def _parse_id_list(raw: str) -> list[int]:
     return ids
 
 
-async def _accounts_by_ids(request: web.Request) -> web.Response:
+def _by_ids(request: web.Request) -> list[Any]:
     raw = request.query.get("ids")
     if raw is None:
         raise RequestError(400, "Missing query parameter 'ids'")
     ids = _parse_id_list(raw)
     request.app[STATS_KEY].keys += len(ids)
-    return json_response(fetch_by_ids(request.app[DB_KEY].conn, _SELECT, ids))
+    return fetch_by_ids(request.app[DB_KEY].conn, _SELECT, ids)
 
 
-async def _account(request: web.Request) -> web.Response:
+async def _accounts_by_ids(request: web.Request) -> web.Response:
+    return json_response(_by_ids(request))
+
+
+def _found(request: web.Request) -> Any:
     raw = request.match_info["id"]
     account_id = parse_id(raw)
     if account_id is None:
@@ -97,7 +108,60 @@ async def _account(request: web.Request) -> web.Response:
     row = request.app[DB_KEY].conn.execute(f"{_SELECT} WHERE id = ?", (account_id,)).fetchone()
     if row is None:
         raise RequestError(404, f"Unknown account '{raw}'")
-    return json_response(row)
+    return row
+
+
+async def _account(request: web.Request) -> web.Response:
+    return json_response(_found(request))
+
+
+async def _fields(request: web.Request, required: bool) -> dict[str, str]:
+    try:
+        body = await request.json()
+    except ValueError:
+        raise RequestError(400, "Expected a JSON object body") from None
+    if not isinstance(body, dict):
+        raise RequestError(400, "Expected a JSON object body")
+    fields = {name: body[name] for name in ("name", "email") if name in body}
+    if any(not isinstance(value, str) for value in fields.values()):
+        raise RequestError(400, "'name' and 'email' must be strings")
+    if required and len(fields) != 2:
+        raise RequestError(400, "Expected 'name' and 'email'")
+    return fields
+
+
+async def _create(request: web.Request) -> web.Response:
+    fields = await _fields(request, required=True)
+    conn = request.app[DB_KEY].conn
+    cursor = conn.execute(
+        "INSERT INTO accounts (name, email) VALUES (?, ?)", (fields["name"], fields["email"])
+    )
+    row = conn.execute(f"{_SELECT} WHERE id = ?", (cursor.lastrowid,)).fetchone()
+    return json_response(row, status=201)
+
+
+async def _update(request: web.Request) -> web.Response:
+    row = _found(request)
+    fields = await _fields(request, required=False)
+    conn = request.app[DB_KEY].conn
+    for name, value in fields.items():  # names from the fixed tuple in _fields, never from the request
+        conn.execute(f"UPDATE accounts SET {name} = ? WHERE id = ?", (value, row["id"]))
+    return json_response(conn.execute(f"{_SELECT} WHERE id = ?", (row["id"],)).fetchone())
+
+
+async def _delete(request: web.Request) -> web.Response:
+    row = _found(request)
+    request.app[DB_KEY].conn.execute("DELETE FROM accounts WHERE id = ?", (row["id"],))
+    return web.Response(status=204)
+
+
+async def _enveloped_accounts(request: web.Request) -> web.Response:
+    items = _by_ids(request)
+    return json_response({"items": items, "count": len(items)})
+
+
+async def _enveloped_account(request: web.Request) -> web.Response:
+    return json_response({"data": _found(request)})
 
 
 @functools.cache
@@ -118,6 +182,11 @@ def create_app(
     app = create_service_app(database, latency_ms=latency_ms, max_concurrency=max_concurrency)
     app.router.add_get("/accounts", _accounts_by_ids)
     app.router.add_get("/accounts/{id}", _account)
+    app.router.add_post("/accounts", _create)
+    app.router.add_patch("/accounts/{id}", _update)
+    app.router.add_delete("/accounts/{id}", _delete)
+    app.router.add_get("/v2/accounts", _enveloped_accounts)
+    app.router.add_get("/v2/accounts/{id}", _enveloped_account)
     app.router.add_get("/openapi.json", _openapi)
     return app
 

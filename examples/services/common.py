@@ -90,6 +90,8 @@ class ServiceStats:
     keys: int = 0
     in_flight: int = 0
     peak_in_flight: int = 0
+    # The last requests as received, "METHOD raw-path-and-query" (not decoded): what tests of encoding read.
+    received: deque[str] = field(default_factory=lambda: deque(maxlen=256))
 
     def enter(self) -> None:
         self.in_flight += 1
@@ -101,6 +103,7 @@ class ServiceStats:
     def reset(self) -> None:
         self.requests = 0
         self.keys = 0
+        self.received.clear()
         # Requests still running at reset time are genuinely in flight, so the peak starts from them.
         self.peak_in_flight = self.in_flight
 
@@ -328,6 +331,7 @@ async def api_middleware(
     stats = request.app[STATS_KEY]
     limits = request.app[LIMITS_KEY]
     stats.requests += 1
+    stats.received.append(f"{request.method} {request.raw_path}")
     async with limits.slot():
         stats.enter()
         try:

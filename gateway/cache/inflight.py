@@ -63,7 +63,7 @@ def _identity(call: Call, headers: Mapping[str, str]) -> bytes | None:
     if isinstance(call, GraphQLCall):
         what: list[Any] = [call.service, "graphql", call.query, call.variables, forwarded]
     else:
-        what = [call.service, "rest", call.path, call.params, forwarded]
+        what = [call.service, "rest", call.method, call.path, call.params, call.body, forwarded]
     try:
         return orjson.dumps(what, default=_plain, option=orjson.OPT_SORT_KEYS)
     except TypeError:
@@ -84,11 +84,7 @@ class InflightTransport:
         self._flights: dict[bytes, _Flight] = {}
 
     async def send(self, call: Call, headers: Mapping[str, str]) -> Any:
-        if (
-            not self.enabled
-            or (isinstance(call, GraphQLCall) and call.operation != "query")
-            or not _SHARING.get()
-        ):
+        if not self.enabled or call.operation != "query" or not _SHARING.get():
             return await self.inner.send(call, headers)
         identity = _identity(call, headers)
         if identity is None:

@@ -24,7 +24,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Final
 
-from instrumentation.call import Call, GraphQLCall, time_left
+from instrumentation.call import Call, time_left
 from instrumentation.errors import (
     CircuitOpen,
     DeadlinePassed,
@@ -55,8 +55,8 @@ def is_retryable(error: DownstreamError) -> bool:
 
 
 def is_idempotent(call: Call) -> bool:
-    """Safe to send twice: every call but a mutation (REST calls are GETs)."""
-    return not (isinstance(call, GraphQLCall) and call.operation == "mutation")
+    """Safe to send twice: every call but a mutation's (GraphQL or REST, whatever its HTTP method)."""
+    return call.operation != "mutation"
 
 
 class RetryBudget:

@@ -46,8 +46,11 @@ DIRECTIVES_SDL: Final = """\
 directive @remote(
   service: String!
   field: String      # GraphQL service: the root field to call (default: the same name)
-  path: String       # REST/JSON service: GET {base}{path}; "{arg}" placeholders filled from arguments,
-                     # the other arguments sent as query parameters
+  path: String       # REST/JSON service: {base}{path}; "{arg}" placeholders filled from arguments (each one
+                     # percent-encoded path segment), the other arguments sent as query parameters (GET)
+                     # or as a JSON object body (other methods)
+  method: String     # REST: GET, POST, PUT, PATCH or DELETE (default: GET on Query, POST on Mutation)
+  items: String      # REST: where the value is in the answer, e.g. "data" for {"data": {...}}
 ) on FIELD_DEFINITION
 
 "Resolve this field for all parents at one level with one call to a service."
@@ -61,6 +64,7 @@ directive @batch(
   match: String = "id"  # field of each returned item that equals the key (for `entity`: the @key field)
   select: String     # read this field of each returned item as the value (default: the item itself),
                      # e.g. Product.reviews from a Federation subgraph that extends Product
+  items: String      # REST: where the list is in the answer, e.g. "items" for {"items": [...]}
 ) on FIELD_DEFINITION
 """
 
@@ -74,7 +78,15 @@ _BINDING_CLASSES: Final[Mapping[str, type[RemoteBinding] | type[BatchBinding]]] 
     "batch": BatchBinding,
 }
 _SOURCES: Final = ("field", "entity", "path")  # @batch: exactly one
-_PROTOCOL_OF_ARGUMENT: Final[Mapping[str, str]] = {"field": "graphql", "entity": "graphql", "path": "rest"}
+_PROTOCOL_OF_ARGUMENT: Final[Mapping[str, str]] = {
+    "field": "graphql",
+    "entity": "graphql",
+    "path": "rest",
+    "method": "rest",
+    "items": "rest",
+}
+_METHODS: Final = ("GET", "POST", "PUT", "PATCH", "DELETE")
+_DOTTED: Final = re.compile(r"[_A-Za-z][_0-9A-Za-z]*(\.[_A-Za-z][_0-9A-Za-z]*)*")
 _NAME: Final = re.compile(r"[_A-Za-z][_0-9A-Za-z]*")
 _PLACEHOLDER: Final = re.compile(r"\{([^{}]*)\}")
 
@@ -185,7 +197,10 @@ def _remote_messages(
     if service is None:
         yield _unknown_service(binding.service, services)
         return
-    yield from _protocol_messages("@remote", binding, ("field", "path"), service)
+    yield from _protocol_messages("@remote", binding, ("field", "path", "method", "items"), service)
+    if binding.method is not None and binding.method not in _METHODS:
+        yield f"@remote(method:) must be one of {', '.join(_METHODS)}, got '{binding.method}'"
+    yield from _items_messages("@remote", binding.items)
     if service.protocol == "rest":
         if binding.path is None:
             yield f"@remote on rest service '{service.name}' needs path:"
@@ -215,7 +230,8 @@ def _batch_messages(
     if service is None:
         yield _unknown_service(binding.service, services)
     else:
-        yield from _protocol_messages("@batch", binding, sources, service)
+        yield from _protocol_messages("@batch", binding, [*sources, "items"], service)
+    yield from _items_messages("@batch", binding.items)
     if binding.key is None and binding.key_function is None:
         yield "@batch: a key is required (key or key_function)"
     elif binding.key is not None and binding.key_function is not None:
@@ -237,6 +253,11 @@ def _protocol_messages(
         needed = _PROTOCOL_OF_ARGUMENT[argument]
         if getattr(binding, argument) is not None and service.protocol != needed:
             yield f"{directive}({argument}:) needs a {needed} service; '{service.name}' is {service.protocol}"
+
+
+def _items_messages(directive: str, items: str | None) -> Iterator[str]:
+    if items is not None and not _DOTTED.fullmatch(items):
+        yield f"{directive}(items:) must be a field name or a dotted path of names (e.g. data.items), got '{items}'"
 
 
 def _unknown_service(name: str, services: Mapping[str, ServiceConfig]) -> str:

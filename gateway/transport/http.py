@@ -39,6 +39,7 @@ _KEEPALIVE_SECONDS = 4.0
 
 _GRAPHQL_HEADERS = {"content-type": "application/json", "accept": "application/json"}
 _REST_HEADERS = {"accept": "application/json"}
+_REST_BODY_HEADERS = {"accept": "application/json", "content-type": "application/json"}
 
 
 def _json_default(value: object) -> object:
@@ -131,8 +132,16 @@ class HTTPTransport:
             # Tolerate a base configured with a trailing slash; "…/" + "/items" would ask for "//items".
             if base.endswith("/") and call.path.startswith("/"):
                 base = base[:-1]
-            method, url, params, data = "GET", base + call.path, call.params, None
+            method, url, params, data = call.method, base + call.path, call.params, None
             protocol_headers = _REST_HEADERS
+            if call.body is not None:
+                try:
+                    data = orjson.dumps(call.body, default=_json_default)
+                except orjson.JSONEncodeError as exc:
+                    raise DownstreamError(
+                        f"{name}: cannot encode the body as JSON: {exc}", service=name, call=call
+                    ) from exc
+                protocol_headers = _REST_BODY_HEADERS
         request_headers: Mapping[str, str] = protocol_headers
         if headers:
             # The body's own headers win over forwarded ones with the same name: we know what we are sending.
@@ -180,6 +189,8 @@ class HTTPTransport:
             raise DownstreamHTTPError(
                 message, service=name, call=call, status=status, retry_after=retry_after
             )
+        if status == 204 and not isinstance(call, GraphQLCall):
+            return None  # No Content: the REST contract reads it as null
         if body is None:
             raise DownstreamBadResponse(
                 f"{name}: response larger than {self.max_response_bytes} bytes"

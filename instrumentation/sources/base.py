@@ -27,11 +27,19 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from ..call import Call
-from ..errors import DownstreamBadResponse, ErrorCode, FieldError
-from ..merge import Lookup, Pending, assign, normalize
+from ..errors import DownstreamBadResponse, DownstreamError, ErrorCode, FieldError
+from ..merge import Lookup, Pending, assign, index_items, normalize
 from ..plan import BatchFetch, BatchRequest, RootFetch
 
-__all__ = ["CallContext", "Part", "Source", "fail_keys", "request_error", "unusable_answer"]
+__all__ = [
+    "CallContext",
+    "Part",
+    "Source",
+    "fail_keys",
+    "index_matched",
+    "request_error",
+    "unusable_answer",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +81,8 @@ class Source:
     one_request: ClassVar[bool] = False
     # Answered in the gateway's process by `answer`, not sent through a transport (and not seen by the hooks).
     in_process: ClassVar[bool] = False
+    # Some keys cannot be sent (`invalid_key`): the executor asks about each key, and fails only its parents.
+    checks_keys: ClassVar[bool] = False
 
     # -- planning -------------------------------------------------------------------------------------------
 
@@ -95,11 +105,20 @@ class Source:
     # -- executing ------------------------------------------------------------------------------------------
 
     def root_call(self, fetch: RootFetch, context: CallContext) -> Call:
+        """The request of a root fetch; raise NotSent when an argument cannot be sent as the contract says."""
         raise NotImplementedError(f"{self.name}: no root fields")
+
+    def absent(self, fetch: RootFetch, error: DownstreamError) -> bool:
+        """True when this failure means that the value does not exist (its fields are then null)."""
+        return False
 
     def index_root(self, fetch: RootFetch, answer: Any, root: dict[str, Any]) -> None:
         """Put a root fetch's answer into the merged data under the fetch's keys."""
         raise NotImplementedError(f"{self.name}: no root fields")
+
+    def invalid_key(self, fetch: BatchFetch, key: Any) -> str | None:
+        """Why this key cannot be sent (`checks_keys` sources only), or None."""
+        return None
 
     def share(self, fetch: BatchFetch) -> Hashable:
         """Fetches of one group with equal values here share one part (the same keys, asked once)."""
@@ -136,6 +155,39 @@ def fail_keys(parts: Sequence[Part], lookups: Sequence[Lookup], failed: FieldErr
                 lookup.setdefault(normalize(key), failed)
             else:
                 lookup[normalize(key)] = failed
+
+
+def index_matched(part: Part, items: list[Any], lookup: Lookup, failed: FieldError | None = None) -> None:
+    """Index items by the fetch's `request.match` field, in any order, into the part's lookup.
+
+    A key with no item does not exist (null, or an empty list) — unless the answer shows that something went
+    wrong: `failed` (errors came with it), items that are not objects with the match field, or items whose
+    match is none of the keys asked for (a wrong id type, another record): then the keys without an item fail,
+    each with an error naming the service and the key, never a silent null."""
+    first = part.fetches[0]
+    service, match = first.service, first.request.match
+    found: Lookup = {}
+    unusable = index_items(items, match, first.one_to_many, found)
+    asked = [normalize(k) for k in part.keys]
+    missing = [k for k in asked if k not in found]
+    lookup.update((k, found[k]) for k in asked if k in found)
+    if not missing:
+        return
+    if failed is None and unusable:
+        failed = unusable_answer(service, unusable, len(items), match)
+    if failed is not None:
+        for k in missing:
+            lookup.setdefault(k, failed)
+        return
+    wanted = set(asked)
+    stray = [k for k in found if k not in wanted]
+    if stray:
+        for k in missing:
+            message = (
+                f"{service}: no item for key '{k}'; the answer has {len(stray)} item(s) whose '{match}' is no key"
+                f" asked for (e.g. '{stray[0]}')"
+            )
+            lookup.setdefault(k, FieldError(message, ErrorCode.DOWNSTREAM_BAD_RESPONSE, service))
 
 
 def unusable_answer(service: str, unusable: int, count: int, match: str) -> FieldError:

@@ -10,10 +10,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ..call import GraphQLCall
-from ..errors import FieldError
-from ..merge import Lookup, index_items, place_errors
+from ..merge import Lookup, place_errors
 from ..plan import BatchFetch, BatchRequest, RootFetch
-from .base import CallContext, Part, Source, fail_keys, request_error, unusable_answer
+from .base import CallContext, Part, Source, fail_keys, index_matched, request_error
 
 __all__ = ["GraphQLSource"]
 
@@ -107,14 +106,5 @@ class GraphQLSource(Source):
             self.index_items(part, items, lookup, concerning or unplaced)
 
     def index_items(self, part: Part, items: list[Any], lookup: Lookup, errors: Sequence[Any]) -> None:
-        """One batch field's items, matched by `request.match`."""
-        f = part.fetches[0]
-        unusable = index_items(items, f.request.match, f.one_to_many, lookup)
-        # A key that is not in the answer failed rather than does not exist, when errors or garbage came too.
-        failed: FieldError | None = None
-        if errors:
-            failed = request_error(errors, f.service)
-        elif unusable:
-            failed = unusable_answer(f.service, unusable, len(items), f.request.match)
-        if failed is not None:
-            fail_keys([part], [lookup], failed, keep=True)
+        """One batch field's items, matched by `request.match`; with errors, a key not in the answer failed."""
+        index_matched(part, items, lookup, request_error(errors, part.fetches[0].service) if errors else None)

@@ -147,10 +147,11 @@ def test_directive_defaults() -> None:
     assert batch is not None and remote is not None
     assert print_directive(batch).splitlines()[-1] == (
         'directive @batch(service: String!, key: String!, field: String, arg: String = "ids", '
-        'entity: String, path: String, match: String = "id", select: String) on FIELD_DEFINITION'
+        'entity: String, path: String, match: String = "id", select: String, items: String) on FIELD_DEFINITION'
     )
     assert print_directive(remote).splitlines()[-1] == (
-        "directive @remote(service: String!, field: String, path: String) on FIELD_DEFINITION"
+        "directive @remote(service: String!, field: String, path: String, method: String, items: String)"
+        " on FIELD_DEFINITION"
     )
     friend = bindings[1]
     assert isinstance(friend, BatchBinding)
@@ -185,7 +186,7 @@ def test_user_directive_with_other_arguments() -> None:
     sdl = "directive @batch(service: String!, keys: [String!]) on FIELD_DEFINITION\ntype Query { a: Int }\n"
     assert problems(sdl) == [
         "schema.graphql:1: directive @batch must declare exactly (service: String!, key: String!, "
-        "field: String, arg: String, entity: String, path: String, match: String, select: String)"
+        "field: String, arg: String, entity: String, path: String, match: String, select: String, items: String)"
     ]
 
 

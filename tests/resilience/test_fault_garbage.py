@@ -145,6 +145,6 @@ async def test_a_rest_service_answering_an_object_for_a_list(
     expected = expected_orders(cluster)
     assert result["data"] == {"orders": [{**o, "buyer": None} for o in expected]}
     assert {(e["message"], e["extensions"]["code"]) for e in result["errors"]} == {
-        ("accounts: expected a JSON array from GET /accounts, got dict", BAD)
+        ("accounts: GET /accounts?ids= answered a JSON object; expected a JSON array", BAD)
     }
     assert [e["path"] for e in result["errors"]] == [["orders", i, "buyer"] for i in range(len(expected))]

@@ -118,6 +118,20 @@ async def test_a_mutation_is_never_retried() -> None:
     assert (clock.slept, transport.retries) == ([], 0)
 
 
+async def test_a_rest_mutation_is_never_retried() -> None:
+    clock = FakeClock()
+    first = unavailable()
+    transport, mock = retrying(failing([first, unavailable()]), NO_FLOOR_BUT_ROOM, clock)
+    call = RestCall("accounts", "/accounts", {}, method="POST", body={"name": "x"}, operation="mutation")
+
+    with pytest.raises(DownstreamError) as raised:
+        await transport.send(call, {})
+
+    assert raised.value is first
+    assert len(mock.calls) == 1
+    assert (clock.slept, transport.retries) == ([], 0)
+
+
 async def test_rest_calls_are_gets_and_are_retried() -> None:
     clock = FakeClock()
     transport, mock = retrying(failing([http_error(503)], answer=[1]), NO_FLOOR_BUT_ROOM, clock)
