@@ -65,7 +65,7 @@ async def test_bad_input_is_a_json_error(
 
 
 async def test_wrong_method_is_a_json_405(http: aiohttp.ClientSession, url: str) -> None:
-    async with http.post(f"{url}/accounts?ids=1") as response:
+    async with http.put(f"{url}/accounts?ids=1") as response:
         assert response.status == 405
         assert await response.json() == {"error": "Method Not Allowed"}
         assert "GET" in response.headers["Allow"]
