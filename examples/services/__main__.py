@@ -52,9 +52,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--max-concurrency", type=positive_int, default=None, help="API requests each service handles at once"
     )
-    parser.add_argument(
-        "--db-dir", help="keep the databases here as <name>.sqlite3 (default: temporary files)"
-    )
+    parser.add_argument("--db-dir", help="keep the databases here as <name>.sqlite3 (default: in memory)")
     parser.add_argument(
         "--startup-timeout", type=float, default=20.0, help="seconds to wait for every /health"
     )

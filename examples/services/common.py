@@ -24,7 +24,6 @@ import re
 import signal
 import sqlite3
 import sys
-import tempfile
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Sequence
 from contextvars import ContextVar
@@ -190,7 +189,7 @@ def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
 class Database:
     """A service's SQLite file: created and seeded when its main table is missing, else reused as is.
 
-    With ``path=None`` a temporary file is used and removed again when the database is closed.
+    With ``path=None`` the database lives in memory: nothing is left behind, even by a killed process.
     """
 
     name: str
@@ -199,7 +198,6 @@ class Database:
     seed: SeedFunction
     path: str | None = None
     _conn: sqlite3.Connection | None = field(default=None, init=False, repr=False)
-    _owns_file: bool = field(default=False, init=False, repr=False)
 
     @property
     def conn(self) -> sqlite3.Connection:
@@ -208,12 +206,8 @@ class Database:
         return self._conn
 
     def open(self) -> sqlite3.Connection:
-        if self.path is None:
-            fd, self.path = tempfile.mkstemp(prefix=f"funnel-{self.name}-", suffix=".sqlite3")
-            os.close(fd)
-            self._owns_file = True
         # Autocommit mode: single statements commit themselves, multi-statement work uses transaction().
-        self._conn = sqlite3.connect(self.path, isolation_level=None)
+        self._conn = sqlite3.connect(self.path or ":memory:", isolation_level=None)
         try:
             self._prepare(self._conn)
         except BaseException:
@@ -225,11 +219,6 @@ class Database:
         if self._conn is not None:
             self._conn.close()
             self._conn = None
-        if self._owns_file and self.path is not None:
-            for suffix in ("", "-journal", "-wal", "-shm"):
-                with contextlib.suppress(FileNotFoundError):
-                    os.remove(self.path + suffix)
-            self._owns_file = False
 
     def _prepare(self, conn: sqlite3.Connection) -> None:
         conn.row_factory = _dict_row
@@ -446,9 +435,7 @@ def service_parser(name: str, description: str) -> argparse.ArgumentParser:
         "--port", type=int, default=default_port(name), help="port to listen on; 0 picks a free one"
     )
     parser.add_argument("--host", default=DEFAULT_HOST)
-    parser.add_argument(
-        "--db", metavar="PATH", help="SQLite file, seeded if new (default: a temporary file removed on exit)"
-    )
+    parser.add_argument("--db", metavar="PATH", help="SQLite file, seeded if new (default: in memory)")
     parser.add_argument(
         "--latency-ms", type=non_negative_float, default=0.0, help="added to each API request"
     )
@@ -494,22 +481,21 @@ async def _wait_for_shutdown(stop: asyncio.Event, parent_pid: int | None) -> Non
 
 
 async def _serve(name: str, app: web.Application, args: argparse.Namespace) -> None:
-    # Handlers first: a signal during startup (after the temporary database exists) must still clean up.
+    # Handlers first: a signal during startup must still stop the server and close the database.
     stop = _stop_event()
     try:
         runner, url = await start_app(app, args.host, args.port)
     except OSError as error:
         raise SystemExit(f"{name}: cannot listen on {base_url(args.host, args.port)}: {error}") from None
     try:
-        print(f"{name} listening on {url} (db: {app[DB_KEY].path})", flush=True)
+        print(f"{name} listening on {url} (db: {app[DB_KEY].path or 'in memory'})", flush=True)
         await _wait_for_shutdown(stop, args.parent_pid)
     finally:
         await runner.cleanup()
 
 
 def run_service(name: str, app: web.Application, args: argparse.Namespace) -> None:
-    """Serve until SIGINT/SIGTERM (or the parent's death), then close the database (a temporary one is
-    removed)."""
+    """Serve until SIGINT/SIGTERM (or the parent's death), then close the database."""
     if sys.platform == "win32":  # pragma: no cover - signal handlers on the loop need a POSIX system
         raise SystemExit("the example services need a POSIX system")
     if getattr(args, "trace", "none") == "console":

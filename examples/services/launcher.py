@@ -96,8 +96,8 @@ class ServiceProcesses:
     """The four services as child processes; a context manager that starts them and always stops them.
 
     ``quiet=True`` silences the children, keeping their stderr only to quote it if one fails to start.
-    ``db_dir`` keeps the databases as ``<db_dir>/<name>.sqlite3``; by default each child uses a temporary
-    file it removes on exit.
+    ``db_dir`` keeps the databases as ``<db_dir>/<name>.sqlite3``; by default each child keeps its database in
+    memory.
     """
 
     def __init__(self, base_port: int = DEFAULT_BASE_PORT, **options: Unpack[ServiceOptions]) -> None:

@@ -1,8 +1,7 @@
-"""Each service's SQLite file: deterministic seeding, reuse of an existing file, temporary files removed."""
+"""Each service's SQLite file: deterministic seeding, reuse of an existing file, a database without a path in memory."""
 
 from __future__ import annotations
 
-import os
 import sqlite3
 import time
 from collections.abc import Callable
@@ -75,9 +74,12 @@ def test_an_existing_database_is_reused_not_reseeded(tmp_path: Path) -> None:
     assert path.exists()
 
 
-def test_a_temporary_database_is_removed_on_close() -> None:
+def test_a_database_without_a_path_lives_in_memory(tmp_path: Path) -> None:
     database = accounts.create_app()[DB_KEY]
-    database.open()
-    assert database.path is not None and os.path.exists(database.path)
-    database.close()
-    assert not os.path.exists(database.path)
+    conn = database.open()
+    try:
+        assert conn.execute("PRAGMA database_list").fetchall() == [{"seq": 0, "name": "main", "file": ""}]
+        assert conn.execute("SELECT count(*) AS n FROM accounts").fetchone() == {"n": 1000}
+    finally:
+        database.close()
+    assert database.path is None
