@@ -39,9 +39,10 @@ from registry.bindings import (
     ResolverBinding,
     SourceLocation,
 )
-from registry.config import GatewayConfig, ObservabilityConfig, ServiceConfig, load_config
+from registry.config import CacheConfig, GatewayConfig, ObservabilityConfig, ServiceConfig, load_config
 from registry.resilience import GatewayResilience
 
+from .cache.setup import build_entity_cache
 from .composition.gateway_schema import load_gateway_schema
 from .observability import Observability
 from .request import Request, Result, Runtime, run_request
@@ -234,12 +235,16 @@ class Gateway:
         self.observability = source if isinstance(source, Observability) else Observability(source)
         self.observability.watch(self._clients, self.documents)
         observer = self.observability if self.observability.active else None
+        cache_config = self.config.cache if self.config is not None else CacheConfig()
+        redis = self.config.redis if self.config is not None else None
+        self.entity_cache = build_entity_cache(cache_config, redis, self.services)
         self.runtime = Runtime(
             self._clients,
             observer,
             {name: s.max_batch for name, s in self.services.items()},
             {name: s.max_keys for name, s in self.services.items()},
             self.latency,
+            self.entity_cache,
         )
         self._frozen = True
 
@@ -263,6 +268,7 @@ class Gateway:
             # Without batching there is no shared call for a fetch to wait for.
             merge_levels=self.merge_levels and self.batching,
             latency=self.latency.snapshot,
+            cache=self.config.cache if self.config is not None else None,
         )
 
     def swap(self, version: SchemaVersion) -> SchemaVersion:
@@ -323,6 +329,7 @@ class Gateway:
         if self._frozen:
             self.observability.close()
             self.documents.close()
+            await self.entity_cache.close()
         if self._clients is not None:
             await self._clients.close()
 

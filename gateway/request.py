@@ -21,6 +21,7 @@ from instrumentation.latency import LatencyEstimates
 from instrumentation.plan import Plan
 from instrumentation.projection import project
 
+from .cache.entities import EntityCache
 from .cache.inflight import unshared
 from .observability import REQUEST_ID_HEADER
 from .schema.documents import PreparedDocument
@@ -62,6 +63,7 @@ class Runtime:
     max_batch: Mapping[str, int]
     max_keys: Mapping[str, int]
     latency: LatencyEstimates = field(default_factory=LatencyEstimates)  # fed by every request's calls
+    entity_cache: EntityCache | None = None  # asked for the keys of every batched level (gateway.cache)
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,7 +116,10 @@ async def run_request(version: SchemaVersion, runtime: Runtime, request: Request
         extra_headers={REQUEST_ID_HEADER: request.request_id} if request.request_id else {},
         call_headers=observer.call_headers if observer is not None else None,
     )
-    # With batching off, every call goes out: the N+1 baseline is not de-duplicated in flight either.
+    # With batching off, every call goes out: the N+1 baseline is neither cached nor de-duplicated in flight.
+    cache = None
+    if runtime.entity_cache is not None and request.batching:
+        cache = runtime.entity_cache.for_request(version.id, version.cache_rules, request.headers, raw)
     with contextlib.nullcontext() if request.batching else unshared():
         execution = await execute_plan(
             plan,
@@ -128,6 +133,7 @@ async def run_request(version: SchemaVersion, runtime: Runtime, request: Request
             deadline=request.deadline,
             hooks=observer.hooks if observer is not None else None,
             functions=version.functions,
+            cache=cache,
         )
     runtime.latency.observe(execution.calls)
     data, errors = project(plan.projection, execution.data)

@@ -26,12 +26,13 @@ from graphql import GraphQLSchema, print_schema
 from instrumentation.plan import Plan
 from instrumentation.planner import Planner
 from registry.bindings import Binding, FieldCoordinate, binding_functions
-from registry.config import ServiceConfig
+from registry.config import CacheConfig, ServiceConfig
 from registry.errors import ConfigError
 
+from .cache.rules import EntityRule, entity_rules
 from .schema.annotations import validate_bindings
 from .schema.documents import PreparedDocument
-from .schema.policy_directives import POLICY_DIRECTIVE_NAMES
+from .schema.policy_directives import POLICY_DIRECTIVE_NAMES, POLICY_TYPE_NAMES
 
 __all__ = ["SchemaVersion"]
 
@@ -49,6 +50,10 @@ class SchemaVersion:
     functions: Mapping[FieldCoordinate, Callable[..., Any]]  # the function table plans refer to
     planner: Planner
     introspection_schema: GraphQLSchema  # the schema clients see: without Funnel's own directives
+    # The batched fields the entity cache keeps (gateway.cache.rules); none unless the gateway sets them.
+    cache_rules: Mapping[FieldCoordinate, EntityRule] = dataclasses.field(
+        default_factory=lambda: MappingProxyType({})
+    )
 
     @classmethod
     def build(
@@ -59,14 +64,17 @@ class SchemaVersion:
         *,
         merge_levels: bool = True,
         latency: Callable[[], Mapping[str, float]] | None = None,
+        cache: CacheConfig | None = None,
     ) -> SchemaVersion:
         """Check every binding against the schema and services (ConfigError listing all problems at once).
-        `merge_levels` and `latency` go to the planner (instrumentation.level_merge)."""
+        `merge_levels` and `latency` go to the planner (instrumentation.level_merge); `cache` (the `cache:`
+        section) and the schema's `@cacheControl` say which batched fields the entity cache keeps."""
         listed = list(bindings)
         problems = validate_bindings(schema, listed, services)
         if problems:
             raise ConfigError(problems)
         by_field = MappingProxyType({b.coordinate: b for b in listed})
+        rules = entity_rules(schema, by_field, cache or CacheConfig(), services)
         protocols = {name: s.protocol for name, s in services.items()}
         return cls(
             id=_digest(schema, listed),
@@ -76,6 +84,7 @@ class SchemaVersion:
             functions=MappingProxyType(binding_functions(listed)),
             planner=Planner(schema, by_field, protocols, merge_levels=merge_levels, latency=latency),
             introspection_schema=_public_schema(schema),
+            cache_rules=rules,
         )
 
     def plan(self, prepared: PreparedDocument, operation_name: str | None, values: Mapping[str, Any]) -> Plan:
@@ -114,7 +123,8 @@ def _public_schema(schema: GraphQLSchema) -> GraphQLSchema:
         query=schema.query_type,
         mutation=schema.mutation_type,
         subscription=schema.subscription_type,
-        types=list(schema.type_map.values()),
+        # Types only Funnel's directives use are left out; one that a field uses is still reached through it.
+        types=[t for name, t in schema.type_map.items() if name not in POLICY_TYPE_NAMES],
         directives=[d for d in schema.directives if d.name not in _PRIVATE_DIRECTIVES],
         description=schema.description,
     )

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from .call import CallRecord, Send
+from .entity_cache import CacheAsk, LevelCache
 from .errors import DownstreamError, ErrorCode, FieldError
 from .hooks import ExecutionHooks, LevelGroup
 from .merge import Lookup, Pending, normalize, pending_keys
@@ -54,6 +55,7 @@ async def execute_plan(
     hooks: ExecutionHooks | None = None,
     functions: Mapping[Any, Callable[..., Any]] | None = None,
     sources: Mapping[str, Source] | None = None,
+    cache: LevelCache | None = None,
 ) -> Execution:
     """Run every fetch of the plan and return the merged data.
 
@@ -61,7 +63,9 @@ async def execute_plan(
     graphql-core coerced (used for REST path arguments). `deadline` (on `time.monotonic()`) is the request's:
     every call carries it, so a later level has only what the earlier ones left. `hooks` see each level's
     groups and each downstream call (metrics, traces, logs); None costs nothing. `functions` is the gateway's
-    function table (schema coordinate → key function or loader), `sources` the sources by name."""
+    function table (schema coordinate → key function or loader), `sources` the sources by name. `cache` is
+    the request's entity cache (instrumentation.entity_cache), asked for each batched group's keys; None costs
+    nothing."""
     executor = Executor(
         send,
         variables=variables or {},
@@ -73,6 +77,7 @@ async def execute_plan(
         hooks=hooks,
         functions=functions or {},
         sources=sources,
+        cache=cache,
     )
     return await executor.run(plan, root if root is not None else {})
 
@@ -93,8 +98,10 @@ class Executor:
         hooks: ExecutionHooks | None = None,
         functions: Mapping[Any, Callable[..., Any]] | None = None,
         sources: Mapping[str, Source] | None = None,
+        cache: LevelCache | None = None,
     ) -> None:
         self.transport = send
+        self.cache = cache
         self.deadline = deadline
         self.hooks = hooks
         self.fetch_index: Mapping[int, PlanFetch] = {}  # id → fetch, for the hooks only
@@ -252,12 +259,11 @@ class Executor:
         shared: dict[Hashable, list[BatchFetch]] = {}
         for f in group:
             shared.setdefault(source.share(f), []).append(f)
-        parts: list[tuple[tuple[BatchFetch, ...], list[list[Any]], Lookup]] = []
+        asks: list[CacheAsk] = []
         for sharing in shared.values():
             lookup: Lookup = {}
             if not source.keyed:
                 keys: list[Any] = [parent for f in sharing for parent, _ in pending[f.id]]
-                chunks = [keys]
             else:
                 keys = (
                     distinct[sharing[0].id]
@@ -266,25 +272,45 @@ class Executor:
                 )
                 if source.checks_keys:
                     keys = self.sendable(source, sharing[0], keys, lookup)
-                chunks = self.chunks(sharing[0].service, keys)
-            parts.append((tuple(sharing), chunks, lookup))
-        # Chunk i of every part in request i when the source puts parts together; else a request per part.
+            asks.append(CacheAsk(tuple(sharing), keys, lookup))
+        cached = None
+        if self.cache is not None and source.keyed and not source.in_process:
+            cached = await self.cache.read(asks)
+        if cached is None:
+            await self.send_asks(source, asks, [a.keys for a in asks], group[0].level)
+        else:
+            try:
+                await self.send_asks(source, asks, cached.send, group[0].level)
+                cached.fetched()
+                again = await cached.shared()
+                if any(again):
+                    await self.send_asks(source, asks, again, group[0].level)
+            finally:
+                cached.abandon()
+        for ask in asks:
+            for f in ask.fetches:
+                source.assign(f, pending[f.id], ask.lookup)
+
+    async def send_asks(
+        self, source: Source, asks: Sequence[CacheAsk], keys: Sequence[Sequence[Any]], level: int
+    ) -> None:
+        """The requests for these keys of each ask (chunked; chunk i of every ask in request i when the
+        source puts parts together, else a request per ask), their answers indexed into the asks' lookups."""
+        parts = [
+            (ask, self.chunks(ask.fetches[0].service, list(k)) if source.keyed else [list(k)])
+            for ask, k in zip(asks, keys, strict=True)
+            if k or not source.keyed
+        ]
         bundles = [parts] if source.one_request else [[p] for p in parts]
-        level = group[0].level
         sends = []
         for bundle in bundles:
-            count = max((len(chunks) for _, chunks, _ in bundle), default=0)
+            count = max((len(chunks) for _, chunks in bundle), default=0)
             for i in range(count):
                 chunk = [
-                    (Part(fetches, chunks[i]), lookup)
-                    for fetches, chunks, lookup in bundle
-                    if i < len(chunks)
+                    (Part(ask.fetches, chunks[i]), ask.lookup) for ask, chunks in bundle if i < len(chunks)
                 ]
                 sends.append(self.request(source, [p for p, _ in chunk], [lk for _, lk in chunk], level, i))
         await asyncio.gather(*sends)
-        for fetches, _, lookup in parts:
-            for f in fetches:
-                source.assign(f, pending[f.id], lookup)
 
     async def request(
         self, source: Source, parts: Sequence[Part], lookups: Sequence[Lookup], level: int, chunk: int

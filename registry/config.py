@@ -218,6 +218,7 @@ class CacheConfig:
     max_value_bytes: int = 256 * 1024  # a larger answer is not cached
     negative_max_age: int = 5  # seconds a key the service does not know is remembered as absent
     fields: Mapping[str, CacheRule] = field(default_factory=lambda: MappingProxyType({}))
+    types: Mapping[str, CacheRule] = field(default_factory=lambda: MappingProxyType({}))  # every field of it
     invalidation: InvalidationConfig = InvalidationConfig()
     location: SourceLocation | None = None
 
@@ -970,8 +971,20 @@ _CACHE_RULE: Final[Mapping[str, _Key]] = MappingProxyType(
 )
 
 
+_TYPE_NAME: Final = re.compile(r"[_A-Za-z][_0-9A-Za-z]*")
+
+
 def _cache_fields(reader: _Reader, entry: _Entry) -> Any:
     """`Type.field: {max_age: 60, scope: private}` per field; the fields are checked against the schema later."""
+    return _cache_rules(reader, entry, _COORDINATE, "a cached field is written Type.field")
+
+
+def _cache_types(reader: _Reader, entry: _Entry) -> Any:
+    """`Product: {max_age: 60}`: every batched field of that type (or Federation entity); checked later."""
+    return _cache_rules(reader, entry, _TYPE_NAME, "a cached type is written as its name")
+
+
+def _cache_rules(reader: _Reader, entry: _Entry, pattern: re.Pattern[str], expected: str) -> Any:
     before = len(reader.problems)
     pairs = _pairs(reader, entry)
     if pairs is None:
@@ -979,8 +992,8 @@ def _cache_fields(reader: _Reader, entry: _Entry) -> Any:
     rules: dict[str, CacheRule] = {}
     for name, key_node, value_node in pairs:
         child = entry.child(name, key_node, value_node)
-        if not _COORDINATE.fullmatch(name):
-            reader.report(child, f"a cached field is written Type.field, got {name!r}")
+        if not pattern.fullmatch(name):
+            reader.report(child, f"{expected}, got {name!r}")
             continue
         values = _section(_CACHE_RULE)(reader, child)
         if values is not _INVALID:
@@ -1018,6 +1031,7 @@ _CACHE: Final[Mapping[str, _Key]] = MappingProxyType(
         "max_value_bytes": _Key(_positive_int),
         "negative_max_age": _Key(_non_negative_int),
         "fields": _Key(_cache_fields),
+        "types": _Key(_cache_types),
         "invalidation": _Key(_invalidation),
     }
 )

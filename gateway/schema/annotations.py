@@ -23,6 +23,7 @@ from graphql import (
     GraphQLObjectType,
     GraphQLSchema,
     Source,
+    TypeDefinitionNode,
     build_ast_schema,
     get_directive_values,
     get_named_type,
@@ -100,7 +101,11 @@ def load_schema(
         document = parse(Source(sdl, path))
     except GraphQLError as error:
         raise ConfigError([_graphql_problem(error, path)]) from None
-    defined = {d.name.value for d in document.definitions if isinstance(d, DirectiveDefinitionNode)}
+    defined = {
+        d.name.value
+        for d in document.definitions
+        if isinstance(d, DirectiveDefinitionNode | TypeDefinitionNode)
+    }
     known = (*_DIRECTIVES.definitions, *POLICY_DIRECTIVES.definitions)
     missing = [d for d in known if d.name.value not in defined]  # type: ignore[attr-defined]
     document = DocumentNode(definitions=(*missing, *document.definitions))

@@ -1,5 +1,6 @@
 """The directives that say what a field costs and who may read it, in the names Apollo and Cosmo users write:
-`@cost` and `@listSize` of the IBM/GraphQL cost directive specification, `@authenticated` and `@requiresScopes`.
+`@cost` and `@listSize` of the IBM/GraphQL cost directive specification, `@authenticated` and `@requiresScopes`,
+and Apollo's `@cacheControl` (gateway.cache.rules).
 
 The gateway schema may use them without declaring them (they are added when missing, as `@remote` is); clients
 never see them.
@@ -11,7 +12,7 @@ from typing import Final
 
 from graphql import DocumentNode, Source, parse
 
-__all__ = ["POLICY_DIRECTIVES", "POLICY_DIRECTIVES_SDL", "POLICY_DIRECTIVE_NAMES"]
+__all__ = ["POLICY_DIRECTIVES", "POLICY_DIRECTIVES_SDL", "POLICY_DIRECTIVE_NAMES", "POLICY_TYPE_NAMES"]
 
 POLICY_DIRECTIVES_SDL: Final = """\
 "What resolving this costs, in place of the default (1 for an object, 0 for a scalar)."
@@ -31,7 +32,19 @@ directive @authenticated on FIELD_DEFINITION | OBJECT | INTERFACE | SCALAR | ENU
 
 "The caller needs every scope of at least one of the inner lists."
 directive @requiresScopes(scopes: [[String!]!]!) on FIELD_DEFINITION | OBJECT | INTERFACE | SCALAR | ENUM
+
+"How long the entity cache keeps a batched field's answers (on a type: every batched field of it); PRIVATE: per caller."
+directive @cacheControl(maxAge: Int, scope: CacheControlScope, inheritMaxAge: Boolean) on
+  FIELD_DEFINITION | OBJECT | INTERFACE | UNION
+
+enum CacheControlScope {
+  PUBLIC
+  PRIVATE
+}
 """
 
 POLICY_DIRECTIVES: Final[DocumentNode] = parse(Source(POLICY_DIRECTIVES_SDL, "<funnel policy directives>"))
-POLICY_DIRECTIVE_NAMES: Final = frozenset({"cost", "listSize", "authenticated", "requiresScopes"})
+POLICY_DIRECTIVE_NAMES: Final = frozenset(
+    {"cost", "listSize", "authenticated", "requiresScopes", "cacheControl"}
+)
+POLICY_TYPE_NAMES: Final = frozenset({"CacheControlScope"})  # used by those directives only
