@@ -32,6 +32,7 @@ __all__ = [
     "LOG_LEVELS",
     "PROTOCOLS",
     "RATE_LIMIT_BACKENDS",
+    "REGISTRY_BACKENDS",
     "TRACE_EXPORTERS",
     "APIKeyConfig",
     "AuthConfig",
@@ -52,6 +53,8 @@ __all__ = [
     "Protocol",
     "RateLimitConfig",
     "RedisConfig",
+    "RegistryConfig",
+    "RegistryHealthConfig",
     "ServerConfig",
     "ServiceConfig",
     "TraceExporter",
@@ -300,6 +303,44 @@ class RateLimitConfig:
     location: SourceLocation | None = None
 
 
+RegistryBackend = Literal["memory", "redis"]
+REGISTRY_BACKENDS: Final[tuple[RegistryBackend, ...]] = ("memory", "redis")
+
+
+@dataclass(frozen=True, slots=True)
+class RegistryHealthConfig:
+    """`registry.health`: the active checks of every instance (YAML-listed and registered)."""
+
+    interval_ms: int = 1000
+    timeout_ms: int = 500
+    unhealthy_threshold: int = 2  # consecutive failed checks that take an instance out of rotation
+    healthy_threshold: int = 1  # consecutive passed checks that bring it back
+
+
+@dataclass(frozen=True, slots=True)
+class RegistryConfig:
+    """The `registry:` section: services joining at run time (POST /registry/services/{name}/instances).
+
+    Without a write token the write endpoints are off; without `allowed_urls` no instance URL is accepted."""
+
+    backend: RegistryBackend = "memory"  # redis: shared by replicas
+    url: str | None = None  # the Redis URL; by default the `redis:` section's
+    ttl_s: int = 10  # an instance's lease, renewed by each heartbeat
+    token: str | None = field(default=None, repr=False)  # the bearer token of every write; never logged
+    token_env: str | None = None  # or the environment variable holding it
+    service_tokens: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}), repr=False)
+    read_token: str | None = field(default=None, repr=False)  # GET /registry needs it (or a write token)
+    read_token_env: str | None = None
+    allowed_urls: tuple[
+        str, ...
+    ] = ()  # scheme://host-pattern[:port], e.g. http://127.0.0.1:* or https://*.svc
+    max_services: int = 50  # registered services
+    max_instances: int = 20  # instances of one service
+    max_schema_bytes: int = 256 * 1024  # one contribution's SDL
+    health: RegistryHealthConfig = RegistryHealthConfig()
+    location: SourceLocation | None = None
+
+
 @dataclass(frozen=True, slots=True)
 class CorsConfig:
     """The `cors:` section: which browser origins may call the gateway. Without it, no CORS headers at all."""
@@ -328,6 +369,7 @@ class GatewayConfig:
     auth: AuthConfig | None = None
     rate_limit: RateLimitConfig | None = None
     cors: CorsConfig | None = None
+    registry: RegistryConfig = RegistryConfig()
     schema_location: SourceLocation | None = None  # the `schema:` line, for a schema file that cannot be read
     compose: bool = False  # the schema comes from the services; `schema:` holds only what the gateway adds
     schema_lock: str | None = None  # the composed schema written by `funnel compose`, served as is
@@ -1175,6 +1217,64 @@ def _cors(reader: _Reader, entry: _Entry) -> Any:
     return CorsConfig(**values, location=reader.location(entry.anchor))
 
 
+_allowed_url = _expect(
+    "a URL pattern like http://127.0.0.1:* or https://*.example.com",
+    lambda v: v if isinstance(v, str) and re.fullmatch(r"https?://[A-Za-z0-9.*\[\]:_-]+", v) else None,
+)
+
+
+def _service_tokens(reader: _Reader, entry: _Entry) -> Any:
+    before = len(reader.problems)
+    pairs = _pairs(reader, entry)
+    if pairs is None:
+        return _INVALID
+    tokens: dict[str, str] = {}
+    for name, key_node, value_node in pairs:
+        child = entry.child(name, key_node, value_node)
+        token = _text(reader, child)
+        if token is not _INVALID:
+            tokens[name] = token
+    return MappingProxyType(tokens) if len(reader.problems) == before else _INVALID
+
+
+_REGISTRY_HEALTH: Final[Mapping[str, _Key]] = MappingProxyType(
+    {
+        "interval_ms": _Key(_positive_int),
+        "timeout_ms": _Key(_positive_int),
+        "unhealthy_threshold": _Key(_positive_int),
+        "healthy_threshold": _Key(_positive_int),
+    }
+)
+_REGISTRY: Final[Mapping[str, _Key]] = MappingProxyType(
+    {
+        "backend": _Key(_one_of(REGISTRY_BACKENDS)),
+        "url": _Key(_redis_url_check),
+        "ttl_s": _Key(_positive_int),
+        "token": _Key(_text),
+        "token_env": _Key(_env_name),
+        "tokens": _Key(_service_tokens, attr="service_tokens"),
+        "read_token": _Key(_text),
+        "read_token_env": _Key(_env_name),
+        "allowed_urls": _Key(_list_of(_allowed_url)),
+        "max_services": _Key(_positive_int),
+        "max_instances": _Key(_positive_int),
+        "max_schema_bytes": _Key(_positive_int),
+        "health": _Key(_record(_REGISTRY_HEALTH, RegistryHealthConfig)),
+    }
+)
+
+
+def _registry(reader: _Reader, entry: _Entry) -> Any:
+    values = _section(_REGISTRY)(reader, entry)
+    if values is _INVALID:
+        return values
+    for one, other in (("token", "token_env"), ("read_token", "read_token_env")):
+        if one in values and other in values:
+            reader.report(entry, f"{one} and {other} are two ways to give one token: keep one")
+            return _INVALID
+    return RegistryConfig(**values, location=reader.location(entry.anchor))
+
+
 def _with_location(keys: Mapping[str, _Key], build: Callable[..., Any]) -> _Check:
     """A section built with its own line, for problems found once the whole file is read."""
     section = _section(keys)
@@ -1203,6 +1303,7 @@ _TOP_LEVEL: Final[Mapping[str, _Key]] = MappingProxyType(
         "auth": _Key(_auth),
         "rate_limit": _Key(_with_location(_RATE_LIMIT, RateLimitConfig)),
         "cors": _Key(_cors),
+        "registry": _Key(_registry),
         "compose": _Key(_boolean),
         "schema_lock": _Key(_schema_file),
     }
@@ -1260,6 +1361,11 @@ def _check_redis_users(reader: _Reader, values: Mapping[str, Any]) -> None:
         if section is not None and section.redis and section.location is not None:
             message = "redis: true needs the redis: section (its url)"
             reader.problems.append(Problem(message, reader.file, section.location.line, name))
+    registry = values.get("registry")
+    if registry is not None and registry.backend == "redis" and registry.url is None:
+        line = registry.location.line if registry.location is not None else None
+        message = "backend: redis needs a url, or the redis: section"
+        reader.problems.append(Problem(message, reader.file, line, "registry"))
 
 
 def _plain_pairs(node: yaml.Node) -> dict[str, tuple[yaml.Node, yaml.Node]]:
