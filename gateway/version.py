@@ -29,6 +29,7 @@ from registry.bindings import Binding, FieldCoordinate, binding_functions
 from registry.config import CacheConfig, ServiceConfig
 from registry.errors import ConfigError
 
+from .auth.filtering import Access
 from .cache.rules import EntityRule, entity_rules
 from .schema.annotations import validate_bindings
 from .schema.documents import PreparedDocument
@@ -50,6 +51,7 @@ class SchemaVersion:
     functions: Mapping[FieldCoordinate, Callable[..., Any]]  # the function table plans refer to
     planner: Planner
     introspection_schema: GraphQLSchema  # the schema clients see: without Funnel's own directives
+    access: Access  # the schema's @authenticated / @requiresScopes / @policy rules, applied before planning
     # The batched fields the entity cache keeps (gateway.cache.rules); none unless the gateway sets them.
     cache_rules: Mapping[FieldCoordinate, EntityRule] = dataclasses.field(
         default_factory=lambda: MappingProxyType({})
@@ -84,6 +86,7 @@ class SchemaVersion:
             functions=MappingProxyType(binding_functions(listed)),
             planner=Planner(schema, by_field, protocols, merge_levels=merge_levels, latency=latency),
             introspection_schema=_public_schema(schema),
+            access=Access(schema),
             cache_rules=rules,
         )
 

@@ -7,7 +7,12 @@ field adds 10. A list field multiplies what it and its selection cost by its siz
 argument given (`@listSize(slicingArguments: ["first"])`), else `@listSize(assumedSize:)`, else the default
 list size. With `sizedFields`, the size applies to those child fields instead (a connection's `edges`).
 
-    cost = static_cost(schema, document, operation, variables, default_list_size=10)
+The actual cost is counted on the answer with the same weights: each object that came back costs its field's
+weight, so a list costs what its items cost, however long the estimate thought it would be; a null costs
+nothing.
+
+    cost = static_cost(schema, fragments, operation, variables, default_list_size=10)
+    spent = actual_cost(schema, fragments, operation, result.data)
 """
 
 from __future__ import annotations
@@ -40,7 +45,7 @@ from graphql import (
 )
 from graphql.language import ValueNode
 
-__all__ = ["MUTATION_COST", "ListSize", "static_cost"]
+__all__ = ["MUTATION_COST", "ListSize", "actual_cost", "static_cost"]
 
 MUTATION_COST: Final = 10  # what the specification (and Apollo) adds for each root field of a mutation
 _INTROSPECTION: Final = frozenset({"__schema", "__type"})  # bounded by the schema, not by the request
@@ -70,6 +75,62 @@ def static_cost(
     estimator = _Estimator(schema, fragments, variables, default_list_size)
     extra = MUTATION_COST if operation.operation == OperationType.MUTATION else 0
     return estimator.selection(operation.selection_set, root, (), 1, extra)
+
+
+def actual_cost(
+    schema: GraphQLSchema,
+    fragments: Mapping[str, FragmentDefinitionNode],
+    operation: OperationDefinitionNode,
+    data: Any,
+) -> int:
+    """What the answer `data` to `operation` cost, counted with the weights that `static_cost` uses."""
+    root = schema.get_root_type(operation.operation)
+    if root is None or not isinstance(data, Mapping):
+        return 0
+    extra = MUTATION_COST if operation.operation == OperationType.MUTATION else 0
+    return _Counter(schema, fragments).selection(operation.selection_set, root, data, extra)
+
+
+class _Counter:
+    def __init__(self, schema: GraphQLSchema, fragments: Mapping[str, FragmentDefinitionNode]) -> None:
+        self.schema = schema
+        self.fragments = fragments
+
+    def selection(
+        self,
+        selection_set: SelectionSetNode,
+        parent: GraphQLNamedType,
+        value: Mapping[str, Any],
+        extra: int = 0,
+    ) -> int:
+        total = 0
+        for selection in selection_set.selections:
+            if isinstance(selection, FieldNode):
+                name = selection.name.value
+                key = selection.alias.value if selection.alias is not None else name
+                # Absent: skipped, or in a fragment on another type than this object's.
+                if name == "__typename" or key not in value:
+                    continue
+                if name in _INTROSPECTION:
+                    total += 1
+                    continue
+                definition = _field(parent, name)
+                if definition is not None:
+                    each = extra + _field_weight(selection, definition)
+                    total += self.value(selection, get_named_type(definition.type), value[key], each)
+            else:
+                inner_set, inner = _fragment(self.schema, self.fragments, selection, parent)
+                total += self.selection(inner_set, inner, value, extra)
+        return total
+
+    def value(self, node: FieldNode, named: GraphQLNamedType, value: Any, each: int) -> int:
+        if value is None:
+            return 0
+        if isinstance(value, list):
+            return sum(self.value(node, named, item, each) for item in value)
+        if node.selection_set is None or not isinstance(value, Mapping):
+            return each
+        return each + self.selection(node.selection_set, named, value)
 
 
 class _Estimator:
@@ -109,25 +170,13 @@ class _Estimator:
                 given = size if name in sized else None
                 total += extra + self.field(selection, definition, given)
             else:
-                if isinstance(selection, InlineFragmentNode):
-                    inner_set = selection.selection_set
-                    condition = selection.type_condition
-                else:
-                    assert isinstance(selection, FragmentSpreadNode)
-                    fragment = self.fragments[selection.name.value]
-                    inner_set, condition = fragment.selection_set, fragment.type_condition
-                inner = self.schema.get_type(condition.name.value) if condition is not None else parent
-                total += self.selection(inner_set, inner or parent, sized, size, extra)
+                inner_set, inner = _fragment(self.schema, self.fragments, selection, parent)
+                total += self.selection(inner_set, inner, sized, size, extra)
         return total
 
     def field(self, node: FieldNode, definition: GraphQLField, given_size: int | None) -> int:
         named = get_named_type(definition.type)
-        weight = _weight(definition.ast_node) or _weight(named.ast_node)
-        cost = weight if weight is not None else (1 if is_composite_type(named) else 0)
-        for argument in node.arguments or ():
-            spec = definition.args.get(argument.name.value)
-            if spec is not None:
-                cost += _weight(spec.ast_node) or 0
+        cost = _field_weight(node, definition)
         list_size = _list_size(definition)
         size = given_size if given_size is not None else self.size_of(node, list_size)
         inner_sized = list_size.sized_fields if list_size is not None else ()
@@ -159,6 +208,35 @@ class _Estimator:
             given = self.variables.get(value.name.value)
             return given if type(given) is int else None
         return None
+
+
+def _field_weight(node: FieldNode, definition: GraphQLField) -> int:
+    """What one value of the field costs, before its selection: its (or its type's) weight, and its arguments'."""
+    named = get_named_type(definition.type)
+    weight = _weight(definition.ast_node) or _weight(named.ast_node)
+    cost = weight if weight is not None else (1 if is_composite_type(named) else 0)
+    for argument in node.arguments or ():
+        spec = definition.args.get(argument.name.value)
+        if spec is not None:
+            cost += _weight(spec.ast_node) or 0
+    return cost
+
+
+def _fragment(
+    schema: GraphQLSchema,
+    fragments: Mapping[str, FragmentDefinitionNode],
+    selection: Any,
+    parent: GraphQLNamedType,
+) -> tuple[SelectionSetNode, GraphQLNamedType]:
+    """An inline fragment's or a spread fragment's selection, and the type it is on."""
+    if isinstance(selection, InlineFragmentNode):
+        inner_set, condition = selection.selection_set, selection.type_condition
+    else:
+        assert isinstance(selection, FragmentSpreadNode)
+        fragment = fragments[selection.name.value]
+        inner_set, condition = fragment.selection_set, fragment.type_condition
+    inner = schema.get_type(condition.name.value) if condition is not None else None
+    return inner_set, inner or parent
 
 
 def _field(parent: GraphQLNamedType, name: str) -> GraphQLField | None:

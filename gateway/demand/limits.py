@@ -23,7 +23,7 @@ from graphql import (
 
 from instrumentation.errors import ErrorCode
 
-from .cost import static_cost
+from .cost import actual_cost, static_cost
 from .shape import measure
 
 __all__ = ["DemandLimits", "limit_error"]
@@ -90,9 +90,19 @@ class DemandLimits:
         variables: Mapping[str, Any],
     ) -> tuple[int, GraphQLError | None]:
         """The operation's static cost, and the error refusing it when it is above `max_cost`."""
-        fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
+        fragments = _fragments(document)
         cost = static_cost(schema, fragments, operation, variables, default_list_size=self.default_list_size)
         if self.max_cost is None or cost <= self.max_cost:
             return cost, None
         message = f"The query costs {cost}; the limit is {self.max_cost} (server.max_cost)."
         return cost, limit_error(message, ErrorCode.COST_LIMIT_EXCEEDED, cost=cost, maxCost=self.max_cost)
+
+    def actual(
+        self, schema: GraphQLSchema, document: DocumentNode, operation: OperationDefinitionNode, data: Any
+    ) -> int:
+        """What the answer `data` cost, with the weights of `cost` and the lengths its lists came back with."""
+        return actual_cost(schema, _fragments(document), operation, data)
+
+
+def _fragments(document: DocumentNode) -> dict[str, FragmentDefinitionNode]:
+    return {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}

@@ -57,10 +57,18 @@ from ..schema.documents import DocumentCache
 from ..transport import ServiceClients
 from .multiprocess import StateMirror, shared_directory, shared_registry
 
-__all__ = ["BREAKER_STATES", "KEY_BUCKETS", "SCHEMA_RELOAD_OUTCOMES", "BoundedLabels", "GatewayMetrics"]
+__all__ = [
+    "BREAKER_STATES",
+    "COST_BUCKETS",
+    "KEY_BUCKETS",
+    "SCHEMA_RELOAD_OUTCOMES",
+    "BoundedLabels",
+    "GatewayMetrics",
+]
 
 SCHEMA_RELOAD_OUTCOMES: Final = ("applied", "refused")
 KEY_BUCKETS: Final = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, float("inf"))
+COST_BUCKETS: Final = (1, 10, 50, 100, 500, 1000, 5000, 10000, 50000, 100000, float("inf"))
 BREAKER_STATES: Final[tuple[BreakerState, ...]] = ("closed", "open", "half_open")
 _GRAPHQL_NAME: Final = re.compile(r"[_A-Za-z][_0-9A-Za-z]{0,99}")
 _NOTHING: Final[AbstractContextManager[None]] = contextlib.nullcontext()
@@ -141,6 +149,14 @@ class GatewayMetrics(ExecutionHooks):
             ["service"],
             registry=registry,
         )
+        self.operation_cost = Histogram(
+            "funnel_operation_cost",
+            "Cost of the operations answered (server.max_cost): estimated from the schema before running, and"
+            " actual, counted on the answer.",
+            ["kind"],
+            buckets=COST_BUCKETS,
+            registry=registry,
+        )
         self.schema_reloads = Counter(
             "funnel_schema_reloads",
             "Schema changes checked while serving: applied, or refused (the previous schema kept serving).",
@@ -174,6 +190,10 @@ class GatewayMetrics(ExecutionHooks):
         label = self.operations(operation)
         self.requests.labels(label, outcome).inc()
         self.request_duration.labels(label).observe(seconds)
+
+    def observe_cost(self, estimated: int, actual: int) -> None:
+        self.operation_cost.labels("estimated").observe(estimated)
+        self.operation_cost.labels("actual").observe(actual)
 
     def schema_reloaded(self, applied: bool) -> None:
         """A schema change was checked: swapped in (`applied`) or refused."""

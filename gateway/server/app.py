@@ -29,7 +29,7 @@ from instrumentation.errors import ErrorCode, PlanError
 from instrumentation.plan import print_plan
 from registry.config import AuthConfig, CorsConfig, RateLimitConfig, RedisConfig, ServerConfig
 
-from ..auth import Access, Identity
+from ..auth import Identity
 from ..auth.middleware import (
     IDENTITY,
     authentication_middleware,
@@ -78,7 +78,6 @@ class ServerState:
 GATEWAY: Final = web.AppKey("funnel.gateway", Gateway)
 SETTINGS: Final = web.AppKey("funnel.settings", ServerConfig)
 STATE: Final = web.AppKey("funnel.state", ServerState)
-ACCESS: Final = web.AppKey("funnel.access", Access)
 CLAIMS_HEADER: Final = web.AppKey("funnel.claims_header", str)
 
 _MIN_LINE_SIZE: Final = 8190  # aiohttp's default for the request line
@@ -133,7 +132,6 @@ def create_app(
     app[GATEWAY] = gateway
     app[SETTINGS] = settings
     app[STATE] = ServerState()
-    app[ACCESS] = Access(gateway.schema)
     if auth is not None and auth.claims_header is not None:
         app[CLAIMS_HEADER] = auth.claims_header
     app.cleanup_ctx.append(_gateway_context)
@@ -228,21 +226,25 @@ async def _answer(request: web.Request, progress: _Progress) -> web.StreamRespon
 
     gateway = request.app[GATEWAY]
     prepared = await gateway.documents.get_async(params.query)
+    # The version the document was prepared for: its cost and access rules, even if a reload swaps in another
+    # one meanwhile (gateway.run then prepares the document again for the new one).
+    version = gateway.current
     document = prepared.document
     operation = get_operation_ast(document, params.operation_name) if document is not None else None
     # else gateway.run reports the syntax, validation or limit errors, or the unknown operation
+    cost = 0
     if operation is not None:
         if request.method == "GET" and operation.operation == OperationType.MUTATION:
             return _error(405, "A mutation cannot be sent with GET: use POST.", media, {"Allow": "POST"})
         assert document is not None
-        _cost, exceeded = gateway.documents.limits.cost(
-            gateway.schema, document, operation, params.variables or {}
+        cost, exceeded = gateway.documents.limits.cost(
+            version.schema, document, operation, params.variables or {}
         )
         if exceeded is not None:
             return _respond({"errors": [exceeded.formatted]}, _request_error_status(media), media)
 
     identity = request[IDENTITY]
-    restricted = request.app[ACCESS].restrict(prepared, identity)
+    restricted = version.access.restrict(prepared, identity)
     if restricted is not None:
         prepared = restricted.prepared
     debug = request.headers.get(DEBUG_HEADER, "").strip().lower() if _shows_details(request) else ""
@@ -275,8 +277,16 @@ async def _answer(request: web.Request, progress: _Progress) -> web.StreamRespon
         result.data = restricted.apply(result.data, result.errors)
     body = result.response()
     mask_errors(body, gateway.services)
-    if (settings.debug_plan and _shows_details(request)) or debug == "plan":
-        _add_debug(body, result)
+    show_plan = (settings.debug_plan and _shows_details(request)) or debug == "plan"
+    metrics = gateway.observability.metrics
+    actual = 0
+    if operation is not None and (show_plan or metrics is not None):
+        assert document is not None
+        actual = gateway.documents.limits.actual(version.schema, document, operation, result.data)
+        if metrics is not None:
+            metrics.observe_cost(cost, actual)
+    if show_plan:
+        _add_debug(body, result, {"estimated": cost, "actual": actual})
     encoded = orjson.dumps(body)
     if len(encoded) > settings.max_response_bytes:
         log.warning("answer of %d bytes refused (server.max_response_bytes)", len(encoded))
@@ -360,10 +370,14 @@ def _explain(gateway: Gateway, params: GraphQLParams, media: str) -> web.Respons
     return _respond({"extensions": {"funnel": {"plan": print_plan(plan)}}}, 200, media)
 
 
-def _add_debug(body: dict[str, Any], result: Result) -> None:
+def _add_debug(body: dict[str, Any], result: Result, cost: dict[str, int]) -> None:
     if result.plan is None:  # the request never got as far as a plan
         return
-    funnel = {"plan": print_plan(result.plan), "calls": [call.as_dict() for call in result.calls]}
+    funnel = {
+        "plan": print_plan(result.plan),
+        "calls": [call.as_dict() for call in result.calls],
+        "cost": cost,
+    }
     body.setdefault("extensions", {})["funnel"] = funnel
 
 

@@ -223,3 +223,15 @@ async def test_introspection_is_off_unless_turned_on(
     opened = await start_server(introspection=True)
     status, body = await post(http, opened.graphql, {"query": query})
     assert status == 200 and "errors" not in body
+
+
+async def test_the_actual_cost_is_counted_on_the_answer(
+    start_server: StartServer, http: aiohttp.ClientSession, cluster: Cluster
+) -> None:
+    # Estimated: three orders at 2 (the order and its product) and one account; actual: the account is null.
+    server = await start_server(max_cost=7)
+    query = '{ orders(first: 3) { id product { name } } account(id: "99999") { name } }'
+    async with http.post(server.graphql, json={"query": query}, headers={"funnel-debug": "plan"}) as response:
+        body = await response.json()
+    assert response.status == 200 and body["data"]["account"] is None and len(body["data"]["orders"]) == 3
+    assert body["extensions"]["funnel"]["cost"] == {"estimated": 7, "actual": 6}

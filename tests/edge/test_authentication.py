@@ -3,6 +3,7 @@ verified claims forwarded in place of whatever the client sent."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import time
@@ -17,6 +18,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from examples.services.cluster import Cluster
 from examples.services.common import start_app
+from gateway.auth.keys import JWKSURL, KeysUnavailable
 from registry.config import APIKeyConfig, AuthConfig, JWTConfig
 from tests.conftest import SEEN
 from tests.engine.conftest import service_configs
@@ -210,4 +212,39 @@ async def test_debugging_details_are_for_authenticated_callers_by_default(
     status, body, _ = await post(http, server.graphql, debug)
     assert (status, body) == (200, {"data": {"orders": [{"id": "1"}]}})
     status, body, _ = await post(http, server.graphql, {**debug, **signed})
-    assert status == 200 and set(body["extensions"]["funnel"]) == {"plan", "calls"}
+    assert status == 200 and set(body["extensions"]["funnel"]) == {"plan", "calls", "cost"}
+
+
+async def test_a_key_rotated_in_at_the_jwks_url_is_picked_up_and_forged_kids_cannot_force_fetches() -> None:
+    _, old_jwks = rsa_jwks("k1")
+    _, new_jwks = rsa_jwks("k2")
+    published = [old_jwks]
+
+    async def keys(_request: web.Request) -> web.Response:
+        return web.json_response(published[-1])
+
+    app = web.Application()
+    app.router.add_get("/jwks.json", keys)
+    runner, url = await start_app(app)
+    source = JWKSURL(url + "/jwks.json", refresh_s=300, timeout_s=2, min_refresh_s=0.2)
+    try:
+        await source.start()
+        assert source.key_for("k1") is not None and source.fetches == 1
+        published.append(new_jwks)  # the issuer rotates: k2 only
+        with pytest.raises(KeysUnavailable, match="no key with kid 'k2'"):
+            source.key_for("k2")  # wakes an early refresh, no sooner than min_refresh_s after the last
+        for _ in range(100):  # bounded: 5 s at most
+            if source.fetches == 2:
+                break
+            await asyncio.sleep(0.05)
+        assert source.fetches == 2 and source.key_for("k2") is not None
+        with pytest.raises(KeysUnavailable):
+            source.key_for("k1")  # rotated out
+        for _ in range(50):  # forged kids in a burst: at most one more fetch per min_refresh_s
+            with pytest.raises(KeysUnavailable):
+                source.key_for("forged")
+        await asyncio.sleep(0.5)
+        assert source.fetches == 3
+    finally:
+        await source.stop()
+        await runner.cleanup()

@@ -10,6 +10,7 @@ import aiohttp
 import pytest
 
 from examples.services.cluster import Cluster
+from gateway.schema.annotations import load_schema
 from registry.config import AuthConfig, JWTConfig
 from tests.engine.conftest import EXAMPLE_SCHEMA, rows
 from tests.server.conftest import Server, StartServer
@@ -155,5 +156,23 @@ async def test_fragments_and_aliases_keep_their_paths(guarded: Server, http: aio
         {
             "data": {"first": [{"id": "1", "p": None}]},
             "errors": [unauthorized("Order.product", "authentication required", ["first", 0, "p"], 1, 63)],
+        },
+    )
+
+
+async def test_the_rules_of_a_swapped_in_schema_apply_to_the_next_request(
+    start_server: StartServer, http: aiohttp.ClientSession, cluster: Cluster
+) -> None:
+    open_server = await start_server(sdl=EXAMPLE_SCHEMA.read_text(), auth=AUTH)
+    query = "{ account(id: 1) { name } }"
+    status, body = await ask(http, open_server, query)
+    assert status == 200 and body["data"]["account"]["name"] and "errors" not in body
+    gateway = open_server.gateway
+    gateway.swap(gateway.build_version(*load_schema(SDL, "guarded.graphql", gateway.services)))
+    assert await ask(http, open_server, query) == (
+        200,
+        {
+            "data": {"account": None},
+            "errors": [unauthorized("Query.account", "authentication required", ["account"], 1, 3)],
         },
     )

@@ -198,3 +198,16 @@ async def test_openmetrics_when_the_scraper_asks_for_it(
     async with http.get(observed.url + "/metrics", headers=headers) as response:
         assert response.headers["Content-Type"].startswith("application/openmetrics-text")
         assert (await response.text()).rstrip().endswith("# EOF")
+
+
+async def test_the_estimated_and_actual_costs_are_observed(
+    start_observed: StartObserved, http: aiohttp.ClientSession
+) -> None:
+    observed = await start_observed()
+    await post(
+        http, observed.graphql, '{ orders(first: 4) { id product { name } } account(id: "99999") { id } }'
+    )
+    samples = await scrape(http, observed)
+    assert sample(samples, "funnel_operation_cost_sum", kind="estimated") == 9.0
+    assert sample(samples, "funnel_operation_cost_sum", kind="actual") == 8.0
+    assert sample(samples, "funnel_operation_cost_count", kind="actual") == 1.0

@@ -42,8 +42,9 @@ class JWKSURL:
         if key is None and kid is None and len(self._keys) == 1:
             key = next(iter(self._keys.values()))
         if key is None:
-            if time.monotonic() - self._last_attempt >= self.min_refresh_s:
-                self._wake.set()
+            # The refresh task waits until min_refresh_s after the last fetch: a kid rotated in just after a
+            # fetch is still picked up soon, and forged kids cost one fetch per min_refresh_s at most.
+            self._wake.set()
             raise KeysUnavailable(
                 f"no key with kid {kid!r}" if self._keys else "the signing keys are not known yet"
             )
