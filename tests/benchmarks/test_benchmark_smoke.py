@@ -167,3 +167,30 @@ def test_faults_quick(tmp_path: Path) -> None:
     assert (
         len(result["series"]["on"]) == len(result["series"]["off"]) == int(result["settings"]["seconds"]) + 1
     )
+
+
+def test_abuse_quick(tmp_path: Path) -> None:
+    result = run_benchmark("abuse", tmp_path)
+    assert result["benchmark"] == "abuse"
+    runs = {r["scenario"]: r for r in result["runs"]}
+    assert list(runs) == ["baseline", "amplification", "alias-flood", "big-documents", "slowloris"]
+    # every attack is refused exactly as the default limits say (big documents are valid, and answered)
+    expected = {
+        "baseline": set(),
+        "amplification": {"400 COST_LIMIT_EXCEEDED", "400 QUERY_TOO_DEEP"},
+        "alias-flood": {"400 TOO_MANY_TOKENS"},
+        "big-documents": {"200 ok"},
+    }
+    for scenario, outcomes in expected.items():
+        assert set(runs[scenario]["attacker_outcomes"]) == outcomes, scenario
+    # 200 slow sockets from one address: max_connections_per_address (100) admitted, cut off by the body timeout
+    # (its 408), the rest closed unanswered at once
+    slow = runs["slowloris"]["attacker_outcomes"]
+    assert set(slow) == {"408 Request Timeout", "closed unanswered"}, slow
+    assert slow["408 Request Timeout"] >= 100
+    for scenario, run in runs.items():
+        assert run["good_failures"] == 0 and run["good_requests"] > 0, scenario
+        assert (scenario == "baseline") == (run["attacker_requests"] == 0), scenario
+        assert run["attacker_requests"] == sum(run["attacker_outcomes"].values())
+        assert run["gateway_cpu_s"] > 0 and run["peak_rss_mb"] > 0
+        assert run["p50_ratio"] == run["good_p50_ms"] / runs["baseline"]["good_p50_ms"]
