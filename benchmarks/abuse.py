@@ -140,20 +140,22 @@ async def slow_client(url: str, stop_at: float, outcomes: Counter[str]) -> None:
             await writer.drain()
             # The server must drop us within its body timeout; a little more is allowed for a busy machine.
             answer = await asyncio.wait_for(reader.read(64), TIMEOUT_MS / 1000 + 5)
-            label = answer.split(b"\r\n", 1)[0].decode(errors="replace")
-            outcomes[label.removeprefix("HTTP/1.1 ") if answer else "closed unanswered"] += 1
-            if not answer:
-                await asyncio.sleep(0.1)  # refused: retry soon, but not in a busy loop
+            label = answer.split(b"\r\n", 1)[0].decode(errors="replace").removeprefix("HTTP/1.1 ")
         except TimeoutError:
-            outcomes["still hanging"] += 1
+            label = "still hanging"
+        except (ConnectionResetError, BrokenPipeError):
+            label = ""  # aborted by the server: a reset rather than an EOF when it came after our write
         except OSError as error:
-            outcomes[f"refused ({type(error).__name__})"] += 1
-            await asyncio.sleep(0.1)
+            label = f"error {type(error).__name__}"
         finally:
             if writer is not None:
                 writer.close()
                 with contextlib.suppress(OSError):
                     await writer.wait_closed()
+        # Closed without an answer: past max_connections_per_address.
+        outcomes[label or "closed unanswered"] += 1
+        if not label or label.startswith("error"):
+            await asyncio.sleep(0.1)  # retry soon, but not in a busy loop
 
 
 async def good_client(url: str, stop_at: float, samples: list[float]) -> int:
