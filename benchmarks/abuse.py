@@ -18,7 +18,8 @@ attackers run, one well-behaved client sends `GOOD_QUERY` back to back. Scenario
 The attackers connect from 127.0.0.1 and the good client from 127.0.0.2, as distinct addresses would on a network
 (`max_connections_per_address` counts per address). Reported per scenario: the attacker's requests and their
 outcomes (status and error code, counted), the good client's requests, p50/p99 (and their ratios to the
-baseline) and failures, and the gateway process's CPU seconds and peak RSS over the scenario.
+baseline) and failures, and the gateway process's CPU seconds and peak RSS over the scenario, and its RSS halfway
+through and at the end (equal when what an attack leaves behind is bounded).
 
     python -m benchmarks.abuse [--seconds 10] [--big-seconds 30] [--attackers 4] [--scenarios NAME ...] [--quick]
                                [--json PATH] [--plot PATH]
@@ -50,6 +51,7 @@ from .common import (
     peak_rss_mb,
     percentile,
     print_table,
+    rss_mb,
     running_services,
     save_figure,
     subplots,
@@ -229,8 +231,14 @@ async def scenario_run(scenario: str, url: str, pid: int, seconds: float, count:
     cpu_before = cpu_seconds(pid)
     started = time.monotonic()
     stop_at = started + seconds
+    middle: list[float] = []
+
+    async def halfway() -> None:
+        await asyncio.sleep(seconds / 2)
+        middle.append(rss_mb(pid))
+
     results = await asyncio.gather(
-        good_client(url, stop_at, samples), *attackers(scenario, url, count, stop_at, outcomes)
+        halfway(), good_client(url, stop_at, samples), *attackers(scenario, url, count, stop_at, outcomes)
     )
     return {
         "scenario": scenario,
@@ -240,9 +248,13 @@ async def scenario_run(scenario: str, url: str, pid: int, seconds: float, count:
         "good_requests": len(samples),
         "good_p50_ms": percentile(samples, 50),
         "good_p99_ms": percentile(samples, 99),
-        "good_failures": results[0],
+        "good_failures": results[1],
         "gateway_cpu_s": round(cpu_seconds(pid) - cpu_before, 2),
         "peak_rss_mb": round(peak_rss_mb(pid), 1),
+        # resident memory halfway through and at the end: equal when what the attack makes the gateway keep is
+        # bounded (big-documents: the document cache full well before halfway)
+        "rss_half_mb": round(middle[0], 1),
+        "rss_end_mb": round(rss_mb(pid), 1),
     }
 
 
@@ -322,6 +334,8 @@ COLUMNS = (
     "good_failures",
     "gateway_cpu_s",
     "peak_rss_mb",
+    "rss_half_mb",
+    "rss_end_mb",
 )  # the printed table
 
 

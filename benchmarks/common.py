@@ -46,6 +46,7 @@ __all__ = [
     "read_stats",
     "report",
     "reset_stats",
+    "rss_mb",
     "running_services",
     "save_figure",
     "service_configs",
@@ -269,11 +270,20 @@ def listening_process(command: Sequence[str], timeout_s: float = 30.0) -> Iterat
 
 def peak_rss_mb(pid: int) -> float:
     """The peak resident memory (VmHWM) of the process and every process under it (workers), in MB."""
+    return _memory_mb(pid, "VmHWM:")
+
+
+def rss_mb(pid: int) -> float:
+    """The resident memory now (VmRSS) of the process and every process under it (workers), in MB."""
+    return _memory_mb(pid, "VmRSS:")
+
+
+def _memory_mb(pid: int, field: str) -> float:
     total = 0.0
     for member in process_tree(pid):
         with contextlib.suppress(OSError):
             for line in Path(f"/proc/{member}/status").read_text().splitlines():
-                if line.startswith("VmHWM:"):
+                if line.startswith(field):
                     total += int(line.split()[1]) / 1024
     return total
 

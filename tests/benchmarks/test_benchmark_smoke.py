@@ -192,5 +192,9 @@ def test_abuse_quick(tmp_path: Path) -> None:
         assert run["good_failures"] == 0 and run["good_requests"] > 0, scenario
         assert (scenario == "baseline") == (run["attacker_requests"] == 0), scenario
         assert run["attacker_requests"] == sum(run["attacker_outcomes"].values())
-        assert run["gateway_cpu_s"] > 0 and run["peak_rss_mb"] > 0
+        assert (
+            run["gateway_cpu_s"] > 0
+            and run["peak_rss_mb"] >= run["rss_end_mb"] > 0
+            and run["rss_half_mb"] > 0
+        )
         assert run["p50_ratio"] == run["good_p50_ms"] / runs["baseline"]["good_p50_ms"]
