@@ -189,7 +189,7 @@ class Access:
                 [],
                 condition_variables(rewritten),
                 plans,
-                prepared.tokens,
+                prepared.held_bytes,
                 version=prepared.version,
                 query=prepared.query,
             )

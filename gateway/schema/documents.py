@@ -137,7 +137,9 @@ class PreparedDocument:
     errors: list[GraphQLError]
     conditions: tuple[str, ...] = ()  # variables read by @skip/@include: part of the plan key
     plans: LRUCache[tuple[Any, ...], Plan] = field(default_factory=lambda: LRUCache(_PLANS_PER_DOCUMENT))
-    tokens: int = 0  # what it holds in memory grows with it
+    held_bytes: int = (
+        0  # what its syntax tree holds in memory, estimated (gateway.schema.documents._held_bytes)
+    )
     version: str = ""  # the id of the schema version it was validated against (its plans are that version's)
     query: str = ""  # the text it was prepared from, to prepare it again for a newer version
     # What other parts work out once per document (gateway.auth: the fields with an access requirement), kept
@@ -205,7 +207,7 @@ class DocumentCache:
             errors = validate(schema, document)
         if errors:
             return PreparedDocument(
-                None, list(errors), tokens=_tokens(document), version=version, query=query
+                None, list(errors), held_bytes=_held_bytes(document), version=version, query=query
             )
         plans: LRUCache[tuple[Any, ...], Plan] = LRUCache(_PLANS_PER_DOCUMENT, self.plan_totals)
         return PreparedDocument(
@@ -213,7 +215,7 @@ class DocumentCache:
             [],
             condition_variables(document),
             plans,
-            _tokens(document),
+            _held_bytes(document),
             version=version,
             query=query,
         )
@@ -224,14 +226,16 @@ class DocumentCache:
             self._worker = None
 
 
-def _tokens(document: DocumentNode) -> int:
-    count = 0
+def _held_bytes(document: DocumentNode) -> int:
+    """Each token with its nodes, and the text a token keeps a copy of: a comment, a string, a name (a query
+    that is mostly one long comment would otherwise weigh half of what it holds)."""
+    held = 0
     token = document.loc.start_token if document.loc is not None else None
     while token is not None:
-        count += 1
+        held += _BYTES_PER_TOKEN + (len(token.value) if token.value is not None else 0)
         token = token.next
-    return count
+    return held
 
 
 def _weigh(query: str, prepared: PreparedDocument) -> int:
-    return len(query) + _BYTES_PER_TOKEN * prepared.tokens
+    return len(query) + prepared.held_bytes

@@ -127,7 +127,12 @@ def create_app(
         middlewares=middlewares,
         client_max_size=settings.max_body_bytes,
         # A GET carries the query in the request line: allow it the size a POST body may have.
-        handler_args={"max_line_size": max(_MIN_LINE_SIZE, settings.max_body_bytes)},
+        handler_args={
+            "max_line_size": max(_MIN_LINE_SIZE, settings.max_body_bytes),
+            # What is left of a body nobody read (a GET's, a 405's) is drained before the connection closes:
+            # within the body's timeout, not aiohttp's own 10 s.
+            "lingering_time": settings.body_timeout_ms / 1000,
+        },
     )
     app[GATEWAY] = gateway
     app[SETTINGS] = settings

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 
 import aiohttp
 import pytest
@@ -92,6 +93,28 @@ async def test_a_slow_body_times_out_with_408(start_server: StartServer) -> None
         408,
         b'{"errors":[{"message":"The body did not arrive within 200 ms (server.body_timeout_ms)."}]}',
     )
+
+
+@pytest.mark.parametrize(
+    "request_line", [b"GET /health", b"GET /graphql?query={__typename}", b"PUT /graphql"]
+)
+async def test_an_unread_body_holds_its_connection_no_longer_than_the_body_timeout(
+    start_server: StartServer, request_line: bytes
+) -> None:
+    # Answered without reading the body; what is left of it is drained before the connection closes, and a
+    # body that never comes must not hold the connection for aiohttp's own 10 s.
+    server = await start_server(body_timeout_ms=200)
+    request = request_line + b" HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\nConnection: close\r\n\r\n{"
+    host, port = server.url.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    start = time.monotonic()
+    try:
+        writer.write(request)
+        async with asyncio.timeout(5):
+            answer = await reader.read()  # to the end: until the server closes the connection
+    finally:
+        writer.close()
+    assert status_and_body(answer)[0] in (200, 405) and time.monotonic() - start < 2
 
 
 async def test_a_slow_head_times_out_with_408(start_server: StartServer) -> None:
