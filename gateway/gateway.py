@@ -45,6 +45,7 @@ from registry.resilience import GatewayResilience
 from .cache.setup import build_entity_cache
 from .composition.gateway_schema import load_gateway_schema
 from .observability import Observability
+from .reload import source_files, sources_fingerprint
 from .request import Request, Result, Runtime, run_request
 from .resilience import BreakerSnapshot, ResilientTransport, circuit_states, request_deadline
 from .schema.annotations import load_schema
@@ -94,15 +95,18 @@ class Gateway:
         self._decorated: list[Binding] = []  # bound in Python: kept when a new schema version is built
         self._clients = clients
         self._frozen = False
+        # The digests of the files it was loaded from (gateway.reload): a watcher compares the files with these.
+        self.sources: Mapping[str, str | None] | None = None
 
     @classmethod
     def from_config(cls, source: str | Path | GatewayConfig, *, batching: bool | None = None) -> Gateway:
         """A gateway from a YAML file, or from a config already loaded (and perhaps changed, as `funnel demo`
         points the example config at the ports it chose)."""
         config = source if isinstance(source, GatewayConfig) else load_config(source)
+        sources = sources_fingerprint(source_files(config))  # before reading them: a later change is seen
         # The hand-written schema, a composed schema's lock, or a composition made now (which asks the services).
         schema, bindings = load_gateway_schema(config)
-        return cls(
+        gateway = cls(
             schema,
             config.services,
             bindings,
@@ -110,6 +114,8 @@ class Gateway:
             merge_levels=config.merge_levels,
             config=config,
         )
+        gateway.sources = sources
+        return gateway
 
     @classmethod
     def from_sdl(
@@ -234,6 +240,8 @@ class Gateway:
         # Built here, not at the first request: a feature on without its package must stop start-up.
         self.observability = source if isinstance(source, Observability) else Observability(source)
         self.observability.watch(self._clients, self.documents)
+        if self.observability.metrics is not None:
+            self.observability.metrics.watch_schema(lambda: (self.current.id, self.current.loaded_at))
         observer = self.observability if self.observability.active else None
         cache_config = self.config.cache if self.config is not None else CacheConfig()
         redis = self.config.redis if self.config is not None else None

@@ -142,6 +142,10 @@ class ServerConfig:
     # load balancer polling /ready stops sending first (behind Kubernetes, the preStop pause does the same).
     drain_ms: int = 0
     workers: int = 1  # processes sharing the port (`funnel serve --workers N` overrides)
+    # Hot reload (gateway.reload): the config, the gateway SDL and the lock are compared this often (0: only on
+    # SIGHUP); a schema composed live from the services is composed again every schema_poll_ms (0: never).
+    watch_ms: int = 1000
+    schema_poll_ms: int = 30_000
     # Honour a request's `funnel-batching: on|off` (to compare the two on one server; the demo turns it on).
     batching_header: bool = False
 
@@ -947,6 +951,8 @@ _SERVER: Final[Mapping[str, _Key]] = MappingProxyType(
         "shutdown_timeout_ms": _Key(_positive_int),
         "drain_ms": _Key(_non_negative_int),
         "workers": _Key(_positive_int),
+        "watch_ms": _Key(_non_negative_int),
+        "schema_poll_ms": _Key(_non_negative_int),
     }
 )
 

@@ -184,6 +184,10 @@ class GatewayMetrics(ExecutionHooks):
         self._state.documents = documents
         self._state.shedders = shedders
 
+    def watch_schema(self, current: Callable[[], tuple[str, float]]) -> None:
+        """Read the live schema version (its id and load time) when scraped."""
+        self._state.schema = current
+
     # -- counting ------------------------------------------------------------------------------------------
 
     def observe_request(self, operation: str | None, outcome: str, seconds: float) -> None:
@@ -233,6 +237,7 @@ class _StateCollector:
         self.clients: ServiceClients | None = None
         self.documents: DocumentCache | None = None
         self.shedders: Callable[[], Iterable[LoadShedder]] = tuple
+        self.schema: Callable[[], tuple[str, float]] | None = None  # the live version's id and load time
 
     def describe(self) -> Iterable[Metric]:
         return ()  # the families depend on the gateway watched; auto_describe must not collect() early
@@ -243,6 +248,15 @@ class _StateCollector:
         if self.documents is not None:
             yield from _caches(self.documents)
         yield from _shedding(list(self.shedders()))
+        if self.schema is not None:
+            version, loaded_at = self.schema()
+            live = GaugeMetricFamily(
+                "funnel_schema_version",
+                "The schema version serving (its id as a label), valued at when it was loaded (Unix time).",
+                labels=["version"],
+            )
+            live.add_metric([version], loaded_at)
+            yield live
 
 
 def _resilience(clients: ServiceClients) -> Iterator[Metric]:

@@ -17,6 +17,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, Final
 
 import orjson
@@ -41,6 +42,7 @@ from ..gateway import Gateway, Result
 from ..observability import current_request_id, request_id_middleware
 from ..persisted import PERSISTED_QUERIES, PersistedQueryError, persisted_queries_context
 from ..ratelimit import RateLimiter, rate_limit_middleware
+from ..reload import SchemaWatcher
 from ..resilience import TIMEOUT_HEADER, LoadShedder, parse_timeout_ms
 from .cors import cors_middleware
 from .csrf import csrf_middleware
@@ -58,6 +60,7 @@ __all__ = [
     "METRICS_PATH",
     "SETTINGS",
     "STATE",
+    "WATCHER",
     "ServerState",
     "create_app",
 ]
@@ -78,6 +81,7 @@ class ServerState:
 GATEWAY: Final = web.AppKey("funnel.gateway", Gateway)
 SETTINGS: Final = web.AppKey("funnel.settings", ServerConfig)
 STATE: Final = web.AppKey("funnel.state", ServerState)
+WATCHER: Final = web.AppKey("funnel.watcher", SchemaWatcher)  # when the gateway came from a config file
 CLAIMS_HEADER: Final = web.AppKey("funnel.claims_header", str)
 
 _MIN_LINE_SIZE: Final = 8190  # aiohttp's default for the request line
@@ -144,6 +148,10 @@ def create_app(
     if limiter is not None:
         app.cleanup_ctx.append(limiter.context)
     app.cleanup_ctx.append(persisted_queries_context(gateway.config))
+    if config is not None and config.path is not None:  # loaded from a file: the file is watched
+        watcher = SchemaWatcher(gateway, watch_ms=settings.watch_ms, poll_ms=settings.schema_poll_ms)
+        app[WATCHER] = watcher
+        app.cleanup_ctx.append(watcher.context)
     app.on_shutdown.append(_not_ready)
     app.router.add_route("GET", GRAPHQL_PATH, _graphql)
     app.router.add_route("POST", GRAPHQL_PATH, _graphql)
@@ -416,8 +424,16 @@ async def _ready(request: web.Request) -> web.Response:
     ):  # which URLs answer what, and the breakers' figures, only to those allowed
         return _respond({"status": "ready" if ready else "unavailable"}, status, JSON)
     circuits = {name: circuit.as_dict() for name, circuit in gateway.circuits().items()}
+    version = gateway.current
+    loaded_at = datetime.fromtimestamp(version.loaded_at, UTC).isoformat(timespec="seconds")
+    schema = {"version": version.id, "loaded_at": loaded_at}
     return _respond(
-        {"status": "ready" if ready else "unavailable", "services": services, "circuits": circuits},
+        {
+            "status": "ready" if ready else "unavailable",
+            "services": services,
+            "circuits": circuits,
+            "schema": schema,
+        },
         status,
         JSON,
     )

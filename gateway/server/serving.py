@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import multiprocessing
 import multiprocessing.connection
 import os
@@ -28,7 +29,7 @@ from aiohttp import web
 from registry.config import ServerConfig
 
 from ..gateway import Gateway
-from .app import SETTINGS, STATE, create_app
+from .app import SETTINGS, STATE, WATCHER, create_app
 from .connections import ConnectionGuard, GuardedSite
 
 __all__ = [
@@ -44,6 +45,8 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+
+log = logging.getLogger("funnel.server")
 
 WORKER_HEADER: Final = "funnel-worker"  # with --workers: which worker answered (1 to N)
 
@@ -122,6 +125,7 @@ async def serve(
     `worker`: this process's number among several, named by every answer's `funnel-worker` header."""
     stop = stop_signals()  # before listening: a signal during start-up must still stop cleanly
     app = create_app(gateway, settings)
+    _reload_on_hangup(app)
     if worker is not None:
         app.on_response_prepare.append(_name_worker(str(worker)))
     metrics = gateway.observability.metrics
@@ -142,6 +146,17 @@ async def serve(
         # stops sending here before the listener closes.
         app[STATE].shutting_down = True
         await asyncio.sleep(settings.drain_ms / 1000)
+
+
+def _reload_on_hangup(app: web.Application) -> None:
+    """SIGHUP reloads the schema from the config's files (gateway.reload); without a config file, it is ignored
+    (its default would end the process)."""
+    watcher = app.get(WATCHER)
+    loop = asyncio.get_running_loop()
+    if watcher is not None:
+        loop.add_signal_handler(signal.SIGHUP, watcher.request)
+    else:
+        loop.add_signal_handler(signal.SIGHUP, log.warning, "SIGHUP: nothing to reload (no config file)")
 
 
 def _name_worker(name: str) -> Callable[[web.Request, web.StreamResponse], Awaitable[None]]:
@@ -172,6 +187,7 @@ def _worker(gateway: Gateway, settings: ServerConfig, ready: multiprocessing.Que
     """One worker process: its own event loop and client sessions, the shared port."""
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, signal.SIG_DFL)  # the supervisor's handlers are not this process's
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)  # until serve() makes it reload this worker's schema
     try:
         run(
             serve(gateway, settings, reuse_port=True, on_listening=lambda _url: ready.put("ok"), worker=index)
@@ -196,11 +212,19 @@ def serve_workers(
         return 1
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, _raise_stop)
+    processes: dict[int, multiprocessing.process.BaseProcess] = {}
+
+    def hang_up(_signum: int, _frame: FrameType | None) -> None:
+        for process in list(processes.values()):  # each worker reloads its own schema
+            if process.pid is not None and process.exitcode is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(process.pid, signal.SIGHUP)
+
+    signal.signal(signal.SIGHUP, hang_up)
     # Fork, not spawn: the workers inherit the gateway the supervisor has loaded and checked, and there is no
     # event loop or thread yet to inherit badly.
     context = multiprocessing.get_context("fork")
     ready: multiprocessing.Queue[str] = context.Queue()
-    processes: dict[int, multiprocessing.process.BaseProcess] = {}
 
     def start(index: int) -> None:
         process = context.Process(

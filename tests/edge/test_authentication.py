@@ -206,7 +206,7 @@ async def test_debugging_details_are_for_authenticated_callers_by_default(
         async with http.get(server.url + path) as response:
             assert (response.status, await response.json()) == (200, {"status": "ready"})
         async with http.get(server.url + path, headers=signed) as response:
-            assert set(await response.json()) == {"status", "services", "circuits"}
+            assert set(await response.json()) == {"status", "services", "circuits", "schema"}
         return
     debug = {"funnel-debug": "plan"}
     status, body, _ = await post(http, server.graphql, debug)

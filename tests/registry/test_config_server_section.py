@@ -79,7 +79,7 @@ def test_every_wrong_server_value_is_reported_at_once_with_its_line() -> None:
         "csrf_required_headers, debug_access, debug_plan, default_list_size, document_cache_bytes, "
         "drain_ms, header_timeout_ms, host, introspection, max_aliases, max_body_bytes, "
         "max_connections_per_address, max_cost, max_depth, max_response_bytes, max_root_fields, "
-        "max_tokens, port, shutdown_timeout_ms, workers)",
+        "max_tokens, port, schema_poll_ms, shutdown_timeout_ms, watch_ms, workers)",
         "funnel.yaml:10: server.max_aliases: max_aliases must be a positive integer, got -1",
         "funnel.yaml:11: server.workers: workers must be a positive integer, got 0",
         "funnel.yaml:12: server.drain_ms: drain_ms must be an integer, 0 or more, got -5",

@@ -29,6 +29,6 @@ def test_bench_names_the_benchmarks() -> None:
     )
     assert completed.returncode == 2
     assert (
-        "invalid choice: 'nope' (choose from 'batching', 'faults', 'load', 'overhead', 'peer')"
+        "invalid choice: 'nope' (choose from 'abuse', 'batching', 'faults', 'load', 'overhead', 'peer')"
         in completed.stderr
     )

@@ -66,7 +66,7 @@ def test_check_reports_every_config_problem_at_once(
         "csrf_required_headers, debug_access, debug_plan, default_list_size, document_cache_bytes, "
         "drain_ms, header_timeout_ms, host, introspection, max_aliases, max_body_bytes, "
         "max_connections_per_address, max_cost, max_depth, max_response_bytes, max_root_fields, "
-        "max_tokens, port, shutdown_timeout_ms, workers)\n"
+        "max_tokens, port, schema_poll_ms, shutdown_timeout_ms, watch_ms, workers)\n"
         "6 problems in funnel.yaml\n",
     )
 

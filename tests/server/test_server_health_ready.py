@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
@@ -49,8 +50,15 @@ async def test_ready_when_every_service_answers(
             "circuits": {
                 name: circuit(services[name].url) for name in ("accounts", "catalog", "orders", "reviews")
             },
+            "schema": schema_of(server),
         },
     )
+
+
+def schema_of(server: Server) -> dict[str, str]:
+    version = server.gateway.current
+    loaded_at = datetime.fromtimestamp(version.loaded_at, UTC).isoformat(timespec="seconds")
+    return {"version": version.id, "loaded_at": loaded_at}
 
 
 @contextlib.asynccontextmanager
@@ -93,6 +101,7 @@ async def test_not_ready_names_each_unreachable_service(
                     "orders": circuit(services["orders"].url),
                     "reviews": circuit(failing + "/graphql", failures=1),
                 },
+                "schema": schema_of(server),
             },
         )
     # /health only says the gateway itself is alive
