@@ -11,6 +11,7 @@ import contextlib
 import json
 import os
 import platform
+import shutil
 import signal
 import statistics
 import subprocess
@@ -23,7 +24,7 @@ from typing import Any
 import aiohttp
 
 from examples.services.launcher import ServiceProcesses
-from examples.services.topology import free_port_block
+from examples.services.topology import free_port, free_port_block
 from gateway.gateway import Gateway
 from gateway.observability import Observability
 from registry.config import ServiceConfig
@@ -44,6 +45,8 @@ __all__ = [
     "print_table",
     "process_tree",
     "read_stats",
+    "ready_process",
+    "redis_process",
     "report",
     "reset_stats",
     "rss_mb",
@@ -241,6 +244,31 @@ def gateway_process(
 def listening_process(command: Sequence[str], timeout_s: float = 30.0) -> Iterator[tuple[str, int]]:
     """A server child process that prints `listening on URL` once ready; yields the URL and its pid, and stops
     it (SIGTERM, then SIGKILL after 10 s) after."""
+    with ready_process(command, "listening on", timeout_s) as (line, pid):
+        yield line.split("listening on ", 1)[1].split()[0], pid
+
+
+@contextlib.contextmanager
+def redis_process(timeout_s: float = 20.0) -> Iterator[str]:
+    """A `redis-server` child process on a free loopback port, persisting nothing; yields its URL. Exits with
+    the line that installs it when it is not on PATH (the benchmarks that need it cannot run without)."""
+    program = shutil.which("redis-server")
+    if program is None:
+        raise SystemExit(
+            "redis-server is not on PATH: install it (Debian: `apt-get install -y redis-server`)"
+        )
+    port = free_port()
+    # No snapshots, no append-only file: nothing written to disk, nothing left behind.
+    command = [program, "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly", "no"]
+    with ready_process([*command, "--protected-mode", "no"], "Ready to accept connections", timeout_s):
+        yield f"redis://127.0.0.1:{port}/0"
+
+
+@contextlib.contextmanager
+def ready_process(command: Sequence[str], ready: str, timeout_s: float = 30.0) -> Iterator[tuple[str, int]]:
+    """A child process that prints a line containing `ready` once ready; yields that line and its pid, and
+    stops it (SIGTERM, then SIGKILL after 10 s) after."""
+    name = " ".join(command[:3])
     process = subprocess.Popen(
         list(command),
         cwd=Path(__file__).parents[1],
@@ -252,13 +280,13 @@ def listening_process(command: Sequence[str], timeout_s: float = 30.0) -> Iterat
         assert process.stdout is not None
         deadline = time.monotonic() + timeout_s
         line = ""
-        while time.monotonic() < deadline and "listening on" not in line:
+        while time.monotonic() < deadline and ready not in line:
             line = process.stdout.readline()
             if not line and process.poll() is not None:
-                raise RuntimeError(f"{command[2]} exited: {process.stderr.read() if process.stderr else ''}")
-        if "listening on" not in line:
-            raise RuntimeError(f"{command[2]} did not start in time")
-        yield line.split("listening on ", 1)[1].split()[0], process.pid
+                raise RuntimeError(f"{name} exited: {process.stderr.read() if process.stderr else ''}")
+        if ready not in line:
+            raise RuntimeError(f"{name} did not start in time")
+        yield line, process.pid
     finally:
         process.send_signal(signal.SIGTERM)
         try:

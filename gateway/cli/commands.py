@@ -30,7 +30,7 @@ from .composition import add_composition_commands, check_sources, print_problems
 __all__ = ["main"]
 
 DEFAULT_CONFIG = "funnel.yaml"
-BENCHMARKS = ("abuse", "batching", "faults", "load", "overhead", "peer")
+BENCHMARKS = ("abuse", "batching", "cache", "faults", "load", "overhead", "peer")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -296,7 +296,8 @@ def _parser() -> argparse.ArgumentParser:
 
     bench_command = commands.add_parser(
         "bench",
-        help="run a benchmark from benchmarks/ (abuse, batching, faults, load, overhead, peer); options go to it",
+        help="run a benchmark from benchmarks/ (abuse, batching, cache, faults, load, overhead, peer); "
+        "options go to it",
     )
     bench_command.add_argument("benchmark", choices=BENCHMARKS)
     bench_command.add_argument("options", nargs=argparse.REMAINDER, help="e.g. --quick --json out.json")

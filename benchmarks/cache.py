@@ -1,0 +1,287 @@
+"""The entity cache: off, in-process memory, and memory in front of Redis, under a skewed workload, side by side.
+
+Each mode is a fresh `funnel serve` child process (so its memory tier starts cold) over the same example
+services (5 ms latency, a pool of 16 by default): `off` has no cache rules, `memory` caches every batched field
+of `Product` and `Account` (Order.product, Order.buyer, Product.seller, Product.reviews) in process, `redis`
+the same with a `redis-server` child process as the second tier. In-flight de-duplication is off in every mode,
+so that the figures are the entity cache's alone. C closed-loop clients ask for pages of
+`orders(first: 10, after: $after)` with the page drawn from a Zipf distribution (s = 1.1 over the 1,000 pages);
+each client's stream of pages is seeded, the same in every mode. The modes take turns in short rounds so that
+drift hits all.
+
+Reported per mode: requests, requests per second, p50/p95 latency, downstream calls and keys per request per
+service (the services' own `/stats`), the hit rate (1 - keys per request / keys per request with the cache off:
+the gateway does not export its cache counters), and errors, which include every sampled cached answer that
+differs from the answer of the `off` gateway for the same page (`mismatches`; must be 0).
+
+    python -m benchmarks.cache [--clients 8] [--seconds 20] [--rounds 4] [--quick] [--json PATH] [--plot PATH]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import bisect
+import contextlib
+import itertools
+import random
+import tempfile
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, Final
+
+import aiohttp
+import orjson
+
+from .common import (
+    SERVICES,
+    add_common_arguments,
+    add_service_arguments,
+    gateway_config,
+    gateway_process,
+    machine,
+    percentile,
+    read_stats,
+    redis_process,
+    report,
+    reset_stats,
+    running_services,
+    save_figure,
+    subplots,
+)
+
+__all__ = ["MODES", "QUERY", "ZipfPages", "main", "run"]
+
+MODES: Final = ("off", "memory", "redis")
+PAGE_SIZE: Final = 10
+PAGES: Final = 1_000  # the example orders service holds 10,000 orders
+QUERY: Final = (
+    "query Page($after: ID) { orders(first: 10, after: $after) { id quantity"
+    " product { name price seller { name } reviews { rating } } buyer { name } } }"
+)
+# Longer than any run: entries never expire within it, so the hit rate is the workload's reuse.
+RULES: Final = "  types:\n    Product: {max_age: 600}\n    Account: {max_age: 600}\n"
+SAMPLE_EVERY: Final = 5  # every 5th answer of a client is kept to be checked against the off gateway's
+MAX_SAMPLES: Final = 2_000  # per mode: bounds the memory kept and the check after the run
+MAX_REQUESTS: Final = 1_000_000  # per client per round: the time bound comes first
+HEADERS: Final = {"content-type": "application/json"}
+
+
+class ZipfPages:
+    """Page numbers 0..pages-1 with P(k) proportional to 1 / (k + 1) ** s, drawn from a seeded stream."""
+
+    def __init__(self, seed: int, s: float, pages: int = PAGES) -> None:
+        self.random = random.Random(seed)
+        self.cumulative = list(itertools.accumulate(1 / (k + 1) ** s for k in range(pages)))
+
+    def next(self) -> int:
+        point = self.random.random() * self.cumulative[-1]
+        return min(bisect.bisect_right(self.cumulative, point), len(self.cumulative) - 1)
+
+
+def variables(page: int) -> dict[str, Any]:
+    return {"after": str(page * PAGE_SIZE) if page else None}
+
+
+def config_extra(mode: str, redis_url: str) -> str:
+    cache = "cache:\n  inflight: false\n"
+    if mode == "off":
+        return cache
+    if mode == "memory":
+        return cache + RULES
+    return f"redis:\n  url: {redis_url}\n{cache}  redis: true\n{RULES}"
+
+
+class Mode:
+    """One mode's gateway, its clients' page streams, and what it measured so far."""
+
+    def __init__(self, name: str, url: str, clients: int, s: float) -> None:
+        self.name = name
+        self.url = url
+        self.streams = [ZipfPages(seed, s) for seed in range(clients)]  # the same pages in every mode
+        self.samples: list[float] = []
+        self.answers: list[tuple[int, Any]] = []  # (page, data) of sampled answers
+        self.errors = 0
+        self.seconds = 0.0
+        self.calls = dict.fromkeys(SERVICES, 0)
+        self.keys = dict.fromkeys(SERVICES, 0)
+
+
+async def ask(http: aiohttp.ClientSession, url: str, page: int) -> Any:
+    """The data of one page's answer; None when it failed (a status, an error, a missing order)."""
+    body = orjson.dumps({"query": QUERY, "variables": variables(page)})
+    try:
+        async with http.post(url, data=body, headers=HEADERS) as response:
+            payload = orjson.loads(await response.read())
+            ok = response.status == 200 and "errors" not in payload
+    except (aiohttp.ClientError, ValueError):
+        return None
+    data = payload.get("data") if ok else None
+    return data if isinstance(data, dict) and len(data.get("orders") or ()) == PAGE_SIZE else None
+
+
+async def round_of_load(http: aiohttp.ClientSession, mode: Mode, seconds: float) -> None:
+    """Every client, back to back, until the time is up (each finishes its request in flight)."""
+    stop_at = time.monotonic() + seconds
+
+    async def client(stream: ZipfPages) -> None:
+        for count in range(MAX_REQUESTS):
+            if time.monotonic() >= stop_at:
+                return
+            page = stream.next()
+            start = time.perf_counter()
+            data = await ask(http, mode.url, page)
+            mode.samples.append((time.perf_counter() - start) * 1e3)
+            if data is None:
+                mode.errors += 1
+            elif count % SAMPLE_EVERY == 0 and len(mode.answers) < MAX_SAMPLES:
+                mode.answers.append((page, data))
+
+    await asyncio.gather(*(client(stream) for stream in mode.streams))
+
+
+async def mismatches(http: aiohttp.ClientSession, mode: Mode, reference: dict[int, Any], off_url: str) -> int:
+    """Sampled answers unlike the off gateway's for the same page (asked of it now where it has not been);
+    an answer the off gateway fails to give counts too."""
+    wrong = 0
+    for page, data in mode.answers:
+        if page not in reference:
+            reference[page] = await ask(http, off_url, page)
+        wrong += data != reference[page]
+    return wrong
+
+
+def per_request(counts: Mapping[str, int], requests: int) -> dict[str, float]:
+    return {s: round(c / max(1, requests), 2) for s, c in counts.items()}
+
+
+async def run(
+    clients: int, seconds: float, rounds: int, s: float, latency_ms: float, pool: int
+) -> dict[str, Any]:
+    with contextlib.ExitStack() as stack:
+        urls = stack.enter_context(running_services(latency_ms=latency_ms, max_concurrency=pool))
+        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory()))
+        redis_url = stack.enter_context(redis_process())
+        modes = []
+        for name in MODES:
+            config = gateway_config(urls, tmp / f"{name}.yaml", extra=config_extra(name, redis_url))
+            url, _pid = stack.enter_context(gateway_process(config))
+            modes.append(Mode(name, url, clients, s))
+        connector = aiohttp.TCPConnector(limit=clients * 2)
+        async with aiohttp.ClientSession(connector=connector) as http:
+            for turn in range(rounds):
+                for mode in modes if turn % 2 == 0 else modes[::-1]:
+                    await reset_stats(http, urls)
+                    started = time.monotonic()
+                    await round_of_load(http, mode, seconds / rounds)
+                    mode.seconds += time.monotonic() - started
+                    stats = await read_stats(http, urls)
+                    for service in SERVICES:
+                        mode.calls[service] += stats[service]["requests"]
+                        mode.keys[service] += stats[service]["keys"]
+            off = modes[0]
+            reference = dict(reversed(off.answers))  # the first answer the off gateway gave per page
+            runs = [await _summary(http, mode, reference, off.url) for mode in modes]
+    for run_ in runs[1:]:
+        run_["hit_rate"] = round(1 - run_["keys_per_request"] / runs[0]["keys_per_request"], 3)
+        run_["rps_ratio_vs_off"] = run_["rps"] / runs[0]["rps"]
+    return {
+        "benchmark": "cache",
+        "settings": {
+            "clients": clients,
+            "seconds": seconds,
+            "rounds": rounds,
+            "zipf_s": s,
+            "pages": PAGES,
+            "page_size": PAGE_SIZE,
+            "query": QUERY,
+            "latency_ms": latency_ms,
+            "max_concurrency": pool,
+            "inflight": False,
+            "mode": "a funnel serve process per mode (1 worker)",
+        },
+        "machine": machine(),
+        "runs": runs,
+    }
+
+
+async def _summary(
+    http: aiohttp.ClientSession, mode: Mode, reference: dict[int, Any], off_url: str
+) -> dict[str, Any]:
+    requests = len(mode.samples)
+    wrong = await mismatches(http, mode, reference, off_url)
+    keys = per_request(mode.keys, requests)
+    return {
+        "mode": mode.name,
+        "requests": requests,
+        "rps": requests / mode.seconds,
+        "p50_ms": percentile(mode.samples, 50),
+        "p95_ms": percentile(mode.samples, 95),
+        "calls": per_request(mode.calls, requests),
+        "keys": keys,
+        "keys_per_request": round(sum(keys.values()), 2),
+        "checked": len(mode.answers),
+        "mismatches": wrong,
+        "errors": mode.errors + wrong,
+    }
+
+
+def plot(result: dict[str, Any], path: str) -> None:
+    figure, (keys, latency) = subplots(2)
+    runs = result["runs"]
+    names = [r["mode"] for r in runs]
+    bottom = [0.0] * len(runs)
+    for service in SERVICES:
+        heights = [r["keys"][service] for r in runs]
+        keys.bar(names, heights, bottom=bottom, label=service)
+        bottom = [b + h for b, h in zip(bottom, heights, strict=True)]
+    keys.set_ylabel("downstream keys per request")
+    keys.legend()
+    for run_, style in zip(runs, ("--s", "-o", ":^"), strict=True):
+        latency.plot(["p50", "p95"], [run_["p50_ms"], run_["p95_ms"]], style, label=f"cache {run_['mode']}")
+    latency.set_ylabel("latency (ms)")
+    latency.legend()
+    settings = result["settings"]
+    title = (
+        f"Funnel entity cache: {settings['clients']} clients, Zipf s = {settings['zipf_s']} over "
+        f"{settings['pages']} pages, services {settings['latency_ms']} ms, pool {settings['max_concurrency']}"
+    )
+    save_figure(figure, title, result, path)
+
+
+COLUMNS: Sequence[str] = (
+    "mode",
+    "requests",
+    "rps",
+    "p50_ms",
+    "p95_ms",
+    "calls",
+    "keys",
+    "keys_per_request",
+    "hit_rate",
+    "checked",
+    "mismatches",
+    "errors",
+)  # the printed table
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.cache", description=__doc__.splitlines()[0])
+    parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--seconds", type=float, help="per mode, over all rounds (default 20; --quick 3)")
+    parser.add_argument("--rounds", type=int, default=4)
+    parser.add_argument("--zipf-s", type=float, default=1.1, help="the skew of the pages asked for")
+    add_service_arguments(parser)
+    add_common_arguments(parser)
+    args = parser.parse_args(argv)
+    seconds = args.seconds if args.seconds is not None else 3.0 if args.quick else 20.0
+    rounds = 2 if args.quick else args.rounds
+    result = asyncio.run(
+        run(args.clients, seconds, rounds, args.zipf_s, args.latency_ms, args.max_concurrency)
+    )
+    report(result, COLUMNS, args, plot)
+
+
+if __name__ == "__main__":
+    main()
