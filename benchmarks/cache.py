@@ -7,14 +7,20 @@ the same with a `redis-server` child process as the second tier. In-flight de-du
 so that the figures are the entity cache's alone. C closed-loop clients ask for pages of
 `orders(first: 10, after: $after)` with the page drawn from a Zipf distribution (s = 1.1 over the 1,000 pages);
 each client's stream of pages is seeded, the same in every mode. The modes take turns in short rounds so that
-drift hits all.
+drift hits all (phase `steady`). Then each mode gets a second, fresh gateway process (phase `new replica`):
+its memory tier starts cold, while in the redis mode Redis still holds what the first process stored — what
+Redis is for: a replica started (or restarted) beside others asks the services only for what none of them has
+fetched. Every client sends a fixed number of requests to it, from streams of pages of their own.
 
-Reported per mode: requests, requests per second, p50/p95 latency, downstream calls and keys per request per
-service (the services' own `/stats`), the hit rate (1 - keys per request / keys per request with the cache off:
-the gateway does not export its cache counters), and errors, which include every sampled cached answer that
-differs from the answer of the `off` gateway for the same page (`mismatches`; must be 0).
+Reported per mode and phase: requests, requests per second, p50/p95 latency, downstream calls and keys per
+request per service (the services' own `/stats`), the hit rate (1 - keys per request / keys per request of the
+off run of the same phase: the gateway does not export its cache counters), and errors, which include every
+sampled cached answer that differs from the answer of the `off` gateway for the same page (`mismatches`; must
+be 0).
 
-    python -m benchmarks.cache [--clients 8] [--seconds 20] [--rounds 4] [--quick] [--json PATH] [--plot PATH]
+    python -m benchmarks.cache [--clients 8] [--seconds 20] [--rounds 4] [--replica-requests 25]
+                               [--zipf-s 1.1] [--latency-ms 5] [--max-concurrency 16]
+                               [--quick] [--json PATH] [--plot PATH]
 """
 
 from __future__ import annotations
@@ -65,6 +71,8 @@ RULES: Final = "  types:\n    Product: {max_age: 600}\n    Account: {max_age: 60
 SAMPLE_EVERY: Final = 5  # every 5th answer of a client is kept to be checked against the off gateway's
 MAX_SAMPLES: Final = 2_000  # per mode: bounds the memory kept and the check after the run
 MAX_REQUESTS: Final = 1_000_000  # per client per round: the time bound comes first
+REPLICA_SEED: Final = 1_000  # the new replicas' streams: pages of their own, the same in every mode
+REPLICA_TIMEOUT_S: Final = 120.0  # the new replicas' requests are bounded in count, and in time by this
 HEADERS: Final = {"content-type": "application/json"}
 
 
@@ -96,10 +104,12 @@ def config_extra(mode: str, redis_url: str) -> str:
 class Mode:
     """One mode's gateway, its clients' page streams, and what it measured so far."""
 
-    def __init__(self, name: str, url: str, clients: int, s: float) -> None:
+    def __init__(self, name: str, phase: str, url: str, clients: int, s: float, seed: int = 0) -> None:
         self.name = name
+        self.phase = phase
         self.url = url
-        self.streams = [ZipfPages(seed, s) for seed in range(clients)]  # the same pages in every mode
+        # the same pages in every mode
+        self.streams = [ZipfPages(seed + client, s) for client in range(clients)]
         self.samples: list[float] = []
         self.answers: list[tuple[int, Any]] = []  # (page, data) of sampled answers
         self.errors = 0
@@ -121,12 +131,15 @@ async def ask(http: aiohttp.ClientSession, url: str, page: int) -> Any:
     return data if isinstance(data, dict) and len(data.get("orders") or ()) == PAGE_SIZE else None
 
 
-async def round_of_load(http: aiohttp.ClientSession, mode: Mode, seconds: float) -> None:
-    """Every client, back to back, until the time is up (each finishes its request in flight)."""
+async def round_of_load(
+    http: aiohttp.ClientSession, mode: Mode, seconds: float, per_client: int = MAX_REQUESTS
+) -> None:
+    """Every client, back to back, until the time is up (each finishes its request in flight) or it has sent
+    `per_client` requests."""
     stop_at = time.monotonic() + seconds
 
     async def client(stream: ZipfPages) -> None:
-        for count in range(MAX_REQUESTS):
+        for count in range(per_client):
             if time.monotonic() >= stop_at:
                 return
             page = stream.next()
@@ -156,42 +169,70 @@ def per_request(counts: Mapping[str, int], requests: int) -> dict[str, float]:
     return {s: round(c / max(1, requests), 2) for s, c in counts.items()}
 
 
+async def measured(
+    http: aiohttp.ClientSession,
+    urls: Mapping[str, str],
+    mode: Mode,
+    seconds: float,
+    per_client: int = MAX_REQUESTS,
+) -> None:
+    """A round of load, with the downstream calls and keys it cost added to the mode's."""
+    await reset_stats(http, urls)
+    started = time.monotonic()
+    await round_of_load(http, mode, seconds, per_client)
+    mode.seconds += time.monotonic() - started
+    stats = await read_stats(http, urls)
+    for service in SERVICES:
+        mode.calls[service] += stats[service]["requests"]
+        mode.keys[service] += stats[service]["keys"]
+
+
 async def run(
-    clients: int, seconds: float, rounds: int, s: float, latency_ms: float, pool: int
+    clients: int,
+    seconds: float,
+    rounds: int,
+    replica_requests: int,
+    s: float,
+    latency_ms: float,
+    pool: int,
 ) -> dict[str, Any]:
     with contextlib.ExitStack() as stack:
         urls = stack.enter_context(running_services(latency_ms=latency_ms, max_concurrency=pool))
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory()))
         redis_url = stack.enter_context(redis_process())
+        configs = {
+            name: gateway_config(urls, tmp / f"{name}.yaml", extra=config_extra(name, redis_url))
+            for name in MODES
+        }
         modes = []
         for name in MODES:
-            config = gateway_config(urls, tmp / f"{name}.yaml", extra=config_extra(name, redis_url))
-            url, _pid = stack.enter_context(gateway_process(config))
-            modes.append(Mode(name, url, clients, s))
+            url, _pid = stack.enter_context(gateway_process(configs[name]))
+            modes.append(Mode(name, "steady", url, clients, s))
         connector = aiohttp.TCPConnector(limit=clients * 2)
         async with aiohttp.ClientSession(connector=connector) as http:
             for turn in range(rounds):
                 for mode in modes if turn % 2 == 0 else modes[::-1]:
-                    await reset_stats(http, urls)
-                    started = time.monotonic()
-                    await round_of_load(http, mode, seconds / rounds)
-                    mode.seconds += time.monotonic() - started
-                    stats = await read_stats(http, urls)
-                    for service in SERVICES:
-                        mode.calls[service] += stats[service]["requests"]
-                        mode.keys[service] += stats[service]["keys"]
+                    await measured(http, urls, mode, seconds / rounds)
+            replicas = []
+            for name in MODES:  # one at a time: the first processes stay up, idle, beside it
+                with gateway_process(configs[name]) as (url, _pid):
+                    replica = Mode(name, "new replica", url, clients, s, seed=REPLICA_SEED)
+                    await measured(http, urls, replica, REPLICA_TIMEOUT_S, replica_requests)
+                    replicas.append(replica)
             off = modes[0]
             reference = dict(reversed(off.answers))  # the first answer the off gateway gave per page
-            runs = [await _summary(http, mode, reference, off.url) for mode in modes]
-    for run_ in runs[1:]:
-        run_["hit_rate"] = round(1 - run_["keys_per_request"] / runs[0]["keys_per_request"], 3)
-        run_["rps_ratio_vs_off"] = run_["rps"] / runs[0]["rps"]
+            runs = [await _summary(http, mode, reference, off.url) for mode in (*modes, *replicas)]
+    for phase in (runs[:3], runs[3:]):
+        for run_ in phase[1:]:
+            run_["hit_rate"] = round(1 - run_["keys_per_request"] / phase[0]["keys_per_request"], 3)
+            run_["rps_ratio_vs_off"] = run_["rps"] / phase[0]["rps"]
     return {
         "benchmark": "cache",
         "settings": {
             "clients": clients,
             "seconds": seconds,
             "rounds": rounds,
+            "replica_requests_per_client": replica_requests,
             "zipf_s": s,
             "pages": PAGES,
             "page_size": PAGE_SIZE,
@@ -214,6 +255,7 @@ async def _summary(
     keys = per_request(mode.keys, requests)
     return {
         "mode": mode.name,
+        "phase": mode.phase,
         "requests": requests,
         "rps": requests / mode.seconds,
         "p50_ms": percentile(mode.samples, 50),
@@ -229,13 +271,17 @@ async def _summary(
 
 def plot(result: dict[str, Any], path: str) -> None:
     figure, (keys, latency) = subplots(2)
-    runs = result["runs"]
+    runs = [r for r in result["runs"] if r["phase"] == "steady"]
+    replicas = [r for r in result["runs"] if r["phase"] == "new replica"]
     names = [r["mode"] for r in runs]
     bottom = [0.0] * len(runs)
     for service in SERVICES:
         heights = [r["keys"][service] for r in runs]
         keys.bar(names, heights, bottom=bottom, label=service)
         bottom = [b + h for b, h in zip(bottom, heights, strict=True)]
+    keys.plot(
+        names, [r["keys_per_request"] for r in replicas], "k--o", label="a new replica's first requests"
+    )
     keys.set_ylabel("downstream keys per request")
     keys.legend()
     for run_, style in zip(runs, ("--s", "-o", ":^"), strict=True):
@@ -252,6 +298,7 @@ def plot(result: dict[str, Any], path: str) -> None:
 
 COLUMNS: Sequence[str] = (
     "mode",
+    "phase",
     "requests",
     "rps",
     "p50_ms",
@@ -271,14 +318,26 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--seconds", type=float, help="per mode, over all rounds (default 20; --quick 3)")
     parser.add_argument("--rounds", type=int, default=4)
+    parser.add_argument(
+        "--replica-requests", type=int, help="per client, to each new replica (default 25; --quick 10)"
+    )
     parser.add_argument("--zipf-s", type=float, default=1.1, help="the skew of the pages asked for")
     add_service_arguments(parser)
     add_common_arguments(parser)
     args = parser.parse_args(argv)
     seconds = args.seconds if args.seconds is not None else 3.0 if args.quick else 20.0
     rounds = 2 if args.quick else args.rounds
+    replica_requests = args.replica_requests or (10 if args.quick else 25)
     result = asyncio.run(
-        run(args.clients, seconds, rounds, args.zipf_s, args.latency_ms, args.max_concurrency)
+        run(
+            args.clients,
+            seconds,
+            rounds,
+            replica_requests,
+            args.zipf_s,
+            args.latency_ms,
+            args.max_concurrency,
+        )
     )
     report(result, COLUMNS, args, plot)
 

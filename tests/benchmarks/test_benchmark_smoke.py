@@ -204,22 +204,30 @@ def test_abuse_quick(tmp_path: Path) -> None:
 def test_cache_quick(tmp_path: Path) -> None:
     # The CI installs redis-server: a missing one is a broken machine, not a reason to skip the redis mode.
     assert shutil.which("redis-server"), "redis-server is not on PATH: apt-get install -y redis-server"
-    result = run_benchmark("cache", tmp_path, "--seconds", "1.5")
+    result = run_benchmark("cache", tmp_path, "--seconds", "1.5", "--replica-requests", "5")
     assert result["benchmark"] == "cache"
-    runs = {r["mode"]: r for r in result["runs"]}
-    assert list(runs) == ["off", "memory", "redis"]
-    for mode, run in runs.items():
-        assert run["requests"] > 0 and run["checked"] > 0, run
+    runs = {(r["phase"], r["mode"]): r for r in result["runs"]}
+    phases = ("steady", "new replica")
+    assert list(runs) == [(p, m) for p in phases for m in ("off", "memory", "redis")]
+    for key, run in runs.items():
+        assert run["requests"] > 0 and run["checked"] > 0, key
         assert run["mismatches"] == 0 and run["errors"] == 0, run
         # one orders call per request whatever the cache: the root field is not cached
-        assert run["calls"]["orders"] == 1.0, mode
+        assert run["calls"]["orders"] == 1.0, key
         assert run["keys_per_request"] == round(sum(run["keys"].values()), 2)
-    off = runs["off"]
-    # with the cache off every page costs every key: 10 products, 10 reviews lists, 10 buyers and 10 sellers
-    # (fewer where a page repeats one)
-    assert 0 < off["keys"]["catalog"] <= 10 and 0 < off["keys"]["accounts"] <= 20
-    for mode in ("memory", "redis"):
-        assert runs[mode]["keys_per_request"] < off["keys_per_request"], mode
-        assert runs[mode]["hit_rate"] == round(
-            1 - runs[mode]["keys_per_request"] / off["keys_per_request"], 3
-        )
+    # each new replica got exactly 5 requests from each of the 8 clients
+    assert all(runs[("new replica", m)]["requests"] == 40 for m in ("off", "memory", "redis"))
+    for phase in phases:
+        off = runs[(phase, "off")]
+        # with the cache off every page costs every key: 10 products, 10 reviews lists, 10 buyers and 10
+        # sellers (fewer where a page repeats one)
+        assert 0 < off["keys"]["catalog"] <= 10 and 0 < off["keys"]["accounts"] <= 20
+        for mode in ("memory", "redis"):
+            run = runs[(phase, mode)]
+            assert run["keys_per_request"] < off["keys_per_request"], (phase, mode)
+            assert run["hit_rate"] == round(1 - run["keys_per_request"] / off["keys_per_request"], 3)
+    # a new replica's memory starts cold; Redis still holds what the first redis gateway fetched
+    assert (
+        runs[("new replica", "redis")]["keys_per_request"]
+        < runs[("new replica", "memory")]["keys_per_request"]
+    )
