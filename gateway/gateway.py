@@ -246,6 +246,8 @@ class Gateway:
         cache_config = self.config.cache if self.config is not None else CacheConfig()
         redis = self.config.redis if self.config is not None else None
         self.entity_cache = build_entity_cache(cache_config, redis, self.services)
+        if self.observability.metrics is not None:
+            self.observability.metrics.watch_caches(entity_cache=self.entity_cache)
         self.runtime = Runtime(
             self._clients,
             observer,

@@ -208,7 +208,8 @@ class CacheRule:
 class InvalidationConfig:
     """`cache.invalidation`: POST /cache/invalidate (on only with a token) and the Redis channel of events."""
 
-    token: str | None = None  # the bearer token the endpoint asks for; never logged
+    # The bearer token the endpoint asks for; never logged.
+    token: str | None = field(default=None, repr=False)
     token_env: str | None = None  # or the name of the environment variable holding it
     channel: str = "cache-invalidate"  # under the redis prefix; listened to when the cache uses Redis
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import signal
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -53,6 +54,15 @@ class RedisServer:
         self._child = None
         await self._stack.aclose()
         self._stack = contextlib.AsyncExitStack()
+
+    def pause(self) -> None:
+        """Stop it answering (SIGSTOP), as a Redis that hangs: connections stay open, commands time out."""
+        assert self._child is not None, "not running"
+        self._child.process.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        assert self._child is not None, "not running"
+        self._child.process.send_signal(signal.SIGCONT)
 
     @property
     def running(self) -> bool:

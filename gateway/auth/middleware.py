@@ -102,11 +102,14 @@ def authenticator_context(authenticator: Authenticator) -> Callable[[web.Applica
 
 
 def authentication_middleware(
-    authenticator: Authenticator, graphql_path: str
+    authenticator: Authenticator, graphql_path: str, own_credentials: frozenset[str] = frozenset()
 ) -> Callable[..., Awaitable[web.StreamResponse]]:
+    """`own_credentials`: paths that check a token of their own (POST /cache/invalidate), not the callers'."""
+    skipped = _OPEN_PATHS | own_credentials
+
     @web.middleware
     async def authenticate(request: web.Request, handler: _Handler) -> web.StreamResponse:
-        if request.path in _OPEN_PATHS or request.method == "OPTIONS":
+        if request.path in skipped or request.method == "OPTIONS":
             request[IDENTITY] = ANONYMOUS
             return await handler(request)
         identity = authenticator.identify(request.headers)

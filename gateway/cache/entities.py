@@ -56,9 +56,10 @@ class EntityStats:
     """What the entity cache did: keys found, found as absent, not found; keys that waited for another
     request's fetch; keys whose answer could not be kept (an error, too large)."""
 
-    __slots__ = ("hits", "misses", "negative_hits", "shared", "uncacheable", "writes")
+    __slots__ = ("hits", "invalidations", "misses", "negative_hits", "shared", "uncacheable", "writes")
 
     def __init__(self) -> None:
+        self.invalidations = 0
         self.hits = 0
         self.negative_hits = 0
         self.misses = 0

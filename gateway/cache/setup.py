@@ -9,11 +9,12 @@ from registry.config import CacheConfig, RedisConfig, ServiceConfig
 from ..redis_connection import connect
 from .backend import CacheBackend
 from .entities import EntityCache
+from .invalidation import InvalidationChannel
 from .memory import MemoryCache
 from .redis_cache import RedisCache
 from .tiered import TieredCache
 
-__all__ = ["build_entity_cache"]
+__all__ = ["build_entity_cache", "invalidation_channel"]
 
 
 def build_entity_cache(
@@ -26,3 +27,12 @@ def build_entity_cache(
     if config.redis and redis is not None:
         tier = TieredCache(memory, RedisCache(connect(redis), redis, namespace="cache"))
     return EntityCache(tier, services, max_value_bytes=config.max_value_bytes)
+
+
+def invalidation_channel(
+    config: CacheConfig, redis: RedisConfig | None, cache: EntityCache
+) -> InvalidationChannel | None:
+    """The channel of invalidation events, when the cache keeps entries in Redis (replicas share them)."""
+    if not (config.redis and redis is not None):
+        return None
+    return InvalidationChannel(connect(redis), redis, config.invalidation.channel, cache)

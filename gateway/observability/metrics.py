@@ -13,6 +13,7 @@ Counted as it happens (execution hooks and the end of each request):
 | `funnel_downstream_keys_requested_total` (keys gathered from parents, duplicates included) | service |
 | `funnel_downstream_keys_deduplicated_total` (duplicates not sent thanks to batching) | service |
 | `funnel_schema_reloads_total` (schema changes checked while serving) | outcome (applied, refused) |
+| `funnel_operation_cost` (histogram: the cost of server.max_cost, before running, on the answer) | kind |
 
 Read from the gateway's state when scraped (nothing is spent on them between scrapes):
 
@@ -25,6 +26,14 @@ Read from the gateway's state when scraped (nothing is spent on them between scr
 | `funnel_bulkhead_in_flight`, `funnel_bulkhead_waiting` (gauges), `funnel_bulkhead_rejected_total` | service |
 | `funnel_requests_shed_total`, `funnel_requests_in_flight` (load shedding, when the server sheds) | — |
 | `funnel_cache_hits_total`, `funnel_cache_misses_total`, `funnel_cache_entries` | cache (document, plan) |
+| `funnel_schema_version` (the live version, valued at its load time) | version |
+| `funnel_entity_cache_lookups_total` (keys looked up in the entity cache) | result (hit, negative_hit, miss) |
+| `funnel_entity_cache_shared_total` (keys that waited for another request's fetch), `..._writes_total`, | — |
+| `..._uncacheable_total`, `..._invalidations_total`, `..._evictions_total` (pushed out by the bounds) | — |
+| `funnel_entity_cache_entries`, `funnel_entity_cache_bytes` (the memory tier) | — |
+| `funnel_persisted_queries_total` | result (hit, miss, registered) |
+| `funnel_redis_round_trips_total`, `funnel_redis_seconds_total`, `funnel_redis_errors_total` | feature |
+| `funnel_redis_skipped_total` (calls not tried in the second after a failure) | feature (cache, apq) |
 
 Every label value is bounded: services and endpoints come from the config, bindings from the schema, outcomes
 are a fixed set. Operation names come from clients, so only valid GraphQL names count, and only the first
@@ -40,7 +49,7 @@ import contextlib
 import re
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -51,11 +60,16 @@ from instrumentation.errors import DownstreamError
 from instrumentation.hooks import ExecutionHooks, LevelGroup, describe_fetches
 from instrumentation.plan import BatchFetch, Fetch
 
+from ..cache import MemoryCache, RedisCache, RedisStats, TieredCache
 from ..resilience import LoadShedder, ResilientTransport
 from ..resilience.breaker import BreakerState
 from ..schema.documents import DocumentCache
 from ..transport import ServiceClients
 from .multiprocess import StateMirror, shared_directory, shared_registry
+
+if TYPE_CHECKING:
+    from ..cache.entities import EntityCache
+    from ..persisted.queries import PersistedQueries
 
 __all__ = [
     "BREAKER_STATES",
@@ -184,6 +198,15 @@ class GatewayMetrics(ExecutionHooks):
         self._state.documents = documents
         self._state.shedders = shedders
 
+    def watch_caches(
+        self, entity_cache: EntityCache | None = None, persisted: PersistedQueries | None = None
+    ) -> None:
+        """Read the entity cache's and the persisted queries' counters when scraped."""
+        if entity_cache is not None:
+            self._state.entity_cache = entity_cache
+        if persisted is not None:
+            self._state.persisted = persisted
+
     def watch_schema(self, current: Callable[[], tuple[str, float]]) -> None:
         """Read the live schema version (its id and load time) when scraped."""
         self._state.schema = current
@@ -238,6 +261,8 @@ class _StateCollector:
         self.documents: DocumentCache | None = None
         self.shedders: Callable[[], Iterable[LoadShedder]] = tuple
         self.schema: Callable[[], tuple[str, float]] | None = None  # the live version's id and load time
+        self.entity_cache: EntityCache | None = None
+        self.persisted: PersistedQueries | None = None
 
     def describe(self) -> Iterable[Metric]:
         return ()  # the families depend on the gateway watched; auto_describe must not collect() early
@@ -248,6 +273,16 @@ class _StateCollector:
         if self.documents is not None:
             yield from _caches(self.documents)
         yield from _shedding(list(self.shedders()))
+        redis: list[tuple[str, RedisStats]] = []
+        if self.entity_cache is not None:
+            yield from _entity_cache(self.entity_cache)
+            redis += [("cache", r.stats) for r in _redis_tiers(self.entity_cache.tier)]
+        if self.persisted is not None:
+            yield from _persisted(self.persisted)
+            if self.persisted.store is not None:
+                redis += [("apq", r.stats) for r in _redis_tiers(self.persisted.store)]
+        if redis:
+            yield from _redis(redis)
         if self.schema is not None:
             version, loaded_at = self.schema()
             live = GaugeMetricFamily(
@@ -335,6 +370,97 @@ def _caches(documents: DocumentCache) -> Iterator[Metric]:
     misses.add_metric(["plan"], documents.plan_totals.misses)
     entries.add_metric(["document"], len(documents.documents))
     return iter((hits, misses, entries))
+
+
+def _redis_tiers(tier: object) -> list[RedisCache]:
+    if isinstance(tier, RedisCache):
+        return [tier]
+    return [tier.back] if isinstance(tier, TieredCache) and isinstance(tier.back, RedisCache) else []
+
+
+def _memory_tier(tier: object) -> MemoryCache | None:
+    if isinstance(tier, MemoryCache):
+        return tier
+    return tier.front if isinstance(tier, TieredCache) else None
+
+
+def _entity_cache(cache: EntityCache) -> Iterator[Metric]:
+    stats = cache.stats
+    lookups = CounterMetricFamily(
+        "funnel_entity_cache_lookups",
+        "Keys of batched fields looked up in the entity cache: found, found as absent, not found.",
+        labels=["result"],
+    )
+    lookups.add_metric(["hit"], stats.hits)
+    lookups.add_metric(["negative_hit"], stats.negative_hits)
+    lookups.add_metric(["miss"], stats.misses)
+    yield lookups
+    for name, value, text in (
+        ("shared", stats.shared, "Keys that waited for another request's fetch of them (single flight)."),
+        ("writes", stats.writes, "Entries written back to the cache."),
+        (
+            "uncacheable",
+            stats.uncacheable,
+            "Answers not kept: an error, or larger than cache.max_value_bytes.",
+        ),
+        (
+            "invalidations",
+            stats.invalidations,
+            "Invalidations applied (POST /cache/invalidate, channel events).",
+        ),
+    ):
+        family = CounterMetricFamily(f"funnel_entity_cache_{name}", text)
+        family.add_metric([], value)
+        yield family
+    memory = _memory_tier(cache.tier)
+    if memory is not None:
+        evictions = CounterMetricFamily(
+            "funnel_entity_cache_evictions", "Entries pushed out of the memory tier by its bounds."
+        )
+        evictions.add_metric([], memory.evictions)
+        entries = GaugeMetricFamily("funnel_entity_cache_entries", "Entries in the memory tier.")
+        entries.add_metric([], len(memory))
+        size = GaugeMetricFamily("funnel_entity_cache_bytes", "Bytes held by the memory tier, estimated.")
+        size.add_metric([], memory.bytes)
+        yield from (evictions, entries, size)
+
+
+def _persisted(persisted: PersistedQueries) -> Iterator[Metric]:
+    family = CounterMetricFamily(
+        "funnel_persisted_queries",
+        "Persisted query hashes: answered with their text, not found (the client sends it), registered.",
+        labels=["result"],
+    )
+    stats = persisted.stats
+    family.add_metric(["hit"], stats.hits)
+    family.add_metric(["miss"], stats.misses)
+    family.add_metric(["registered"], stats.registered)
+    yield family
+
+
+def _redis(features: list[tuple[str, RedisStats]]) -> Iterator[Metric]:
+    families = {
+        "round_trips": CounterMetricFamily(
+            "funnel_redis_round_trips", "Round trips to Redis.", labels=["feature"]
+        ),
+        "seconds": CounterMetricFamily(
+            "funnel_redis_seconds", "Time spent in round trips to Redis.", labels=["feature"]
+        ),
+        "errors": CounterMetricFamily(
+            "funnel_redis_errors",
+            "Round trips that failed or timed out (the feature carried on).",
+            labels=["feature"],
+        ),
+        "skipped": CounterMetricFamily(
+            "funnel_redis_skipped",
+            "Round trips not tried, in the second after a failure.",
+            labels=["feature"],
+        ),
+    }
+    for feature, stats in features:
+        for attribute, family in families.items():
+            family.add_metric([feature], getattr(stats, attribute))
+    yield from families.values()
 
 
 def _shedding(shedders: list[LoadShedder]) -> Iterator[Metric]:

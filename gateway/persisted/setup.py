@@ -37,13 +37,15 @@ async def build_persisted_queries(config: GatewayConfig | None) -> PersistedQuer
 
 
 def persisted_queries_context(
-    config: GatewayConfig | None,
+    config: GatewayConfig | None, watch: Callable[[PersistedQueries], None] | None = None
 ) -> Callable[[web.Application], AsyncIterator[None]]:
-    """For `app.cleanup_ctx`: app[PERSISTED_QUERIES] for the life of the app."""
+    """For `app.cleanup_ctx`: app[PERSISTED_QUERIES] for the life of the app, given to `watch` (metrics)."""
 
     async def context(app: web.Application) -> AsyncIterator[None]:
         persisted = await build_persisted_queries(config)
         app[PERSISTED_QUERIES] = persisted
+        if watch is not None:
+            watch(persisted)
         yield
         await persisted.close()
 

@@ -37,6 +37,8 @@ from ..auth.middleware import (
     authenticator_context,
     build_authenticator,
 )
+from ..cache.invalidation import InvalidationChannel
+from ..cache.setup import invalidation_channel
 from ..demand import DemandLimits, limit_error
 from ..gateway import Gateway, Result
 from ..observability import current_request_id, request_id_middleware
@@ -44,6 +46,7 @@ from ..persisted import PERSISTED_QUERIES, PersistedQueryError, persisted_querie
 from ..ratelimit import RateLimiter, rate_limit_middleware
 from ..reload import SchemaWatcher
 from ..resilience import TIMEOUT_HEADER, LoadShedder, parse_timeout_ms
+from .cache_invalidation import CACHE_INVALIDATE_PATH, add_cache_invalidation, invalidation_token
 from .cors import cors_middleware
 from .csrf import csrf_middleware
 from .masking import mask_errors
@@ -57,6 +60,7 @@ __all__ = [
     "DEBUG_HEADER",
     "GATEWAY",
     "GRAPHQL_PATH",
+    "INVALIDATION",
     "METRICS_PATH",
     "SETTINGS",
     "STATE",
@@ -81,6 +85,7 @@ class ServerState:
 GATEWAY: Final = web.AppKey("funnel.gateway", Gateway)
 SETTINGS: Final = web.AppKey("funnel.settings", ServerConfig)
 STATE: Final = web.AppKey("funnel.state", ServerState)
+INVALIDATION: Final = web.AppKey("funnel.invalidation", InvalidationChannel)  # when the cache is in Redis
 WATCHER: Final = web.AppKey("funnel.watcher", SchemaWatcher)  # when the gateway came from a config file
 CLAIMS_HEADER: Final = web.AppKey("funnel.claims_header", str)
 
@@ -121,7 +126,11 @@ def create_app(
         middlewares.append(cors_middleware(cors))
     if settings.csrf_prevention:
         middlewares.append(csrf_middleware(GRAPHQL_PATH, settings.csrf_required_headers))
-    middlewares.append(authentication_middleware(authenticator, GRAPHQL_PATH))
+    middlewares.append(
+        authentication_middleware(
+            authenticator, GRAPHQL_PATH, own_credentials=frozenset({CACHE_INVALIDATE_PATH})
+        )
+    )
     limiter = None
     if rate_limit is not None:
         limiter = RateLimiter(rate_limit, redis)
@@ -147,7 +156,17 @@ def create_app(
     app.cleanup_ctx.append(authenticator_context(authenticator))
     if limiter is not None:
         app.cleanup_ctx.append(limiter.context)
-    app.cleanup_ctx.append(persisted_queries_context(gateway.config))
+    metrics = gateway.observability.metrics
+    watch = (lambda persisted: metrics.watch_caches(persisted=persisted)) if metrics is not None else None
+    app.cleanup_ctx.append(persisted_queries_context(gateway.config, watch))
+    if config is not None:
+        channel = invalidation_channel(config.cache, config.redis, gateway.entity_cache)
+        if channel is not None:
+            app[INVALIDATION] = channel
+            app.cleanup_ctx.append(channel.context)
+        token = invalidation_token(config.cache)
+        if token is not None:
+            add_cache_invalidation(app, gateway, token, channel)
     if config is not None and config.path is not None:  # loaded from a file: the file is watched
         watcher = SchemaWatcher(gateway, watch_ms=settings.watch_ms, poll_ms=settings.schema_poll_ms)
         app[WATCHER] = watcher

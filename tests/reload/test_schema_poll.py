@@ -34,7 +34,9 @@ async def test_a_service_that_changes_its_schema_changes_the_gateways(tmp_path: 
     service.router.add_post("/graphql", answer)
     runner, url = await start_app(service)
     try:
-        (tmp_path / "funnel.yaml").write_text(f"compose: true\nservices:\n  greeter:\n    url: {url}/graphql\n")
+        (tmp_path / "funnel.yaml").write_text(
+            f"compose: true\nservices:\n  greeter:\n    url: {url}/graphql\n"
+        )
         gateway = await asyncio.to_thread(Gateway.from_config, tmp_path / "funnel.yaml")
         assert gateway.config is not None
         settings = dataclasses.replace(gateway.config.server, port=0, schema_poll_ms=100)
