@@ -13,8 +13,9 @@ Redis is for: a replica started (or restarted) beside others asks the services o
 fetched. Every client sends a fixed number of requests to it, from streams of pages of their own.
 
 Reported per mode and phase: requests, requests per second, p50/p95 latency, downstream calls and keys per
-request per service (the services' own `/stats`), the hit rate (1 - keys per request / keys per request of the
-off run of the same phase: the gateway does not export its cache counters), and errors, which include every
+request per service (the services' own `/stats`), the hit rate (the gateway's view: the keys its entity cache found, of
+those it looked up, from `/metrics`, on in every mode), the keys saved (1 - keys per request / keys per request
+of the off run of the same phase), and errors, which include every
 sampled cached answer that differs from the answer of the `off` gateway for the same page (`mismatches`; must
 be 0).
 
@@ -39,6 +40,7 @@ from typing import Any, Final
 
 import aiohttp
 import orjson
+from prometheus_client.parser import text_string_to_metric_families
 
 from .common import (
     SERVICES,
@@ -74,6 +76,7 @@ MAX_REQUESTS: Final = 1_000_000  # per client per round: the time bound comes fi
 REPLICA_SEED: Final = 1_000  # the new replicas' streams: pages of their own, the same in every mode
 REPLICA_TIMEOUT_S: Final = 120.0  # the new replicas' requests are bounded in count, and in time by this
 HEADERS: Final = {"content-type": "application/json"}
+LOOKUP_RESULTS: Final = ("hit", "negative_hit", "miss")  # funnel_entity_cache_lookups_total's result label
 
 
 class ZipfPages:
@@ -93,7 +96,8 @@ def variables(page: int) -> dict[str, Any]:
 
 
 def config_extra(mode: str, redis_url: str) -> str:
-    cache = "cache:\n  inflight: false\n"
+    # Metrics on in every mode (the same cost in each): they hold the entity cache's own counts.
+    cache = "observability:\n  metrics: true\ncache:\n  inflight: false\n"
     if mode == "off":
         return cache
     if mode == "memory":
@@ -116,6 +120,7 @@ class Mode:
         self.seconds = 0.0
         self.calls = dict.fromkeys(SERVICES, 0)
         self.keys = dict.fromkeys(SERVICES, 0)
+        self.lookups = dict.fromkeys(LOOKUP_RESULTS, 0.0)
 
 
 async def ask(http: aiohttp.ClientSession, url: str, page: int) -> Any:
@@ -165,6 +170,20 @@ async def mismatches(http: aiohttp.ClientSession, mode: Mode, reference: dict[in
     return wrong
 
 
+async def entity_lookups(http: aiohttp.ClientSession, graphql_url: str) -> dict[str, float]:
+    """The gateway's entity-cache lookups so far, by result (zero where it has no entity cache rules)."""
+    async with http.get(graphql_url.rsplit("/", 1)[0] + "/metrics") as response:
+        response.raise_for_status()
+        text = await response.text()
+    found = dict.fromkeys(LOOKUP_RESULTS, 0.0)
+    for family in text_string_to_metric_families(text):
+        if family.name == "funnel_entity_cache_lookups":
+            for sample in family.samples:
+                if sample.name.endswith("_total"):
+                    found[sample.labels["result"]] += sample.value
+    return found
+
+
 def per_request(counts: Mapping[str, int], requests: int) -> dict[str, float]:
     return {s: round(c / max(1, requests), 2) for s, c in counts.items()}
 
@@ -178,10 +197,14 @@ async def measured(
 ) -> None:
     """A round of load, with the downstream calls and keys it cost added to the mode's."""
     await reset_stats(http, urls)
+    before = await entity_lookups(http, mode.url)
     started = time.monotonic()
     await round_of_load(http, mode, seconds, per_client)
     mode.seconds += time.monotonic() - started
     stats = await read_stats(http, urls)
+    after = await entity_lookups(http, mode.url)
+    for result in LOOKUP_RESULTS:
+        mode.lookups[result] += after[result] - before[result]
     for service in SERVICES:
         mode.calls[service] += stats[service]["requests"]
         mode.keys[service] += stats[service]["keys"]
@@ -224,7 +247,7 @@ async def run(
             runs = [await _summary(http, mode, reference, off.url) for mode in (*modes, *replicas)]
     for phase in (runs[:3], runs[3:]):
         for run_ in phase[1:]:
-            run_["hit_rate"] = round(1 - run_["keys_per_request"] / phase[0]["keys_per_request"], 3)
+            run_["keys_saved"] = round(1 - run_["keys_per_request"] / phase[0]["keys_per_request"], 3)
             run_["rps_ratio_vs_off"] = run_["rps"] / phase[0]["rps"]
     return {
         "benchmark": "cache",
@@ -253,6 +276,8 @@ async def _summary(
     requests = len(mode.samples)
     wrong = await mismatches(http, mode, reference, off_url)
     keys = per_request(mode.keys, requests)
+    looked_up = sum(mode.lookups.values())
+    found = mode.lookups["hit"] + mode.lookups["negative_hit"]
     return {
         "mode": mode.name,
         "phase": mode.phase,
@@ -263,6 +288,9 @@ async def _summary(
         "calls": per_request(mode.calls, requests),
         "keys": keys,
         "keys_per_request": round(sum(keys.values()), 2),
+        "keys_sent": sum(mode.keys.values()),
+        "lookups": {result: int(count) for result, count in mode.lookups.items()},
+        "hit_rate": round(found / looked_up, 3) if looked_up else None,
         "checked": len(mode.answers),
         "mismatches": wrong,
         "errors": mode.errors + wrong,
@@ -307,6 +335,7 @@ COLUMNS: Sequence[str] = (
     "keys",
     "keys_per_request",
     "hit_rate",
+    "keys_saved",
     "checked",
     "mismatches",
     "errors",

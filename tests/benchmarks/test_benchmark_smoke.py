@@ -222,10 +222,20 @@ def test_cache_quick(tmp_path: Path) -> None:
         # with the cache off every page costs every key: 10 products, 10 reviews lists, 10 buyers and 10
         # sellers (fewer where a page repeats one)
         assert 0 < off["keys"]["catalog"] <= 10 and 0 < off["keys"]["accounts"] <= 20
+        assert off["hit_rate"] is None and sum(off["lookups"].values()) == 0  # no rules: nothing looked up
         for mode in ("memory", "redis"):
             run = runs[(phase, mode)]
             assert run["keys_per_request"] < off["keys_per_request"], (phase, mode)
-            assert run["hit_rate"] == round(1 - run["keys_per_request"] / off["keys_per_request"], 3)
+            assert run["keys_saved"] == round(1 - run["keys_per_request"] / off["keys_per_request"], 3)
+            # the gateway's view: a key is sent downstream only after it was missed
+            lookups = run["lookups"]
+            assert 0 <= run["keys_sent"] <= lookups["miss"] and lookups["hit"] > 0, (phase, mode)
+            assert run["hit_rate"] == round(
+                (lookups["hit"] + lookups["negative_hit"]) / sum(lookups.values()), 3
+            )
+    # the replicas got the same pages: the cache looked up exactly the keys the off gateway sent
+    off_keys = runs[("new replica", "off")]["keys_sent"]
+    assert all(sum(runs[("new replica", m)]["lookups"].values()) == off_keys for m in ("memory", "redis"))
     # a new replica's memory starts cold; Redis still holds what the first redis gateway fetched
     assert (
         runs[("new replica", "redis")]["keys_per_request"]
