@@ -44,6 +44,7 @@ from registry.resilience import GatewayResilience
 
 from .cache.setup import build_entity_cache
 from .composition.gateway_schema import load_gateway_schema
+from .federation.load import load_supergraph
 from .observability import Observability
 from .reload import source_files, sources_fingerprint
 from .request import Request, Result, Runtime, run_request
@@ -104,8 +105,14 @@ class Gateway:
         points the example config at the ports it chose)."""
         config = source if isinstance(source, GatewayConfig) else load_config(source)
         sources = sources_fingerprint(source_files(config))  # before reading them: a later change is seen
-        # The hand-written schema, a composed schema's lock, or a composition made now (which asks the services).
-        schema, bindings = load_gateway_schema(config)
+        if config.supergraph is not None:  # its subgraphs are the services
+            schema, bindings, services = load_supergraph(
+                config.supergraph, config.services, where=config.path
+            )
+            config = dataclasses.replace(config, services=MappingProxyType(services))
+        else:
+            # The hand-written schema, a composed schema's lock, or a composition made now (which asks services).
+            schema, bindings = load_gateway_schema(config)
         gateway = cls(
             schema,
             config.services,

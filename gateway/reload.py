@@ -88,12 +88,12 @@ async def reload_config(
     `running` (default: the gateway's config), the file as last read. Everything that reads a file, asks a
     service or checks the schema runs on a worker thread."""
     config = running or gateway.config
-    if config is None or config.path is None:
-        raise ValueError("the gateway was not loaded from a config file")
+    if config is None or (config.path is None and config.supergraph is None):
+        raise ValueError("the gateway was not loaded from a config file or a supergraph")
     path = config.path
 
     def load() -> tuple[GatewayConfig, SchemaVersion]:
-        fresh = load_config(path)
+        fresh = load_config(path) if path is not None else config  # `funnel serve --supergraph` alone
         schema, bindings = load_gateway_schema(fresh)
         return fresh, gateway.build_version(schema, bindings)
 
@@ -105,7 +105,7 @@ async def reload_config(
     if changed:
         log.warning(
             "%s changed %s: a restart applies %s (the schema is reloaded now)",
-            path,
+            path or config.supergraph,
             ", ".join(changed),
             "it" if len(changed) == 1 else "them",
         )
@@ -171,6 +171,8 @@ def source_files(config: GatewayConfig) -> tuple[str, ...]:
     """The files the gateway's schema is read from: the config, and the SDL or lock it names (composing live:
     the gateway's own SDL and the services' schema and OpenAPI files)."""
     files = [config.path] if config.path is not None else []
+    if config.supergraph is not None and "://" not in config.supergraph:
+        files.append(config.supergraph)
     if config.compose and config.schema_lock is not None:
         files.append(config.schema_lock)
     elif config.schema_path is not None:
@@ -199,7 +201,7 @@ class SchemaWatcher:
 
     def __init__(self, gateway: Gateway, *, watch_ms: int, poll_ms: int) -> None:
         config = gateway.config
-        assert config is not None and config.path is not None
+        assert config is not None and (config.path is not None or config.supergraph is not None)
         self.gateway = gateway
         self.watch_s = watch_ms / 1000
         # Composing live is the only schema a poll can change; a lock or a hand-written schema is in a file.
@@ -218,10 +220,9 @@ class SchemaWatcher:
 
     async def context(self, _app: web.Application) -> AsyncIterator[None]:
         path = self.running.path
-        assert path is not None
-        # The file as it is, not as the gateway was given it (`funnel demo` moves the services' ports).
-        with contextlib.suppress(ConfigError):
-            self.running = await asyncio.to_thread(load_config, path)
+        if path is not None:  # the file as it is, not as the gateway was given it (`funnel demo` moves ports)
+            with contextlib.suppress(ConfigError):
+                self.running = await asyncio.to_thread(load_config, path)
         task = asyncio.get_running_loop().create_task(self._run(), name="funnel-schema-watcher")
         try:
             yield

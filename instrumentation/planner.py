@@ -346,6 +346,14 @@ class _PlanBuilder:
             field_def = object_type.fields[name]
             info = self.field_info(object_type, field_nodes)
             binding = self.bindings.get(FieldCoordinate(object_type.name, name))
+            if (
+                isinstance(binding, BatchBinding)
+                and binding.entity is not None
+                and binding.service == at.owner.service
+            ):
+                # A Federation subgraph that resolves an entity's field answers it for the entities it returns
+                # itself: asked in the parent's own call, not in another `_entities` call to the same subgraph.
+                binding = None
             if isinstance(binding, BatchBinding | LoaderBinding):
                 fields.append(self.batched_field(binding, field_def, field_nodes, response_key, at, info))
             elif isinstance(binding, ResolverBinding):

@@ -378,6 +378,8 @@ class GatewayConfig:
     schema_location: SourceLocation | None = None  # the `schema:` line, for a schema file that cannot be read
     compose: bool = False  # the schema comes from the services; `schema:` holds only what the gateway adds
     schema_lock: str | None = None  # the composed schema written by `funnel compose`, served as is
+    # A Federation supergraph (a file or an http(s) URL): its subgraphs are the services, `services:` overrides.
+    supergraph: str | None = None
 
 
 def load_config(path: str | os.PathLike[str], environ: Mapping[str, str] | None = None) -> GatewayConfig:
@@ -415,11 +417,13 @@ def parse_config(text: str, path: str, environ: Mapping[str, str] | None = None)
     reader = _Reader(path, os.path.dirname(os.path.abspath(path)), origins)
     values = _CONFIG(reader, _Entry("", "", None, root))
     _check_composition_keys(reader, root)
+    _check_supergraph_keys(reader, root)
     _check_redis_users(reader, values)
     if reader.problems:
         raise ConfigError(reader.problems)
     defaults = values.pop("resilience", {})
-    values["services"] = MappingProxyType({name: s.build(defaults) for name, s in values["services"].items()})
+    drafts = values.get("services", {})
+    values["services"] = MappingProxyType({name: s.build(defaults) for name, s in drafts.items()})
     values["resilience"] = GatewayResilience(**{k: v for k, v in defaults.items() if k in _REQUEST_WIDE})
     # `schema` is optional but GatewayConfig.schema_path has no default (its fields come before the defaults).
     return GatewayConfig(
@@ -1300,7 +1304,7 @@ _TOP_LEVEL: Final[Mapping[str, _Key]] = MappingProxyType(
         "schema": _Key(_schema_file, attr="schema_path"),
         "batching": _Key(_boolean),
         "merge_levels": _Key(_boolean),
-        "services": _Key(_named("service", _SERVICE, _ServiceDraft.of), required=True),
+        "services": _Key(_named("service", _SERVICE, _ServiceDraft.of)),  # required without a supergraph
         "resilience": _Key(_section(_RESILIENCE)),
         "server": _Key(_record(_SERVER, ServerConfig)),
         "observability": _Key(_observability),
@@ -1313,6 +1317,7 @@ _TOP_LEVEL: Final[Mapping[str, _Key]] = MappingProxyType(
         "registry": _Key(_registry),
         "compose": _Key(_boolean),
         "schema_lock": _Key(_schema_file),
+        "supergraph": _Key(_file_or_url),
     }
 )
 
@@ -1322,6 +1327,24 @@ _CONFIG: Final = _section(_TOP_LEVEL)
 _PROTOCOL_KEYS: Final[Mapping[str, tuple[Protocol, bool]]] = MappingProxyType(
     {"schema_file": ("graphql", True), "expose": ("graphql", True), "openapi": ("rest", False)}
 )
+
+
+def _check_supergraph_keys(reader: _Reader, root: yaml.Node) -> None:
+    """`services:` is what a gateway calls, unless a supergraph names its subgraphs; a supergraph is served on
+    its own (a gateway SDL beside it, Funnel's mixed mode, comes later)."""
+    if not isinstance(root, yaml.MappingNode):
+        return  # reported already: the file is not a mapping
+    top = _plain_pairs(root)
+    if "supergraph" not in top:
+        if "services" not in top:
+            reader.report(_Entry("", "", None, root), "missing required key 'services'")
+        return
+    for other in ("schema", "compose", "schema_lock"):
+        if other in top:
+            entry = _Entry(other, other, *top[other])
+            reader.report(
+                entry, f"{other} cannot be given with supergraph: the supergraph is the whole schema"
+            )
 
 
 def _check_composition_keys(reader: _Reader, root: yaml.Node) -> None:

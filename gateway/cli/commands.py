@@ -48,7 +48,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    config = _load_config(args.config)
+    if args.supergraph is not None and args.config is None:  # nothing else to configure
+        config: GatewayConfig | None = GatewayConfig(path=None, schema_path=None, supergraph=args.supergraph)
+    else:
+        config = _load_config(args.config or DEFAULT_CONFIG)
+        if config is not None and args.supergraph is not None:
+            config = replace(
+                config, supergraph=args.supergraph, schema_path=None, compose=False, schema_lock=None
+            )
     if config is None:
         return 1
     settings = config.server
@@ -239,7 +246,14 @@ def _parser() -> argparse.ArgumentParser:
         )
 
     serve_command = commands.add_parser("serve", help="serve the gateway over HTTP")
-    config_option(serve_command)
+    serve_command.add_argument(
+        "--config",
+        help=f"the YAML configuration (default: {DEFAULT_CONFIG}, unless --supergraph is given alone)",
+    )
+    serve_command.add_argument(
+        "--supergraph",
+        help="serve this Federation supergraph (a file or an http(s) URL): its subgraphs are the services",
+    )
     serve_command.add_argument(
         "--host", help="address to listen on (default: the config's server.host, 127.0.0.1 when unset)"
     )

@@ -25,6 +25,11 @@ def load_gateway_schema(config: GatewayConfig) -> tuple[GraphQLSchema, tuple[Bin
     """Raise ConfigError with every problem. Composing now asks the services, so it cannot run inside an
     event loop: from async code, call this (or `Gateway.from_config`) in a thread, or name a lock."""
     where = config.path or "<config>"
+    if config.supergraph is not None:
+        from ..federation.load import load_supergraph  # here: federation imports this package
+
+        schema, bindings, _services = load_supergraph(config.supergraph, config.services, where=config.path)
+        return schema, bindings
     if not config.compose:
         if config.schema_path is None:
             raise ConfigError([Problem("the config names no schema (add `schema: schema.graphql`)", where)])

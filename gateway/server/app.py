@@ -167,7 +167,7 @@ def create_app(
         token = invalidation_token(config.cache)
         if token is not None:
             add_cache_invalidation(app, gateway, token, channel)
-    if config is not None and config.path is not None:  # loaded from a file: the file is watched
+    if config is not None and (config.path is not None or config.supergraph is not None):  # files to watch
         watcher = SchemaWatcher(gateway, watch_ms=settings.watch_ms, poll_ms=settings.schema_poll_ms)
         app[WATCHER] = watcher
         app.cleanup_ctx.append(watcher.context)

@@ -1,0 +1,151 @@
+"""The `@join__*` directives of a Federation supergraph, read into plain data: which subgraphs there are (and
+where), which subgraphs know each type and with which keys, which subgraphs resolve each field.
+
+    supergraph = read_join(parse(text))
+    supergraph.graphs["PRODUCTS"]            # JoinGraph(name="products", url="http://...")
+    supergraph.resolvers("Product", "name")  # ("PRODUCTS",)
+
+Join spec versions 0.1 to 0.5 are read alike: what a later version adds (`resolvable`, `isInterfaceObject`,
+`override`, `usedOverridden`, `overrideLabel`) has its older meaning when absent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+from graphql import (
+    BooleanValueNode,
+    DocumentNode,
+    EnumValueNode,
+    InterfaceTypeDefinitionNode,
+    InterfaceTypeExtensionNode,
+    ObjectTypeDefinitionNode,
+    ObjectTypeExtensionNode,
+    StringValueNode,
+)
+
+__all__ = ["JoinField", "JoinGraph", "JoinType", "Supergraph", "read_join"]
+
+
+@dataclass(frozen=True, slots=True)
+class JoinGraph:
+    name: str  # the subgraph's name (`@join__graph(name:)`), which Funnel uses as its service name
+    url: str
+
+
+@dataclass(frozen=True, slots=True)
+class JoinType:
+    graph: str  # the join__Graph enum value
+    key: str | None = None  # a field set, e.g. "upc" or "id sku" or "owner { id }"
+    resolvable: bool = True  # false: the subgraph names the key but cannot resolve the entity
+    extension: bool = False
+    interface_object: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class JoinField:
+    graph: str | None
+    external: bool = False
+    requires: str | None = None
+    provides: str | None = None
+    override: str | None = None
+    used_overridden: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Supergraph:
+    graphs: Mapping[str, JoinGraph]  # by enum value, in the supergraph's order
+    types: Mapping[str, tuple[JoinType, ...]] = field(default_factory=lambda: MappingProxyType({}))
+    fields: Mapping[tuple[str, str], tuple[JoinField, ...]] = field(
+        default_factory=lambda: MappingProxyType({})
+    )
+
+    def type_graphs(self, type_name: str) -> tuple[str, ...]:
+        """The subgraphs that know the type, in the supergraph's order."""
+        known = {t.graph for t in self.types.get(type_name, ())}
+        return tuple(g for g in self.graphs if g in known)
+
+    def resolvers(self, type_name: str, field_name: str) -> tuple[str, ...]:
+        """The subgraphs that resolve the field themselves (not `@external` there, not overridden away)."""
+        joined = self.fields.get((type_name, field_name))
+        if not joined or all(j.graph is None for j in joined):
+            return self.type_graphs(type_name)
+        own = {j.graph for j in joined if j.graph is not None and not j.external and not j.used_overridden}
+        return tuple(g for g in self.graphs if g in own)
+
+    def keys(self, type_name: str, graph: str) -> tuple[str, ...]:
+        """The type's resolvable `@key`s in one subgraph."""
+        return tuple(
+            t.key
+            for t in self.types.get(type_name, ())
+            if t.graph == graph and t.key is not None and t.resolvable
+        )
+
+
+def read_join(document: DocumentNode) -> Supergraph:
+    graphs: dict[str, JoinGraph] = {}
+    types: dict[str, list[JoinType]] = {}
+    fields: dict[tuple[str, str], list[JoinField]] = {}
+    for definition in document.definitions:
+        name = getattr(getattr(definition, "name", None), "value", "")
+        if name == "join__Graph":
+            for value in getattr(definition, "values", None) or ():
+                for directive in value.directives or ():
+                    if directive.name.value == "join__graph":
+                        arguments = _arguments(directive)
+                        graphs[value.name.value] = JoinGraph(str(arguments["name"]), str(arguments["url"]))
+            continue
+        for directive in getattr(definition, "directives", None) or ():
+            if directive.name.value == "join__type":
+                arguments = _arguments(directive)
+                types.setdefault(name, []).append(
+                    JoinType(
+                        str(arguments["graph"]),
+                        arguments.get("key"),
+                        arguments.get("resolvable", True),
+                        arguments.get("extension", False),
+                        arguments.get("isInterfaceObject", False),
+                    )
+                )
+            elif directive.name.value == "join__owner":  # join v0.1: the owner resolves the type's fields
+                types.setdefault(name, []).append(JoinType(str(_arguments(directive)["graph"])))
+        composite = (
+            ObjectTypeDefinitionNode,
+            ObjectTypeExtensionNode,
+            InterfaceTypeDefinitionNode,
+            InterfaceTypeExtensionNode,
+        )
+        if not isinstance(definition, composite):
+            continue
+        for field_node in definition.fields or ():
+            for directive in field_node.directives or ():
+                if directive.name.value != "join__field":
+                    continue
+                arguments = _arguments(directive)
+                fields.setdefault((name, field_node.name.value), []).append(
+                    JoinField(
+                        arguments.get("graph"),
+                        arguments.get("external", False),
+                        arguments.get("requires"),
+                        arguments.get("provides"),
+                        arguments.get("override"),
+                        arguments.get("usedOverridden", False),
+                    )
+                )
+    return Supergraph(
+        MappingProxyType(graphs),
+        MappingProxyType({k: tuple(v) for k, v in types.items()}),
+        MappingProxyType({k: tuple(v) for k, v in fields.items()}),
+    )
+
+
+def _arguments(directive: Any) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for argument in directive.arguments or ():
+        value = argument.value
+        if isinstance(value, StringValueNode | EnumValueNode | BooleanValueNode):
+            values[argument.name.value] = value.value
+    return values

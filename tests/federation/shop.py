@@ -1,0 +1,124 @@
+"""The `shop` federation of examples/federation/shop: three Apollo Federation v2 subgraphs in Python
+(ariadne.contrib.federation) over in-memory data, each counting the requests it gets and the representations its
+`_entities` is asked for.
+
+    async with run_shop() as shop:
+        shop.urls["products"]; shop.stats["reviews"].entities
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+from aiohttp import web
+from ariadne import QueryType
+from ariadne.contrib.federation import FederatedObjectType, make_federated_schema
+from graphql import GraphQLSchema, graphql
+
+from examples.services.common import start_app
+
+FIXTURES: Final = Path(__file__).parents[2] / "examples" / "federation" / "shop"
+
+PRODUCTS: Final = {
+    "1": {"upc": "1", "name": "Table", "price": 899},
+    "2": {"upc": "2", "name": "Couch", "price": 1299},
+    "3": {"upc": "3", "name": "Chair", "price": 54},
+    "4": {"upc": "4", "name": "Lamp", "price": 35},
+    "5": {"upc": "5", "name": "Desk", "price": 450},
+}
+USERS: Final = {
+    "1": {"id": "1", "name": "Ada Lovelace", "username": "ada"},
+    "2": {"id": "2", "name": "Alan Turing", "username": "alan"},
+}
+REVIEWS: Final = [
+    {"id": "1", "body": "Sturdy.", "author": "1", "product": "1"},
+    {"id": "2", "body": "Too soft.", "author": "2", "product": "2"},
+    {"id": "3", "body": "Fine.", "author": "1", "product": "2"},
+    {"id": "4", "body": "Wobbles.", "author": "2", "product": "3"},
+    {"id": "5", "body": "Bright.", "author": "1", "product": "4"},
+]
+
+
+@dataclass
+class Stats:
+    requests: int = 0
+    entities: int = 0  # representations asked of _entities
+    documents: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Shop:
+    urls: dict[str, str]
+    stats: dict[str, Stats]
+
+    def reset(self) -> None:
+        for name in self.stats:
+            self.stats[name] = Stats()
+
+
+def _products() -> GraphQLSchema:
+    query = QueryType()
+    query.set_field("topProducts", lambda *_, first=5: list(PRODUCTS.values())[:first])
+    query.set_field("product", lambda *_, upc: PRODUCTS.get(upc))
+    product = FederatedObjectType("Product")
+    product.reference_resolver(lambda _obj, _info, representation: PRODUCTS.get(representation["upc"]))
+    return make_federated_schema((FIXTURES / "products.graphql").read_text(), query, product)
+
+
+def _reviews() -> GraphQLSchema:
+    product = FederatedObjectType("Product")
+    product.reference_resolver(lambda _obj, _info, representation: {"upc": representation["upc"]})
+    product.set_field("reviews", lambda obj, _info: [r for r in REVIEWS if r["product"] == obj["upc"]])
+    review = FederatedObjectType("Review")
+    review.reference_resolver(
+        lambda _obj, _info, rep: next((r for r in REVIEWS if r["id"] == rep["id"]), None)
+    )
+    review.set_field("author", lambda obj, _info: {"id": obj["author"]})
+    review.set_field("product", lambda obj, _info: {"upc": obj["product"]})
+    user = FederatedObjectType("User")
+    user.reference_resolver(lambda _obj, _info, representation: {"id": representation["id"]})
+    user.set_field("reviews", lambda obj, _info: [r for r in REVIEWS if r["author"] == obj["id"]])
+    return make_federated_schema((FIXTURES / "reviews.graphql").read_text(), product, review, user)
+
+
+def _users() -> GraphQLSchema:
+    query = QueryType()
+    query.set_field("me", lambda *_: USERS["1"])
+    query.set_field("users", lambda *_: list(USERS.values()))
+    user = FederatedObjectType("User")
+    user.reference_resolver(lambda _obj, _info, representation: USERS.get(representation["id"]))
+    return make_federated_schema((FIXTURES / "users.graphql").read_text(), query, user)
+
+
+@contextlib.asynccontextmanager
+async def run_shop() -> AsyncIterator[Shop]:
+    schemas = {"products": _products(), "reviews": _reviews(), "users": _users()}
+    shop = Shop({}, {name: Stats() for name in schemas})
+    async with contextlib.AsyncExitStack() as stack:
+        for name, schema in schemas.items():
+            # The app reads the Stats through the shop, so that reset() replaces what it counts into.
+            runner, url = await start_app(_counting(shop, name, schema))
+            stack.push_async_callback(runner.cleanup)
+            shop.urls[name] = url + "/graphql"
+        yield shop
+
+
+def _counting(shop: Shop, name: str, schema: GraphQLSchema) -> web.Application:
+    async def answer(request: web.Request) -> web.Response:
+        body = await request.json()
+        stats = shop.stats[name]
+        stats.requests += 1
+        stats.documents.append(body["query"])
+        variables: dict[str, Any] = body.get("variables") or {}
+        if "_entities" in body["query"]:
+            stats.entities += sum(len(v) for v in variables.values() if isinstance(v, list))
+        result = await graphql(schema, body["query"], variable_values=variables)
+        return web.json_response(result.formatted)
+
+    app = web.Application()
+    app.router.add_post("/graphql", answer)
+    return app

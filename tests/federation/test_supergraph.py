@@ -1,0 +1,199 @@
+"""A Federation supergraph (composed from examples/federation/shop by scripts/federation/compose.sh) served
+by Funnel: its annotations, its plans as snapshots, and its answers over three real Python subgraphs, with the
+requests and `_entities` representations counted by the subgraphs themselves."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from gateway.federation import annotate_supergraph, load_supergraph
+from gateway.gateway import Gateway
+from instrumentation.plan import print_plan
+from registry.config import ServiceConfig, parse_config
+from registry.errors import ConfigError
+
+from ..processes import start_child
+from .shop import FIXTURES, Shop, run_shop
+
+FUNNEL = str(Path(sys.executable).with_name("funnel"))
+
+SUPERGRAPH = FIXTURES / "supergraph.graphql"
+PLANS = Path(__file__).parent / "plans"
+
+CASES = {
+    "top_products": "{ topProducts(first: 3) { name price reviews { body author { name } } } }",
+    "me": "{ me { name reviews { body product { name reviews { id } } } } }",
+    "product_by_upc": '{ product(upc: "2") { upc name reviews { author { username } } } }',
+}
+
+
+@pytest.fixture
+async def shop() -> AsyncIterator[Shop]:
+    async with run_shop() as running:
+        yield running
+
+
+def gateway_for(shop: Shop, *, batching: bool = True) -> Gateway:
+    overrides = {name: ServiceConfig(name, url) for name, url in shop.urls.items()}
+    schema, bindings, services = load_supergraph(str(SUPERGRAPH), overrides)
+    return Gateway(schema, services, bindings, batching=batching)
+
+
+def calls(shop: Shop) -> dict[str, tuple[int, int]]:
+    return {name: (stats.requests, stats.entities) for name, stats in shop.stats.items()}
+
+
+def test_the_supergraph_becomes_annotations() -> None:
+    sdl, supergraph = annotate_supergraph(SUPERGRAPH.read_text(), str(SUPERGRAPH))
+    assert [g.name for g in supergraph.graphs.values()] == ["products", "reviews", "users"]
+    annotated = [line.strip() for line in sdl.splitlines() if "@remote" in line or "@batch" in line]
+    assert annotated == [
+        'topProducts(first: Int = 5): [Product!]! @remote(service: "products")',
+        'product(upc: String!): Product @remote(service: "products")',
+        'me: User @remote(service: "users")',
+        'users: [User!]! @remote(service: "users")',
+        'name: String! @batch(service: "products", key: "upc", match: "upc", entity: "Product", select: "name")',
+        'price: Int! @batch(service: "products", key: "upc", match: "upc", entity: "Product", select: "price")',
+        'reviews: [Review!]! @batch(service: "reviews", key: "upc", match: "upc", entity: "Product", select: "reviews")',
+        'reviews: [Review!]! @batch(service: "reviews", key: "id", match: "id", entity: "User", select: "reviews")',
+        'name: String! @batch(service: "users", key: "id", match: "id", entity: "User", select: "name")',
+        'username: String! @batch(service: "users", key: "id", match: "id", entity: "User", select: "username")',
+    ]
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_printed_plan(case: str) -> None:
+    schema, bindings, services = load_supergraph(str(SUPERGRAPH))
+    gateway = Gateway(schema, services, bindings)
+    printed = f"# {CASES[case]}\n" + print_plan(gateway.plan(CASES[case])) + "\n"
+    snapshot = PLANS / f"{case}.txt"
+    if os.environ.get("FUNNEL_UPDATE_SNAPSHOTS"):
+        PLANS.mkdir(exist_ok=True)
+        snapshot.write_text(printed)
+    assert snapshot.exists(), f"no snapshot {snapshot.name}: write it with FUNNEL_UPDATE_SNAPSHOTS=1"
+    assert printed == snapshot.read_text()
+
+
+def test_every_snapshot_belongs_to_a_case() -> None:
+    assert sorted(p.stem for p in PLANS.glob("*.txt")) == sorted(CASES)
+
+
+TOP_PRODUCTS: dict[str, Any] = {
+    "data": {
+        "topProducts": [
+            {
+                "name": "Table",
+                "price": 899,
+                "reviews": [{"body": "Sturdy.", "author": {"name": "Ada Lovelace"}}],
+            },
+            {
+                "name": "Couch",
+                "price": 1299,
+                "reviews": [
+                    {"body": "Too soft.", "author": {"name": "Alan Turing"}},
+                    {"body": "Fine.", "author": {"name": "Ada Lovelace"}},
+                ],
+            },
+            {
+                "name": "Chair",
+                "price": 54,
+                "reviews": [{"body": "Wobbles.", "author": {"name": "Alan Turing"}}],
+            },
+        ]
+    }
+}
+
+
+async def test_one_call_per_subgraph_per_level_with_the_representations_deduplicated(shop: Shop) -> None:
+    async with gateway_for(shop) as gateway:
+        assert await gateway.execute(CASES["top_products"]) == TOP_PRODUCTS
+        # products answers the root field with name and price itself; reviews gets the 3 products at once;
+        # users the 2 distinct authors of the 4 reviews.
+        assert calls(shop) == {"products": (1, 0), "reviews": (1, 3), "users": (1, 2)}
+
+
+async def test_a_subgraph_answers_the_fields_it_resolves_for_the_entities_it_returns(shop: Shop) -> None:
+    async with gateway_for(shop) as gateway:
+        answer = await gateway.execute(CASES["me"])
+    assert answer == {
+        "data": {
+            "me": {
+                "name": "Ada Lovelace",
+                "reviews": [
+                    {"body": "Sturdy.", "product": {"name": "Table", "reviews": [{"id": "1"}]}},
+                    {"body": "Fine.", "product": {"name": "Couch", "reviews": [{"id": "2"}, {"id": "3"}]}},
+                    {"body": "Bright.", "product": {"name": "Lamp", "reviews": [{"id": "5"}]}},
+                ],
+            }
+        }
+    }
+    # Review.product's reviews come from reviews in the same call as the products themselves.
+    assert calls(shop) == {"products": (1, 3), "reviews": (1, 1), "users": (1, 0)}
+
+
+async def test_batching_off_is_one_call_per_parent(shop: Shop) -> None:
+    async with gateway_for(shop, batching=False) as gateway:
+        assert await gateway.execute(CASES["top_products"]) == TOP_PRODUCTS
+    assert calls(shop) == {"products": (1, 0), "reviews": (3, 3), "users": (4, 4)}
+
+
+async def test_a_missing_entity_is_null_and_the_rest_intact(shop: Shop) -> None:
+    async with gateway_for(shop) as gateway:
+        answer = await gateway.execute('{ product(upc: "9") { name } top: topProducts(first: 1) { upc } }')
+    assert answer == {"data": {"product": None, "top": [{"upc": "1"}]}}
+
+
+def test_a_config_names_the_supergraph_and_overrides_a_subgraph(tmp_path: Path) -> None:
+    text = f"supergraph: {SUPERGRAPH}\nservices:\n  Reviews: {{url: 'http://127.0.0.1:9/graphql', timeout_ms: 250}}\n"
+    config = parse_config(text, str(tmp_path / "funnel.yaml"))
+    gateway = Gateway.from_config(config)
+    assert {name: (s.url, s.timeout_ms) for name, s in gateway.services.items()} == {
+        "products": ("http://127.0.0.1:4101/graphql", 1000),
+        "reviews": ("http://127.0.0.1:9/graphql", 250),
+        "users": ("http://127.0.0.1:4103/graphql", 1000),
+    }
+
+
+def test_a_supergraph_with_what_is_not_planned_yet_is_refused_naming_each_field() -> None:
+    text = SUPERGRAPH.read_text().replace(
+        'type Product @join__type(graph: PRODUCTS, key: "upc") @join__type(graph: REVIEWS, key: "upc")',
+        'type Product @join__type(graph: PRODUCTS, key: "upc sku") @join__type(graph: REVIEWS, key: "upc sku")',
+    )
+    assert text != SUPERGRAPH.read_text()
+    with pytest.raises(ConfigError) as raised:
+        annotate_supergraph(text, "shop.graphql")
+    assert [str(p) for p in raised.value.problems] == [
+        f"shop.graphql: cannot serve Product.{name}: reached only through a composite or nested @key, not planned yet"
+        for name in ("name", "price", "reviews")
+    ]
+
+
+def test_supergraph_and_schema_together_are_refused(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as raised:
+        parse_config(f"supergraph: {SUPERGRAPH}\nschema: gateway.graphql\n", str(tmp_path / "funnel.yaml"))
+    assert [str(p) for p in raised.value.problems] == [
+        f"{tmp_path / 'funnel.yaml'}:2: schema: schema cannot be given with supergraph: the supergraph is the whole schema"
+    ]
+
+
+async def test_funnel_serve_serves_a_supergraph_with_nothing_else(shop: Shop, tmp_path: Path) -> None:
+    text = SUPERGRAPH.read_text()
+    for name, port in (("products", 4101), ("reviews", 4102), ("users", 4103)):
+        text = text.replace(f"http://127.0.0.1:{port}/graphql", shop.urls[name])
+    (tmp_path / "supergraph.graphql").write_text(text)
+    argv = [FUNNEL, "serve", "--supergraph", str(tmp_path / "supergraph.graphql"), "--port", "0"]
+    async with start_child(*argv, cwd=tmp_path) as child, aiohttp.ClientSession() as http:
+        url = (await child.read_until("Funnel listening on ")).split()[3]
+        async with http.post(url, json={"query": CASES["top_products"]}) as response:
+            assert (response.status, await response.json()) == (200, TOP_PRODUCTS)
+        child.process.send_signal(signal.SIGTERM)
+        assert await child.exit_code(timeout=30) == 0
+    assert calls(shop) == {"products": (1, 0), "reviews": (1, 3), "users": (1, 2)}
