@@ -184,6 +184,7 @@ def _print_fetch(fetch: Fetch) -> list[str]:
     select = f" select {fetch.select}" if fetch.select else ""
     deferred = f", deferred from level {fetch.deferred_from}" if fetch.deferred_from is not None else ""
     lines = [f"#{fetch.id} {fetch.service} {fetch.coordinate} ← {fetch.label}{mode}{select}{after}{deferred}"]
-    lines += [f"  keys {path}" for path in fetch.paths]
+    computed = f" → {fetch.key_function}(parent)" if fetch.key_function is not None else ""
+    lines += [f"  keys {path}{computed}" for path in fetch.paths]
     lines.append(f"  {fetch.document_field or print_selection(fetch.selection)}")
     return lines

@@ -8,10 +8,12 @@ service per subgraph, so that the planner, the executor, `explain`, metrics and 
   subgraph returned itself, the planner asks for the field in the parent's own call (instrumentation.planner).
   Every such field of one entity at one level goes in the same `_entities` call.
 
-What this stage does not plan yet is refused naming the field, never served wrong: a field reached only through a
-composite or nested `@key`, `@requires`, an interface's or union's field split across subgraphs.
+A key of several fields (`@key(fields: "productUpc sku")`) goes out whole in each representation; a parent
+missing one of them is not sent and its field is null. What this stage does not plan yet is refused naming the
+field, never served wrong: a field reached only through a nested `@key`, `@requires`, an interface's field split
+across subgraphs.
 
-    gateway_sdl, services = annotate_supergraph(text, "supergraph.graphql", overrides)
+    sdl, supergraph, composite = annotate_supergraph(text, "supergraph.graphql")
 """
 
 from __future__ import annotations
@@ -63,8 +65,9 @@ def supergraph_services(
     return services
 
 
-def annotate_supergraph(text: str, path: str) -> tuple[str, Supergraph]:
-    """The gateway SDL of the supergraph `text` (the file `path`); ConfigError listing what cannot be served."""
+def annotate_supergraph(text: str, path: str) -> tuple[str, Supergraph, dict[str, tuple[str, ...]]]:
+    """The gateway SDL of the supergraph `text` (the file `path`), the join data, and the entity fields whose
+    key has several fields (by coordinate, with those fields); ConfigError listing what cannot be served."""
     document = parse(text)
     supergraph = read_join(document)
     if not supergraph.graphs:
@@ -74,7 +77,7 @@ def annotate_supergraph(text: str, path: str) -> tuple[str, Supergraph]:
     annotated = visit(supergraph_api_document(document), annotator)
     if annotator.problems:
         raise ConfigError(annotator.problems)
-    return print_ast(annotated), supergraph
+    return print_ast(annotated), supergraph, annotator.composite
 
 
 def _root_names(document: DocumentNode) -> set[str]:
@@ -93,6 +96,8 @@ class _Annotator(Visitor):
         self.type_name = ""
         self.interface = False
         self.problems: list[Problem] = []
+        # Entity fields reached through a key of several fields: their bindings read the key with CompositeKey.
+        self.composite: dict[str, tuple[str, ...]] = {}
 
     def enter_object_type_definition(self, node: ObjectTypeDefinitionNode, *_: Any) -> None:
         self.type_name, self.interface = node.name.value, False
@@ -138,14 +143,16 @@ class _Annotator(Visitor):
             )
         for graph in resolvers:
             for key in supergraph.keys(type_name, graph):
-                if _FIELD_NAME.fullmatch(key.strip()):
-                    key = key.strip()
+                fields = key.split()
+                if all(_FIELD_NAME.fullmatch(f) for f in fields):  # one field, or several: not nested
+                    if len(fields) > 1:
+                        self.composite[coordinate] = tuple(fields)
                     return (
-                        f'@batch(service: "{names[graph]}", key: "{key}", match: "{key}", '
+                        f'@batch(service: "{names[graph]}", key: "{fields[0]}", match: "{fields[0]}", '
                         f'entity: "{type_name}", select: "{field_name}")'
                     )
         if any(supergraph.keys(type_name, graph) for graph in resolvers):
-            return self.refuse(coordinate, "reached only through a composite or nested @key, not planned yet")
+            return self.refuse(coordinate, "reached only through a nested @key, not planned yet")
         return self.refuse(
             coordinate,
             f"resolved by {', '.join(names[g] for g in resolvers) or 'no subgraph'} without an @key there",

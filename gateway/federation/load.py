@@ -9,11 +9,14 @@ code, call this in a thread.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+import dataclasses
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
 
 from graphql import GraphQLError, GraphQLSchema
 
-from registry.bindings import Binding
+from registry.bindings import BatchBinding, Binding
 from registry.config import ServiceConfig
 from registry.errors import ConfigError, Problem
 
@@ -21,7 +24,7 @@ from ..fetching import FetchError, fetch_bytes
 from ..schema.annotations import load_schema
 from .annotate import annotate_supergraph, supergraph_services
 
-__all__ = ["load_supergraph", "read_supergraph"]
+__all__ = ["CompositeKey", "load_supergraph", "read_supergraph"]
 
 
 def read_supergraph(source: str, where: str | None = None, line: int | None = None) -> str:
@@ -49,11 +52,34 @@ def load_supergraph(
 ) -> tuple[GraphQLSchema, tuple[Binding, ...], dict[str, ServiceConfig]]:
     text = read_supergraph(source, where, line)
     try:
-        sdl, supergraph = annotate_supergraph(text, source)
+        sdl, supergraph, composite = annotate_supergraph(text, source)
     except GraphQLError as error:
         raise ConfigError(
             [Problem(f"the supergraph is not valid GraphQL: {error.message}", source)]
         ) from None
     services = supergraph_services(supergraph, overrides)
     schema, bindings = load_schema(sdl, source, services)
-    return schema, bindings, services
+    return schema, tuple(_with_composite_keys(bindings, composite)), services
+
+
+@dataclass(frozen=True, slots=True)
+class CompositeKey:
+    """The key function of an entity field whose `@key` has several fields: the representation's fields, or
+    None (not sent, the field null) when the parent lacks one of them."""
+
+    fields: tuple[str, ...]
+
+    def __call__(self, parent: Mapping[str, Any]) -> dict[str, Any] | None:
+        values = {name: parent.get(name) for name in self.fields}
+        return None if any(v is None for v in values.values()) else values
+
+
+def _with_composite_keys(
+    bindings: Iterable[Binding], composite: Mapping[str, tuple[str, ...]]
+) -> Iterator[Binding]:
+    for binding in bindings:
+        fields = composite.get(str(binding.coordinate))
+        if fields is not None and isinstance(binding, BatchBinding):
+            yield dataclasses.replace(binding, key=None, key_function=CompositeKey(fields), requires=fields)
+        else:
+            yield binding

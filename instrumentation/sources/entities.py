@@ -39,7 +39,11 @@ class EntitiesSource(GraphQLSource):
 
     def key_values(self, fetch: BatchFetch, keys: Sequence[Any]) -> Any:
         entity, match = fetch.request.entity, fetch.request.match
-        return [{"__typename": entity, match: k} for k in keys]
+        # A key of several fields (a Federation composite @key) is the representation's fields already.
+        return [
+            {"__typename": entity, **k} if isinstance(k, dict) else {"__typename": entity, match: k}
+            for k in keys
+        ]
 
     def index_items(self, part: Part, items: list[Any], lookup: Lookup, errors: Sequence[Any]) -> None:
         keys = part.keys

@@ -1,4 +1,4 @@
-"""The `shop` federation of examples/federation/shop: three Apollo Federation v2 subgraphs in Python
+"""The `shop` federation of examples/federation/shop: four Apollo Federation v2 subgraphs in Python
 (ariadne.contrib.federation) over in-memory data, each counting the requests it gets and the representations its
 `_entities` is asked for.
 
@@ -30,6 +30,11 @@ PRODUCTS: Final = {
     "4": {"upc": "4", "name": "Lamp", "price": 35},
     "5": {"upc": "5", "name": "Desk", "price": 450},
 }
+VARIANTS: Final = [
+    {"productUpc": "1", "sku": "oak", "color": "brown", "stock": 3},
+    {"productUpc": "1", "sku": "ash", "color": "white", "stock": 0},
+    {"productUpc": "2", "sku": "oak", "color": "grey", "stock": 7},
+]
 USERS: Final = {
     "1": {"id": "1", "name": "Ada Lovelace", "username": "ada"},
     "2": {"id": "2", "name": "Alan Turing", "username": "alan"},
@@ -66,7 +71,19 @@ def _products() -> GraphQLSchema:
     query.set_field("product", lambda *_, upc: PRODUCTS.get(upc))
     product = FederatedObjectType("Product")
     product.reference_resolver(lambda _obj, _info, representation: PRODUCTS.get(representation["upc"]))
+    product.set_field("variants", lambda obj, _info: [v for v in VARIANTS if v["productUpc"] == obj["upc"]])
     return make_federated_schema((FIXTURES / "products.graphql").read_text(), query, product)
+
+
+def _variant(representation: dict[str, Any]) -> dict[str, Any] | None:
+    key = (representation.get("productUpc"), representation.get("sku"))
+    return next((v for v in VARIANTS if (v["productUpc"], v["sku"]) == key), None)
+
+
+def _inventory() -> GraphQLSchema:
+    variant = FederatedObjectType("Variant")
+    variant.reference_resolver(lambda _obj, _info, representation: _variant(representation))
+    return make_federated_schema((FIXTURES / "inventory.graphql").read_text(), variant)
 
 
 def _reviews() -> GraphQLSchema:
@@ -96,7 +113,7 @@ def _users() -> GraphQLSchema:
 
 @contextlib.asynccontextmanager
 async def run_shop() -> AsyncIterator[Shop]:
-    schemas = {"products": _products(), "reviews": _reviews(), "users": _users()}
+    schemas = {"inventory": _inventory(), "products": _products(), "reviews": _reviews(), "users": _users()}
     shop = Shop({}, {name: Stats() for name in schemas})
     async with contextlib.AsyncExitStack() as stack:
         for name, schema in schemas.items():

@@ -15,6 +15,7 @@ import aiohttp
 import pytest
 
 from gateway.federation import annotate_supergraph, load_supergraph
+from gateway.federation.load import CompositeKey
 from gateway.gateway import Gateway
 from instrumentation.plan import print_plan
 from registry.config import ServiceConfig, parse_config
@@ -32,6 +33,7 @@ CASES = {
     "top_products": "{ topProducts(first: 3) { name price reviews { body author { name } } } }",
     "me": "{ me { name reviews { body product { name reviews { id } } } } }",
     "product_by_upc": '{ product(upc: "2") { upc name reviews { author { username } } } }',
+    "composite_key": "{ topProducts(first: 3) { name variants { sku color stock } } }",
 }
 
 
@@ -52,16 +54,21 @@ def calls(shop: Shop) -> dict[str, tuple[int, int]]:
 
 
 def test_the_supergraph_becomes_annotations() -> None:
-    sdl, supergraph = annotate_supergraph(SUPERGRAPH.read_text(), str(SUPERGRAPH))
-    assert [g.name for g in supergraph.graphs.values()] == ["products", "reviews", "users"]
+    sdl, supergraph, composite = annotate_supergraph(SUPERGRAPH.read_text(), str(SUPERGRAPH))
+    # The SDL names the key's first field; the binding reads the whole key (CompositeKey).
+    assert composite == {"Variant.stock": ("productUpc", "sku"), "Variant.color": ("productUpc", "sku")}
+    assert [g.name for g in supergraph.graphs.values()] == ["inventory", "products", "reviews", "users"]
     annotated = [line.strip() for line in sdl.splitlines() if "@remote" in line or "@batch" in line]
     assert annotated == [
+        'stock: Int! @batch(service: "inventory", key: "productUpc", match: "productUpc", entity: "Variant", select: "stock")',
+        'color: String! @batch(service: "products", key: "productUpc", match: "productUpc", entity: "Variant", select: "color")',
         'topProducts(first: Int = 5): [Product!]! @remote(service: "products")',
         'product(upc: String!): Product @remote(service: "products")',
         'me: User @remote(service: "users")',
         'users: [User!]! @remote(service: "users")',
         'name: String! @batch(service: "products", key: "upc", match: "upc", entity: "Product", select: "name")',
         'price: Int! @batch(service: "products", key: "upc", match: "upc", entity: "Product", select: "price")',
+        'variants: [Variant!]! @batch(service: "products", key: "upc", match: "upc", entity: "Product", select: "variants")',
         'reviews: [Review!]! @batch(service: "reviews", key: "upc", match: "upc", entity: "Product", select: "reviews")',
         'reviews: [Review!]! @batch(service: "reviews", key: "id", match: "id", entity: "User", select: "reviews")',
         'name: String! @batch(service: "users", key: "id", match: "id", entity: "User", select: "name")',
@@ -117,7 +124,7 @@ async def test_one_call_per_subgraph_per_level_with_the_representations_deduplic
         assert await gateway.execute(CASES["top_products"]) == TOP_PRODUCTS
         # products answers the root field with name and price itself; reviews gets the 3 products at once;
         # users the 2 distinct authors of the 4 reviews.
-        assert calls(shop) == {"products": (1, 0), "reviews": (1, 3), "users": (1, 2)}
+        assert calls(shop) == {"inventory": (0, 0), "products": (1, 0), "reviews": (1, 3), "users": (1, 2)}
 
 
 async def test_a_subgraph_answers_the_fields_it_resolves_for_the_entities_it_returns(shop: Shop) -> None:
@@ -136,13 +143,13 @@ async def test_a_subgraph_answers_the_fields_it_resolves_for_the_entities_it_ret
         }
     }
     # Review.product's reviews come from reviews in the same call as the products themselves.
-    assert calls(shop) == {"products": (1, 3), "reviews": (1, 1), "users": (1, 0)}
+    assert calls(shop) == {"inventory": (0, 0), "products": (1, 3), "reviews": (1, 1), "users": (1, 0)}
 
 
 async def test_batching_off_is_one_call_per_parent(shop: Shop) -> None:
     async with gateway_for(shop, batching=False) as gateway:
         assert await gateway.execute(CASES["top_products"]) == TOP_PRODUCTS
-    assert calls(shop) == {"products": (1, 0), "reviews": (3, 3), "users": (4, 4)}
+    assert calls(shop) == {"inventory": (0, 0), "products": (1, 0), "reviews": (3, 3), "users": (4, 4)}
 
 
 async def test_a_missing_entity_is_null_and_the_rest_intact(shop: Shop) -> None:
@@ -156,6 +163,7 @@ def test_a_config_names_the_supergraph_and_overrides_a_subgraph(tmp_path: Path) 
     config = parse_config(text, str(tmp_path / "funnel.yaml"))
     gateway = Gateway.from_config(config)
     assert {name: (s.url, s.timeout_ms) for name, s in gateway.services.items()} == {
+        "inventory": ("http://127.0.0.1:4104/graphql", 1000),
         "products": ("http://127.0.0.1:4101/graphql", 1000),
         "reviews": ("http://127.0.0.1:9/graphql", 250),
         "users": ("http://127.0.0.1:4103/graphql", 1000),
@@ -163,17 +171,43 @@ def test_a_config_names_the_supergraph_and_overrides_a_subgraph(tmp_path: Path) 
 
 
 def test_a_supergraph_with_what_is_not_planned_yet_is_refused_naming_each_field() -> None:
-    text = SUPERGRAPH.read_text().replace(
-        'type Product @join__type(graph: PRODUCTS, key: "upc") @join__type(graph: REVIEWS, key: "upc")',
-        'type Product @join__type(graph: PRODUCTS, key: "upc sku") @join__type(graph: REVIEWS, key: "upc sku")',
-    )
+    text = SUPERGRAPH.read_text().replace('key: "productUpc sku"', 'key: "product { upc } sku"')
     assert text != SUPERGRAPH.read_text()
     with pytest.raises(ConfigError) as raised:
         annotate_supergraph(text, "shop.graphql")
     assert [str(p) for p in raised.value.problems] == [
-        f"shop.graphql: cannot serve Product.{name}: reached only through a composite or nested @key, not planned yet"
-        for name in ("name", "price", "reviews")
+        "shop.graphql: cannot serve Variant.stock: reached only through a nested @key, not planned yet",
+        "shop.graphql: cannot serve Variant.color: reached only through a nested @key, not planned yet",
     ]
+
+
+async def test_a_key_of_two_fields_goes_whole_in_each_representation(shop: Shop) -> None:
+    async with gateway_for(shop) as gateway:
+        answer = await gateway.execute(CASES["composite_key"])
+    assert answer == {
+        "data": {
+            "topProducts": [
+                {
+                    "name": "Table",
+                    "variants": [
+                        {"sku": "oak", "color": "brown", "stock": 3},
+                        {"sku": "ash", "color": "white", "stock": 0},
+                    ],
+                },
+                {"name": "Couch", "variants": [{"sku": "oak", "color": "grey", "stock": 7}]},
+                {"name": "Chair", "variants": []},
+            ]
+        }
+    }
+    assert calls(shop) == {"inventory": (1, 3), "products": (1, 0), "reviews": (0, 0), "users": (0, 0)}
+    entities = [d for d in shop.stats["inventory"].documents if "_entities" in d]
+    assert len(entities) == 1
+
+
+def test_a_composite_key_with_a_field_missing_is_not_sent() -> None:
+    key = CompositeKey(("productUpc", "sku"))
+    assert key({"productUpc": "1", "sku": "oak", "color": "x"}) == {"productUpc": "1", "sku": "oak"}
+    assert key({"productUpc": "1", "sku": None}) is None
 
 
 def test_supergraph_and_schema_together_are_refused(tmp_path: Path) -> None:
@@ -186,7 +220,7 @@ def test_supergraph_and_schema_together_are_refused(tmp_path: Path) -> None:
 
 async def test_funnel_serve_serves_a_supergraph_with_nothing_else(shop: Shop, tmp_path: Path) -> None:
     text = SUPERGRAPH.read_text()
-    for name, port in (("products", 4101), ("reviews", 4102), ("users", 4103)):
+    for name, port in (("products", 4101), ("reviews", 4102), ("users", 4103), ("inventory", 4104)):
         text = text.replace(f"http://127.0.0.1:{port}/graphql", shop.urls[name])
     (tmp_path / "supergraph.graphql").write_text(text)
     argv = [FUNNEL, "serve", "--supergraph", str(tmp_path / "supergraph.graphql"), "--port", "0"]
@@ -196,4 +230,4 @@ async def test_funnel_serve_serves_a_supergraph_with_nothing_else(shop: Shop, tm
             assert (response.status, await response.json()) == (200, TOP_PRODUCTS)
         child.process.send_signal(signal.SIGTERM)
         assert await child.exit_code(timeout=30) == 0
-    assert calls(shop) == {"products": (1, 0), "reviews": (1, 3), "users": (1, 2)}
+    assert calls(shop) == {"inventory": (0, 0), "products": (1, 0), "reviews": (1, 3), "users": (1, 2)}
