@@ -231,3 +231,27 @@ async def test_funnel_serve_serves_a_supergraph_with_nothing_else(shop: Shop, tm
         child.process.send_signal(signal.SIGTERM)
         assert await child.exit_code(timeout=30) == 0
     assert calls(shop) == {"inventory": (0, 0), "products": (1, 0), "reviews": (1, 3), "users": (1, 2)}
+
+
+async def test_an_inaccessible_field_is_not_there_for_clients(shop: Shop, tmp_path: Path) -> None:
+    text = SUPERGRAPH.read_text().replace(
+        "price: Int! @join__field(graph: PRODUCTS)", "price: Int! @join__field(graph: PRODUCTS) @inaccessible"
+    )
+    assert text != SUPERGRAPH.read_text()
+    sdl, _, _ = annotate_supergraph(text, "shop.graphql")
+    assert "price" not in sdl
+    source = tmp_path / "supergraph.graphql"
+    source.write_text(text)
+    overrides = {name: ServiceConfig(name, url) for name, url in shop.urls.items()}
+    schema, bindings, services = load_supergraph(str(source), overrides)
+    async with Gateway(schema, services, bindings) as gateway:
+        answer = await gateway.execute("{ topProducts(first: 1) { name price } }")
+    assert answer == {
+        "errors": [
+            {
+                "message": "Cannot query field 'price' on type 'Product'.",
+                "locations": [{"line": 1, "column": 32}],
+            }
+        ]
+    }
+    assert calls(shop)["products"] == (0, 0)
