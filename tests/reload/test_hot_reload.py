@@ -192,3 +192,67 @@ async def test_requests_in_flight_finish_on_their_version_while_swaps_come(
         status == 200 and "errors" not in body and len(body["data"]["orders"]) == 2
         for status, body in answers
     )
+
+
+SHELVES_QUERY = {"query": "{ shelves(count: 1, size: 1) { id } }"}
+WITH_SHELVES = {"data": {"shelves": [[{"id": "1"}]]}}
+
+
+@pytest.mark.parametrize("changed", ["schema", "lock", "config"])
+async def test_each_input_changed_under_load(
+    tmp_path: Path, http: aiohttp.ClientSession, changed: str
+) -> None:
+    """A bad change first (refused: never live), then a good one, while clients keep asking: no failed request,
+    and every answer is the old schema's until the swap and the new one's after, never a mix."""
+    with_shelves = EXAMPLE_SCHEMA.read_text()
+    without = with_shelves.replace(SHELVES, "")
+    (tmp_path / "a.graphql").write_text(with_shelves)
+    (tmp_path / "b.graphql").write_text(without)
+    async with run_cluster(latency_ms=10) as slow:
+        source = "compose: true\nschema_lock: a.graphql\n" if changed == "lock" else "schema: a.graphql\n"
+        text = config_text(slow).replace("schema: gateway.graphql\n", source)
+        config = tmp_path / "funnel.yaml"
+        config.write_text(text)
+        gateway = Gateway.from_config(config)
+        assert gateway.config is not None
+        app = create_app(gateway, dataclasses.replace(gateway.config.server, watch_ms=50))
+        async with listening(app, "127.0.0.1", 0, shutdown_timeout_s=5) as url:
+            server = Reloading(url, gateway, app, tmp_path)
+            seen: list[list[Any]] = [[] for _ in range(4)]
+            done = asyncio.Event()
+
+            async def client(answers: list[Any]) -> None:
+                for _ in range(500):  # bounded; ends once the good change is live
+                    status, body = await post(http, server, SHELVES_QUERY)
+                    answers.append(body if status == 200 else ("HTTP", status))
+                    status, orders = await post(http, server, ORDERS)
+                    assert status == 200 and "errors" not in orders and len(orders["data"]["orders"]) == 2
+                    if done.is_set():
+                        return
+
+            clients = [asyncio.ensure_future(client(answers)) for answers in seen]
+            await asyncio.sleep(0.2)
+            if changed == "config":
+                config.write_text(text.replace("schema: a.graphql", "schema: missing.graphql"))
+            else:
+                (tmp_path / "a.graphql").write_text(
+                    with_shelves.replace('@remote(service: "catalog")', "@remote")
+                )
+            assert (await server.outcome(1)).status == "refused"
+            await asyncio.sleep(0.2)
+            if changed == "config":
+                config.write_text(text.replace("schema: a.graphql", "schema: b.graphql"))
+            else:
+                (tmp_path / "a.graphql").write_text(without)
+            assert (await server.outcome(2)).status == "applied"
+            await asyncio.sleep(0.2)
+            done.set()
+            async with asyncio.timeout(30):
+                await asyncio.gather(*clients)
+    for answers in seen:
+        assert answers and set(map(repr, answers)) <= {repr(WITH_SHELVES), repr(NO_SHELVES)}
+        swapped = answers.index(
+            NO_SHELVES
+        )  # the new schema's answer from some point on, never the old one after
+        assert swapped > 0 and all(a == WITH_SHELVES for a in answers[:swapped])
+        assert all(a == NO_SHELVES for a in answers[swapped:])
