@@ -5,8 +5,8 @@ Three ways in, one way through (`apply_schema`):
 - the files a gateway was loaded from — its config, the gateway SDL, the schema lock, the services' schema and
   OpenAPI files — watched every `server.watch_ms` (their contents compared, not their times);
 - SIGHUP (`funnel serve`; with `--workers`, the supervisor passes it on to every worker), which reloads at once;
-- a composition made from the services themselves (`compose: true` without a lock), made again every
-  `server.schema_poll_ms`, so that a service's changed schema reaches the gateway.
+- a composition made from the services themselves (`compose: true` without a lock), or a supergraph at an
+  http(s) URL, read again every `server.schema_poll_ms`, so that a service's changed schema reaches the gateway.
 
 A reload reads and checks everything off the event loop: the config, the schema (composing asks the services),
 every binding against it. A good result is swapped in (`Gateway.swap`: requests in flight finish on the version
@@ -204,8 +204,10 @@ class SchemaWatcher:
         assert config is not None and (config.path is not None or config.supergraph is not None)
         self.gateway = gateway
         self.watch_s = watch_ms / 1000
-        # Composing live is the only schema a poll can change; a lock or a hand-written schema is in a file.
-        self.poll_s = poll_ms / 1000 if config.compose and config.schema_lock is None else 0.0
+        # What a poll can change: a composition made live from the services, or a supergraph at a URL; a lock,
+        # a hand-written schema or a supergraph file is in a file, watched.
+        live = (config.compose and config.schema_lock is None) or "://" in (config.supergraph or "")
+        self.poll_s = poll_ms / 1000 if live else 0.0
         self.files = source_files(config)
         # What the gateway was loaded from (a worker forked later compares with that, not with the files now).
         self.seen = gateway.sources if gateway.sources is not None else sources_fingerprint(self.files)

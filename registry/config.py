@@ -143,7 +143,7 @@ class ServerConfig:
     drain_ms: int = 0
     workers: int = 1  # processes sharing the port (`funnel serve --workers N` overrides)
     # Hot reload (gateway.reload): the config, the gateway SDL and the lock are compared this often (0: only on
-    # SIGHUP); a schema composed live from the services is composed again every schema_poll_ms (0: never).
+    # SIGHUP); a schema composed live, or a supergraph at a URL, is read again every schema_poll_ms (0: never).
     watch_ms: int = 1000
     schema_poll_ms: int = 30_000
     # Honour a request's `funnel-batching: on|off` (to compare the two on one server; the demo turns it on).

@@ -4,6 +4,7 @@ requests and `_entities` representations counted by the subgraphs themselves."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import sys
@@ -13,12 +14,17 @@ from typing import Any
 
 import aiohttp
 import pytest
+from aiohttp import web
 
+from examples.services.common import start_app
 from gateway.federation import annotate_supergraph, load_supergraph
 from gateway.federation.load import CompositeKey
 from gateway.gateway import Gateway
+from gateway.server import create_app
+from gateway.server.app import WATCHER
+from gateway.server.serving import listening
 from instrumentation.plan import print_plan
-from registry.config import ServiceConfig, parse_config
+from registry.config import GatewayConfig, ServerConfig, ServiceConfig, parse_config
 from registry.errors import ConfigError
 
 from ..processes import start_child
@@ -255,3 +261,39 @@ async def test_an_inaccessible_field_is_not_there_for_clients(shop: Shop, tmp_pa
         ]
     }
     assert calls(shop)["products"] == (0, 0)
+
+
+async def test_a_supergraph_at_a_url_is_polled_and_a_change_swapped_in(shop: Shop) -> None:
+    text = SUPERGRAPH.read_text()
+    for name, port in (("products", 4101), ("reviews", 4102), ("users", 4103), ("inventory", 4104)):
+        text = text.replace(f"http://127.0.0.1:{port}/graphql", shop.urls[name])
+    served = {"text": text}
+
+    async def supergraph(_request: web.Request) -> web.Response:
+        return web.Response(text=served["text"])
+
+    registry = web.Application()
+    registry.router.add_get("/supergraph.graphql", supergraph)
+    runner, base = await start_app(registry)
+    try:
+        config = GatewayConfig(path=None, schema_path=None, supergraph=base + "/supergraph.graphql")
+        gateway = await asyncio.to_thread(Gateway.from_config, config)
+        app = create_app(gateway, ServerConfig(port=0, schema_poll_ms=100))
+        async with listening(app, "127.0.0.1", 0) as url, aiohttp.ClientSession() as http:
+            query = {"query": "{ topProducts(first: 1) { price } }"}
+            async with http.post(url + "/graphql", json=query) as response:
+                assert await response.json() == {"data": {"topProducts": [{"price": 899}]}}
+            served["text"] = text.replace(
+                "price: Int! @join__field(graph: PRODUCTS)",
+                "price: Int! @join__field(graph: PRODUCTS) @inaccessible",
+            )
+            watcher = app[WATCHER]
+            async with asyncio.timeout(10):
+                while not any(o.status == "applied" for o in watcher.outcomes):
+                    await asyncio.sleep(0.02)
+            async with http.post(url + "/graphql", json=query) as response:
+                assert (await response.json())["errors"][0][
+                    "message"
+                ] == "Cannot query field 'price' on type 'Product'."
+    finally:
+        await runner.cleanup()
