@@ -31,6 +31,7 @@ from graphql import (
     GraphQLObjectType,
     GraphQLOutputType,
     GraphQLSchema,
+    NameNode,
     OperationDefinitionNode,
     OperationType,
     SelectionSetNode,
@@ -346,14 +347,8 @@ class _PlanBuilder:
             field_def = object_type.fields[name]
             info = self.field_info(object_type, field_nodes)
             binding = self.bindings.get(FieldCoordinate(object_type.name, name))
-            if (
-                isinstance(binding, BatchBinding)
-                and binding.entity is not None
-                and binding.service == at.owner.service
-            ):
-                # A Federation subgraph that resolves an entity's field answers it for the entities it returns
-                # itself: asked in the parent's own call, not in another `_entities` call to the same subgraph.
-                binding = None
+            if _answered_in_parent_call(binding, at.owner):
+                binding = None  # passed through in the parent's call
             if isinstance(binding, BatchBinding | LoaderBinding):
                 fields.append(self.batched_field(binding, field_def, field_nodes, response_key, at, info))
             elif isinstance(binding, ResolverBinding):
@@ -405,9 +400,13 @@ class _PlanBuilder:
         info: FieldInfo,
     ) -> ObjectField:
         """A field resolved for all parents of a level at once: the parents' keys join a batch fetch."""
-        fetch = self.batch_fetch(binding, field_def, at.owner)
+        after: list[_Fetch] = []
+        carried = binding.requires
+        if isinstance(binding, BatchBinding) and not binding.same_call:
+            after, carried = self.require_planned(binding, at)
+        fetch = self.batch_fetch(binding, field_def, at.owner, after)
         if isinstance(binding, LoaderBinding) or binding.key_function is not None:
-            self.require(at, binding.requires)
+            self.require(at, carried)
             key_path: tuple[str, ...] = ()
         else:
             key_path = self.key_reader(binding.key_path, at)
@@ -423,6 +422,28 @@ class _PlanBuilder:
         )
         return (response_key, storage, completer)
 
+    def require_planned(self, binding: BatchBinding, at: _Position) -> tuple[list[_Fetch], tuple[str, ...]]:
+        """The fields `binding` requires, planned as if the client had asked for them (not in the answer): one
+        that another binding answers is fetched first, and its fetch is returned to wait for; the others, which
+        the parent's own call carries, are returned for `require`."""
+        parent = self.schema.get_type(binding.coordinate.type_name)
+        assert isinstance(parent, GraphQLObjectType)
+        waits: list[_Fetch] = []
+        carried: list[str] = []
+        for name in binding.requires:
+            required = self.bindings.get(FieldCoordinate(parent.name, name))
+            if not isinstance(required, BatchBinding | LoaderBinding) or _answered_in_parent_call(
+                required, at.owner
+            ):
+                carried.append(name)
+                continue
+            node = FieldNode(name=NameNode(value=name), arguments=(), directives=())
+            self.batched_field(
+                required, parent.fields[name], [node], name, at, self.field_info(parent, [node])
+            )
+            waits.append(self.batch_fetches[(required.coordinate, at.owner.level + 1)])
+        return waits, tuple(carried)
+
     # -- fetches ------------------------------------------------------------------------------------------
 
     def new_fetch(self, service: str, source: Source, level: int) -> _Fetch:
@@ -437,9 +458,13 @@ class _PlanBuilder:
         return fetch
 
     def batch_fetch(
-        self, binding: BatchBinding | LoaderBinding, field_def: GraphQLField, owner: _Fetch
+        self,
+        binding: BatchBinding | LoaderBinding,
+        field_def: GraphQLField,
+        owner: _Fetch,
+        after: Sequence[_Fetch] = (),
     ) -> _Fetch:
-        level = owner.level + 1
+        level = max([owner.level, *(f.level for f in after)]) + 1
         fetch = self.batch_fetches.get((binding.coordinate, level))
         if fetch is None:
             if isinstance(binding, LoaderBinding):
@@ -455,6 +480,7 @@ class _PlanBuilder:
             fetch.binding = binding
             self.batch_fetches[(binding.coordinate, level)] = fetch
         fetch.depends_on.add(owner.id)
+        fetch.depends_on.update(f.id for f in after)
         return fetch
 
     def key_reader(self, key_path: tuple[str, ...], at: _Position) -> tuple[str, ...]:
@@ -639,6 +665,18 @@ class _PlanBuilder:
             for name, d in definitions.items()
         )
         return f"{operation}({printed}) {selection}"
+
+
+def _answered_in_parent_call(binding: Binding | None, owner: _Fetch) -> bool:
+    """A Federation subgraph that resolves an entity's field answers it for the entities it returns itself: in
+    the parent's own call, not in another `_entities` call to the same subgraph (unless the field `@requires`
+    values that must be sent with the key)."""
+    return (
+        isinstance(binding, BatchBinding)
+        and binding.entity is not None
+        and binding.same_call
+        and binding.service == owner.service
+    )
 
 
 def _shape(field_def: GraphQLField) -> Literal["object", "list", "value"]:

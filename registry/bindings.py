@@ -99,6 +99,10 @@ class BatchBinding:
     items: str | None = None  # REST: the dotted path to the list in the answer's envelope (e.g. "items")
     key_function: KeyFunction | None = dataclasses.field(default=None, compare=False)
     requires: tuple[str, ...] = ()
+    # An entity field (`entity:`): the service answers it itself for the parents it returned, in their own call.
+    # False for a Federation `@requires` field: what it requires must be fetched first and sent with the key,
+    # its `requires` planned like fields the client asked for (through their own bindings).
+    same_call: bool = True
     location: SourceLocation | None = None
 
     @property

@@ -9,11 +9,12 @@ service per subgraph, so that the planner, the executor, `explain`, metrics and 
   Every such field of one entity at one level goes in the same `_entities` call.
 
 A key of several fields (`@key(fields: "productUpc sku")`) goes out whole in each representation; a parent
-missing one of them is not sent and its field is null. What this stage does not plan yet is refused naming the
-field, never served wrong: a field reached only through a nested `@key`, `@requires`, an interface's field split
-across subgraphs.
+missing one of them is not sent and its field is null. A `@requires(fields: "price")` field goes to its subgraph
+with the required values in the representation, fetched first wherever they live. What this stage does not plan
+yet is refused naming the field, never served wrong: a field reached only through a nested `@key`, a nested
+`@requires`, an interface's field split across subgraphs.
 
-    sdl, supergraph, composite = annotate_supergraph(text, "supergraph.graphql")
+    sdl, supergraph, representations = annotate_supergraph(text, "supergraph.graphql")
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from __future__ import annotations
 import dataclasses
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any, Final
 
 from graphql import (
@@ -28,6 +30,7 @@ from graphql import (
     FieldDefinitionNode,
     InterfaceTypeDefinitionNode,
     ObjectTypeDefinitionNode,
+    ObjectTypeExtensionNode,
     OperationType,
     SchemaDefinitionNode,
     Visitor,
@@ -42,7 +45,7 @@ from registry.errors import ConfigError, Problem
 from ..composition.supergraph import supergraph_api_document
 from .join import Supergraph, read_join
 
-__all__ = ["annotate_supergraph", "supergraph_services"]
+__all__ = ["Representation", "annotate_supergraph", "supergraph_services"]
 
 _FIELD_NAME: Final = re.compile(r"[_A-Za-z][_0-9A-Za-z]*")
 _ROOTS: Final = {OperationType.QUERY: "Query", OperationType.MUTATION: "Mutation"}
@@ -65,19 +68,35 @@ def supergraph_services(
     return services
 
 
-def annotate_supergraph(text: str, path: str) -> tuple[str, Supergraph, dict[str, tuple[str, ...]]]:
+@dataclass(frozen=True, slots=True)
+class Representation:
+    """What an entity field's representations carry besides `__typename`, when it is more than one key field:
+    a composite key's fields, then those the field `@requires` (`sends_required`), fetched before it."""
+
+    fields: tuple[str, ...]
+    sends_required: bool = False
+
+
+def annotate_supergraph(text: str, path: str) -> tuple[str, Supergraph, dict[str, Representation]]:
     """The gateway SDL of the supergraph `text` (the file `path`), the join data, and the entity fields whose
-    key has several fields (by coordinate, with those fields); ConfigError listing what cannot be served."""
+    representations carry several fields; ConfigError listing what cannot be served."""
     document = parse(text)
     supergraph = read_join(document)
     if not supergraph.graphs:
         raise ConfigError([Problem("not a supergraph: it has no join__Graph enum", path)])
     roots = _root_names(document)
-    annotator = _Annotator(supergraph, roots, path)
-    annotated = visit(supergraph_api_document(document), annotator)
+    api = supergraph_api_document(document)
+    present = {
+        (d.name.value, f.name.value)
+        for d in api.definitions
+        if isinstance(d, ObjectTypeDefinitionNode | ObjectTypeExtensionNode)
+        for f in d.fields or ()
+    }
+    annotator = _Annotator(supergraph, roots, path, present)
+    annotated = visit(api, annotator)
     if annotator.problems:
         raise ConfigError(annotator.problems)
-    return print_ast(annotated), supergraph, annotator.composite
+    return print_ast(annotated), supergraph, annotator.representations
 
 
 def _root_names(document: DocumentNode) -> set[str]:
@@ -88,16 +107,19 @@ def _root_names(document: DocumentNode) -> set[str]:
 
 
 class _Annotator(Visitor):
-    def __init__(self, supergraph: Supergraph, roots: set[str], path: str) -> None:
+    def __init__(
+        self, supergraph: Supergraph, roots: set[str], path: str, present: set[tuple[str, str]]
+    ) -> None:
         super().__init__()
+        self.present = present  # the object fields clients see
         self.supergraph = supergraph
         self.roots = roots
         self.path = path
         self.type_name = ""
         self.interface = False
         self.problems: list[Problem] = []
-        # Entity fields reached through a key of several fields: their bindings read the key with CompositeKey.
-        self.composite: dict[str, tuple[str, ...]] = {}
+        # Entity fields whose representation has several fields (a composite key, @requires): by coordinate.
+        self.representations: dict[str, Representation] = {}
 
     def enter_object_type_definition(self, node: ObjectTypeDefinitionNode, *_: Any) -> None:
         self.type_name, self.interface = node.name.value, False
@@ -133,9 +155,19 @@ class _Annotator(Visitor):
                 return None
             return f'@remote(service: "{names[resolvers[0]]}")'
         joined = supergraph.fields.get((type_name, field_name), ())
-        if any(j.requires for j in joined if j.graph in resolvers):
-            return self.refuse(coordinate, "@requires is not planned yet")
-        if set(resolvers) == set(supergraph.type_graphs(type_name)):
+        required = {j.graph: j.requires.split() for j in joined if j.graph in resolvers and j.requires}
+        if any(not all(_FIELD_NAME.fullmatch(f) for f in fields) for fields in required.values()):
+            return self.refuse(coordinate, "a nested @requires is not planned yet")
+        hidden = sorted(
+            {f for fields in required.values() for f in fields if (type_name, f) not in self.present}
+        )
+        if hidden:
+            return self.refuse(
+                coordinate, f"it @requires {', '.join(hidden)}, @inaccessible: not planned yet"
+            )
+        if required:
+            resolvers = tuple(g for g in resolvers if g in required)  # where the required values are sent
+        elif set(resolvers) == set(supergraph.type_graphs(type_name)):
             return None  # whichever subgraph returned the parent has it
         if self.interface:
             return self.refuse(
@@ -145,8 +177,9 @@ class _Annotator(Visitor):
             for key in supergraph.keys(type_name, graph):
                 fields = key.split()
                 if all(_FIELD_NAME.fullmatch(f) for f in fields):  # one field, or several: not nested
-                    if len(fields) > 1:
-                        self.composite[coordinate] = tuple(fields)
+                    sent = (*fields, *(f for f in required.get(graph, ()) if f not in fields))
+                    if len(sent) > 1:
+                        self.representations[coordinate] = Representation(sent, bool(required))
                     return (
                         f'@batch(service: "{names[graph]}", key: "{fields[0]}", match: "{fields[0]}", '
                         f'entity: "{type_name}", select: "{field_name}")'

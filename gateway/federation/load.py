@@ -22,7 +22,7 @@ from registry.errors import ConfigError, Problem
 
 from ..fetching import FetchError, fetch_bytes
 from ..schema.annotations import load_schema
-from .annotate import annotate_supergraph, supergraph_services
+from .annotate import Representation, annotate_supergraph, supergraph_services
 
 __all__ = ["CompositeKey", "load_supergraph", "read_supergraph"]
 
@@ -52,20 +52,20 @@ def load_supergraph(
 ) -> tuple[GraphQLSchema, tuple[Binding, ...], dict[str, ServiceConfig]]:
     text = read_supergraph(source, where, line)
     try:
-        sdl, supergraph, composite = annotate_supergraph(text, source)
+        sdl, supergraph, representations = annotate_supergraph(text, source)
     except GraphQLError as error:
         raise ConfigError(
             [Problem(f"the supergraph is not valid GraphQL: {error.message}", source)]
         ) from None
     services = supergraph_services(supergraph, overrides)
     schema, bindings = load_schema(sdl, source, services)
-    return schema, tuple(_with_composite_keys(bindings, composite)), services
+    return schema, tuple(_with_representations(bindings, representations)), services
 
 
 @dataclass(frozen=True, slots=True)
 class CompositeKey:
-    """The key function of an entity field whose `@key` has several fields: the representation's fields, or
-    None (not sent, the field null) when the parent lacks one of them."""
+    """The key function of an entity field whose representations carry several fields (a composite `@key`, or
+    what it `@requires`): those fields of the parent, or None (not sent, the field null) when one is missing."""
 
     fields: tuple[str, ...]
 
@@ -74,12 +74,18 @@ class CompositeKey:
         return None if any(v is None for v in values.values()) else values
 
 
-def _with_composite_keys(
-    bindings: Iterable[Binding], composite: Mapping[str, tuple[str, ...]]
+def _with_representations(
+    bindings: Iterable[Binding], representations: Mapping[str, Representation]
 ) -> Iterator[Binding]:
     for binding in bindings:
-        fields = composite.get(str(binding.coordinate))
-        if fields is not None and isinstance(binding, BatchBinding):
-            yield dataclasses.replace(binding, key=None, key_function=CompositeKey(fields), requires=fields)
+        sent = representations.get(str(binding.coordinate))
+        if sent is not None and isinstance(binding, BatchBinding):
+            yield dataclasses.replace(
+                binding,
+                key=None,
+                key_function=CompositeKey(sent.fields),
+                requires=sent.fields,
+                same_call=not sent.sends_required,
+            )
         else:
             yield binding

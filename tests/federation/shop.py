@@ -83,7 +83,11 @@ def _variant(representation: dict[str, Any]) -> dict[str, Any] | None:
 def _inventory() -> GraphQLSchema:
     variant = FederatedObjectType("Variant")
     variant.reference_resolver(lambda _obj, _info, representation: _variant(representation))
-    return make_federated_schema((FIXTURES / "inventory.graphql").read_text(), variant)
+    product = FederatedObjectType("Product")
+    product.reference_resolver(lambda _obj, _info, representation: representation)
+    # Only from the price the gateway sent along (@requires): inventory has no prices of its own.
+    product.set_field("shippingEstimate", lambda obj, _info: 1 if obj["price"] > 500 else 3)
+    return make_federated_schema((FIXTURES / "inventory.graphql").read_text(), variant, product)
 
 
 def _reviews() -> GraphQLSchema:

@@ -18,6 +18,7 @@ from aiohttp import web
 
 from examples.services.common import start_app
 from gateway.federation import annotate_supergraph, load_supergraph
+from gateway.federation.annotate import Representation
 from gateway.federation.load import CompositeKey
 from gateway.gateway import Gateway
 from gateway.server import create_app
@@ -40,6 +41,8 @@ CASES = {
     "me": "{ me { name reviews { body product { name reviews { id } } } } }",
     "product_by_upc": '{ product(upc: "2") { upc name reviews { author { username } } } }',
     "composite_key": "{ topProducts(first: 3) { name variants { sku color stock } } }",
+    "requires_from_the_parent": "{ topProducts(first: 3) { name shippingEstimate } }",
+    "requires_fetched_first": "{ me { reviews { product { shippingEstimate } } } }",
 }
 
 
@@ -60,22 +63,26 @@ def calls(shop: Shop) -> dict[str, tuple[int, int]]:
 
 
 def test_the_supergraph_becomes_annotations() -> None:
-    sdl, supergraph, composite = annotate_supergraph(SUPERGRAPH.read_text(), str(SUPERGRAPH))
-    # The SDL names the key's first field; the binding reads the whole key (CompositeKey).
-    assert composite == {"Variant.stock": ("productUpc", "sku"), "Variant.color": ("productUpc", "sku")}
-    assert [g.name for g in supergraph.graphs.values()] == ["inventory", "products", "reviews", "users"]
+    sdl, _, composite = annotate_supergraph(SUPERGRAPH.read_text(), str(SUPERGRAPH))
+    # The SDL names the key's first field; the binding reads the whole representation (CompositeKey).
+    assert composite == {
+        "Variant.stock": Representation(("productUpc", "sku")),
+        "Variant.color": Representation(("productUpc", "sku")),
+        "Product.shippingEstimate": Representation(("upc", "price"), sends_required=True),
+    }
     annotated = [line.strip() for line in sdl.splitlines() if "@remote" in line or "@batch" in line]
     assert annotated == [
         'stock: Int! @batch(service: "inventory", key: "productUpc", match: "productUpc", entity: "Variant", select: "stock")',
         'color: String! @batch(service: "products", key: "productUpc", match: "productUpc", entity: "Variant", select: "color")',
+        'price: Int! @batch(service: "products", key: "upc", match: "upc", entity: "Product", select: "price")',
+        'shippingEstimate: Int! @batch(service: "inventory", key: "upc", match: "upc", entity: "Product", select: "shippingEstimate")',
+        'name: String! @batch(service: "products", key: "upc", match: "upc", entity: "Product", select: "name")',
+        'variants: [Variant!]! @batch(service: "products", key: "upc", match: "upc", entity: "Product", select: "variants")',
+        'reviews: [Review!]! @batch(service: "reviews", key: "upc", match: "upc", entity: "Product", select: "reviews")',
         'topProducts(first: Int = 5): [Product!]! @remote(service: "products")',
         'product(upc: String!): Product @remote(service: "products")',
         'me: User @remote(service: "users")',
         'users: [User!]! @remote(service: "users")',
-        'name: String! @batch(service: "products", key: "upc", match: "upc", entity: "Product", select: "name")',
-        'price: Int! @batch(service: "products", key: "upc", match: "upc", entity: "Product", select: "price")',
-        'variants: [Variant!]! @batch(service: "products", key: "upc", match: "upc", entity: "Product", select: "variants")',
-        'reviews: [Review!]! @batch(service: "reviews", key: "upc", match: "upc", entity: "Product", select: "reviews")',
         'reviews: [Review!]! @batch(service: "reviews", key: "id", match: "id", entity: "User", select: "reviews")',
         'name: String! @batch(service: "users", key: "id", match: "id", entity: "User", select: "name")',
         'username: String! @batch(service: "users", key: "id", match: "id", entity: "User", select: "username")',
@@ -241,22 +248,23 @@ async def test_funnel_serve_serves_a_supergraph_with_nothing_else(shop: Shop, tm
 
 async def test_an_inaccessible_field_is_not_there_for_clients(shop: Shop, tmp_path: Path) -> None:
     text = SUPERGRAPH.read_text().replace(
-        "price: Int! @join__field(graph: PRODUCTS)", "price: Int! @join__field(graph: PRODUCTS) @inaccessible"
+        "name: String! @join__field(graph: PRODUCTS)",
+        "name: String! @join__field(graph: PRODUCTS) @inaccessible",
     )
     assert text != SUPERGRAPH.read_text()
     sdl, _, _ = annotate_supergraph(text, "shop.graphql")
-    assert "price" not in sdl
+    assert 'name: String! @batch(service: "products"' not in sdl
     source = tmp_path / "supergraph.graphql"
     source.write_text(text)
     overrides = {name: ServiceConfig(name, url) for name, url in shop.urls.items()}
     schema, bindings, services = load_supergraph(str(source), overrides)
     async with Gateway(schema, services, bindings) as gateway:
-        answer = await gateway.execute("{ topProducts(first: 1) { name price } }")
+        answer = await gateway.execute("{ topProducts(first: 1) { price name } }")
     assert answer == {
         "errors": [
             {
-                "message": "Cannot query field 'price' on type 'Product'.",
-                "locations": [{"line": 1, "column": 32}],
+                "message": "Cannot query field 'name' on type 'Product'.",
+                "locations": [{"line": 1, "column": 33}],
             }
         ]
     }
@@ -280,12 +288,12 @@ async def test_a_supergraph_at_a_url_is_polled_and_a_change_swapped_in(shop: Sho
         gateway = await asyncio.to_thread(Gateway.from_config, config)
         app = create_app(gateway, ServerConfig(port=0, schema_poll_ms=100))
         async with listening(app, "127.0.0.1", 0) as url, aiohttp.ClientSession() as http:
-            query = {"query": "{ topProducts(first: 1) { price } }"}
+            query = {"query": "{ topProducts(first: 1) { name } }"}
             async with http.post(url + "/graphql", json=query) as response:
-                assert await response.json() == {"data": {"topProducts": [{"price": 899}]}}
+                assert await response.json() == {"data": {"topProducts": [{"name": "Table"}]}}
             served["text"] = text.replace(
-                "price: Int! @join__field(graph: PRODUCTS)",
-                "price: Int! @join__field(graph: PRODUCTS) @inaccessible",
+                "name: String! @join__field(graph: PRODUCTS)",
+                "name: String! @join__field(graph: PRODUCTS) @inaccessible",
             )
             watcher = app[WATCHER]
             async with asyncio.timeout(10):
@@ -294,6 +302,55 @@ async def test_a_supergraph_at_a_url_is_polled_and_a_change_swapped_in(shop: Sho
             async with http.post(url + "/graphql", json=query) as response:
                 assert (await response.json())["errors"][0][
                     "message"
-                ] == "Cannot query field 'price' on type 'Product'."
+                ] == "Cannot query field 'name' on type 'Product'."
     finally:
         await runner.cleanup()
+
+
+async def test_what_a_field_requires_is_sent_with_the_key(shop: Shop) -> None:
+    async with gateway_for(shop) as gateway:
+        answer = await gateway.execute(CASES["requires_from_the_parent"])
+    # Table 899 and Couch 1299 ship in a day, Chair 54 in three: inventory knows only the prices it was sent.
+    assert answer == {
+        "data": {
+            "topProducts": [
+                {"name": "Table", "shippingEstimate": 1},
+                {"name": "Couch", "shippingEstimate": 1},
+                {"name": "Chair", "shippingEstimate": 3},
+            ]
+        }
+    }
+    # products answers the prices in its own call; inventory gets them in the representations.
+    assert calls(shop) == {"inventory": (1, 3), "products": (1, 0), "reviews": (0, 0), "users": (0, 0)}
+
+
+async def test_a_required_field_another_subgraph_has_is_fetched_first(shop: Shop) -> None:
+    async with gateway_for(shop) as gateway:
+        answer = await gateway.execute(CASES["requires_fetched_first"])
+    assert answer == {
+        "data": {
+            "me": {
+                "reviews": [
+                    {"product": {"shippingEstimate": 1}},
+                    {"product": {"shippingEstimate": 1}},
+                    {"product": {"shippingEstimate": 3}},
+                ]
+            }
+        }
+    }
+    # The products come from reviews (keys only): their prices from products first, then inventory; the price
+    # asked only for the representations is not in the answer.
+    assert calls(shop) == {"inventory": (1, 3), "products": (1, 3), "reviews": (1, 1), "users": (1, 0)}
+
+
+def test_a_field_requiring_an_inaccessible_field_is_refused() -> None:
+    text = SUPERGRAPH.read_text().replace(
+        "price: Int! @join__field(graph: INVENTORY, external: true) @join__field(graph: PRODUCTS)",
+        "price: Int! @join__field(graph: INVENTORY, external: true) @join__field(graph: PRODUCTS) @inaccessible",
+    )
+    assert text != SUPERGRAPH.read_text()
+    with pytest.raises(ConfigError) as raised:
+        annotate_supergraph(text, "shop.graphql")
+    assert [str(p) for p in raised.value.problems] == [
+        "shop.graphql: cannot serve Product.shippingEstimate: it @requires price, @inaccessible: not planned yet"
+    ]
