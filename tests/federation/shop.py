@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from aiohttp import web
-from ariadne import QueryType
+from ariadne import MutationType, QueryType
 from ariadne.contrib.federation import FederatedObjectType, make_federated_schema
 from graphql import GraphQLSchema, graphql
 
@@ -66,13 +66,23 @@ class Shop:
 
 
 def _products() -> GraphQLSchema:
+    products = {upc: dict(product) for upc, product in PRODUCTS.items()}  # each shop its own: setPrice
     query = QueryType()
-    query.set_field("topProducts", lambda *_, first=5: list(PRODUCTS.values())[:first])
-    query.set_field("product", lambda *_, upc: PRODUCTS.get(upc))
+    query.set_field("topProducts", lambda *_, first=5: list(products.values())[:first])
+    query.set_field("product", lambda *_, upc: products.get(upc))
+    mutation = MutationType()
+
+    @mutation.field("setPrice")
+    def set_price(_obj: Any, _info: Any, upc: str, price: int) -> dict[str, Any]:
+        if upc not in products:
+            raise ValueError(f"no product {upc}")
+        products[upc] = {**products[upc], "price": price}
+        return products[upc]
+
     product = FederatedObjectType("Product")
-    product.reference_resolver(lambda _obj, _info, representation: PRODUCTS.get(representation["upc"]))
+    product.reference_resolver(lambda _obj, _info, representation: products.get(representation["upc"]))
     product.set_field("variants", lambda obj, _info: [v for v in VARIANTS if v["productUpc"] == obj["upc"]])
-    return make_federated_schema((FIXTURES / "products.graphql").read_text(), query, product)
+    return make_federated_schema((FIXTURES / "products.graphql").read_text(), query, mutation, product)
 
 
 def _variant(representation: dict[str, Any]) -> dict[str, Any] | None:

@@ -83,6 +83,7 @@ def test_the_supergraph_becomes_annotations() -> None:
         'product(upc: String!): Product @remote(service: "products")',
         'me: User @remote(service: "users")',
         'users: [User!]! @remote(service: "users")',
+        'setPrice(upc: String!, price: Int!): Product @remote(service: "products")',
         'reviews: [Review!]! @batch(service: "reviews", key: "id", match: "id", entity: "User", select: "reviews")',
         'name: String! @batch(service: "users", key: "id", match: "id", entity: "User", select: "name")',
         'username: String! @batch(service: "users", key: "id", match: "id", entity: "User", select: "username")',
@@ -354,3 +355,26 @@ def test_a_field_requiring_an_inaccessible_field_is_refused() -> None:
     assert [str(p) for p in raised.value.problems] == [
         "shop.graphql: cannot serve Product.shippingEstimate: it @requires price, @inaccessible: not planned yet"
     ]
+
+
+async def test_mutations_run_in_order_and_an_error_keeps_its_path(shop: Shop) -> None:
+    mutation = (
+        'mutation { a: setPrice(upc: "1", price: 10) { price shippingEstimate }'
+        ' b: setPrice(upc: "1", price: 900) { price shippingEstimate } c: setPrice(upc: "9", price: 1) { price } }'
+    )
+    async with gateway_for(shop) as gateway:
+        answer = await gateway.execute(mutation)
+    assert answer["data"] == {
+        "a": {"price": 10, "shippingEstimate": 3},
+        "b": {"price": 900, "shippingEstimate": 1},
+        "c": None,
+    }
+    assert answer["errors"] == [
+        {
+            "message": "no product 9",
+            "locations": [{"line": 1, "column": mutation.index("c: setPrice") + 1}],
+            "path": ["c"],
+            "extensions": {"code": "DOWNSTREAM_ERROR", "service": "products"},
+        }
+    ]
+    assert shop.stats["products"].requests == 3  # one call per root field, in document order
