@@ -113,6 +113,7 @@ def _reviews() -> GraphQLSchema:
     user = FederatedObjectType("User")
     user.reference_resolver(lambda _obj, _info, representation: {"id": representation["id"]})
     user.set_field("reviews", lambda obj, _info: [r for r in REVIEWS if r["author"] == obj["id"]])
+    user.set_field("username", lambda obj, _info: USERS[obj["id"]]["username"])  # @shareable with users
     return make_federated_schema((FIXTURES / "reviews.graphql").read_text(), product, review, user)
 
 

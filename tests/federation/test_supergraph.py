@@ -86,7 +86,6 @@ def test_the_supergraph_becomes_annotations() -> None:
         'setPrice(upc: String!, price: Int!): Product @remote(service: "products")',
         'reviews: [Review!]! @batch(service: "reviews", key: "id", match: "id", entity: "User", select: "reviews")',
         'name: String! @batch(service: "users", key: "id", match: "id", entity: "User", select: "name")',
-        'username: String! @batch(service: "users", key: "id", match: "id", entity: "User", select: "username")',
     ]
 
 
@@ -158,6 +157,22 @@ async def test_a_subgraph_answers_the_fields_it_resolves_for_the_entities_it_ret
     }
     # Review.product's reviews come from reviews in the same call as the products themselves.
     assert calls(shop) == {"inventory": (0, 0), "products": (1, 3), "reviews": (1, 1), "users": (1, 0)}
+
+
+async def test_a_field_every_subgraph_of_its_type_resolves_comes_with_the_parent(shop: Shop) -> None:
+    async with gateway_for(shop) as gateway:
+        answer = await gateway.execute(CASES["product_by_upc"])
+    assert answer == {
+        "data": {
+            "product": {
+                "upc": "2",
+                "name": "Couch",
+                "reviews": [{"author": {"username": "alan"}}, {"author": {"username": "ada"}}],
+            }
+        }
+    }
+    # username is @shareable in reviews and users: reviews answers it with the authors, users is not asked.
+    assert calls(shop) == {"inventory": (0, 0), "products": (1, 0), "reviews": (1, 1), "users": (0, 0)}
 
 
 async def test_batching_off_is_one_call_per_parent(shop: Shop) -> None:
