@@ -107,7 +107,7 @@ class Gateway:
         sources = sources_fingerprint(source_files(config))  # before reading them: a later change is seen
         if config.supergraph is not None:  # its subgraphs are the services
             schema, bindings, services = load_supergraph(
-                config.supergraph, config.services, where=config.path
+                config.supergraph, config.services, where=config.path, extension=config.schema_path
             )
             config = dataclasses.replace(config, services=MappingProxyType(services))
         else:

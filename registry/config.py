@@ -378,7 +378,8 @@ class GatewayConfig:
     schema_location: SourceLocation | None = None  # the `schema:` line, for a schema file that cannot be read
     compose: bool = False  # the schema comes from the services; `schema:` holds only what the gateway adds
     schema_lock: str | None = None  # the composed schema written by `funnel compose`, served as is
-    # A Federation supergraph (a file or an http(s) URL): its subgraphs are the services, `services:` overrides.
+    # A Federation supergraph (a file or an http(s) URL): its subgraphs are services, `services:` overrides them
+    # and adds others; `schema:` beside it is an SDL that extends it with Funnel's annotations (mixed mode).
     supergraph: str | None = None
 
 
@@ -1330,8 +1331,8 @@ _PROTOCOL_KEYS: Final[Mapping[str, tuple[Protocol, bool]]] = MappingProxyType(
 
 
 def _check_supergraph_keys(reader: _Reader, root: yaml.Node) -> None:
-    """`services:` is what a gateway calls, unless a supergraph names its subgraphs; a supergraph is served on
-    its own (a gateway SDL beside it, Funnel's mixed mode, comes later)."""
+    """`services:` is what a gateway calls, unless a supergraph names its subgraphs; beside a supergraph,
+    `schema:` is an SDL of Funnel's own annotations added to it (mixed mode), and nothing is composed."""
     if not isinstance(root, yaml.MappingNode):
         return  # reported already: the file is not a mapping
     top = _plain_pairs(root)
@@ -1339,12 +1340,10 @@ def _check_supergraph_keys(reader: _Reader, root: yaml.Node) -> None:
         if "services" not in top:
             reader.report(_Entry("", "", None, root), "missing required key 'services'")
         return
-    for other in ("schema", "compose", "schema_lock"):
+    for other in ("compose", "schema_lock"):
         if other in top:
             entry = _Entry(other, other, *top[other])
-            reader.report(
-                entry, f"{other} cannot be given with supergraph: the supergraph is the whole schema"
-            )
+            reader.report(entry, f"{other} cannot be given with supergraph: nothing is composed")
 
 
 def _check_composition_keys(reader: _Reader, root: yaml.Node) -> None:

@@ -28,7 +28,9 @@ def load_gateway_schema(config: GatewayConfig) -> tuple[GraphQLSchema, tuple[Bin
     if config.supergraph is not None:
         from ..federation.load import load_supergraph  # here: federation imports this package
 
-        schema, bindings, _services = load_supergraph(config.supergraph, config.services, where=config.path)
+        schema, bindings, _services = load_supergraph(
+            config.supergraph, config.services, where=config.path, extension=config.schema_path
+        )
         return schema, bindings
     if not config.compose:
         if config.schema_path is None:

@@ -55,16 +55,18 @@ def supergraph_services(
     supergraph: Supergraph, overrides: Mapping[str, ServiceConfig] = {}
 ) -> dict[str, ServiceConfig]:
     """One GraphQL service per subgraph, at its `@join__graph(url:)`; a `services:` entry of the same name
-    (case-insensitive) replaces it, its URL included when it gives one."""
+    (case-insensitive) replaces it; the other entries are services of their own (mixed mode)."""
     by_name = {name.lower(): config for name, config in overrides.items()}
     services: dict[str, ServiceConfig] = {}
     for graph in supergraph.graphs.values():
-        given = by_name.get(graph.name.lower())
+        given = by_name.pop(graph.name.lower(), None)
         services[graph.name] = (
             ServiceConfig(graph.name, graph.url, protocol="graphql")
             if given is None
             else dataclasses.replace(given, name=graph.name)
         )
+    # The others are the gateway's own (mixed mode: REST and plain GraphQL services beside the subgraphs).
+    services.update((config.name, config) for config in by_name.values())
     return services
 
 

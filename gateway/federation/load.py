@@ -49,8 +49,12 @@ def load_supergraph(
     *,
     where: str | None = None,
     line: int | None = None,
+    extension: str | None = None,
 ) -> tuple[GraphQLSchema, tuple[Binding, ...], dict[str, ServiceConfig]]:
+    """`extension`: an SDL file of Funnel's own annotations that extends the supergraph (mixed mode): REST and
+    plain GraphQL services, named in `overrides`, join the federation, batched the same way."""
     text = read_supergraph(source, where, line)
+    extra = "" if extension is None else _read_extension(extension, where)
     try:
         sdl, supergraph, representations = annotate_supergraph(text, source)
     except GraphQLError as error:
@@ -58,8 +62,21 @@ def load_supergraph(
             [Problem(f"the supergraph is not valid GraphQL: {error.message}", source)]
         ) from None
     services = supergraph_services(supergraph, overrides)
-    schema, bindings = load_schema(sdl, source, services)
+    if extension is None:
+        schema, bindings = load_schema(sdl, source, services)
+    else:
+        # The extension first, so that its problems name its own lines; the supergraph's annotations after it.
+        schema, bindings = load_schema(extra + "\n" + sdl, extension, services)
     return schema, tuple(_with_representations(bindings, representations)), services
+
+
+def _read_extension(path: str, where: str | None) -> str:
+    try:
+        with open(path, encoding="utf-8") as file:
+            return file.read()
+    except (OSError, UnicodeDecodeError) as error:
+        why = error.strerror if isinstance(error, OSError) else "not UTF-8 text"
+        raise ConfigError([Problem(f"cannot read the schema {path}: {why}", where or path)]) from None
 
 
 @dataclass(frozen=True, slots=True)

@@ -239,11 +239,11 @@ def test_a_composite_key_with_a_field_missing_is_not_sent() -> None:
     assert key({"productUpc": "1", "sku": None}) is None
 
 
-def test_supergraph_and_schema_together_are_refused(tmp_path: Path) -> None:
+def test_supergraph_and_a_composition_together_are_refused(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as raised:
-        parse_config(f"supergraph: {SUPERGRAPH}\nschema: gateway.graphql\n", str(tmp_path / "funnel.yaml"))
+        parse_config(f"supergraph: {SUPERGRAPH}\ncompose: true\n", str(tmp_path / "funnel.yaml"))
     assert [str(p) for p in raised.value.problems] == [
-        f"{tmp_path / 'funnel.yaml'}:2: schema: schema cannot be given with supergraph: the supergraph is the whole schema"
+        f"{tmp_path / 'funnel.yaml'}:2: compose: compose cannot be given with supergraph: nothing is composed"
     ]
 
 
@@ -393,3 +393,55 @@ async def test_mutations_run_in_order_and_an_error_keeps_its_path(shop: Shop) ->
         }
     ]
     assert shop.stats["products"].requests == 3  # one call per root field, in document order
+
+
+STOCK_SDL = """extend type Product {
+  stock: Int @batch(service: "stock", path: "/stock", key: "upc", match: "upc", select: "count")
+}
+"""
+
+
+async def test_mixed_mode_brings_a_rest_service_into_the_federation(shop: Shop, tmp_path: Path) -> None:
+    asked: list[str] = []
+
+    async def stock(request: web.Request) -> web.Response:
+        asked.append(request.query["ids"])
+        return web.json_response(
+            [{"upc": upc, "count": int(upc) * 2} for upc in request.query["ids"].split(",")]
+        )
+
+    app = web.Application()
+    app.router.add_get("/stock", stock)
+    runner, stock_url = await start_app(app)
+    try:
+        (tmp_path / "stock.graphql").write_text(STOCK_SDL)
+        services = "".join(f"  {name}: {{url: '{url}'}}\n" for name, url in shop.urls.items())
+        (tmp_path / "funnel.yaml").write_text(
+            f"supergraph: {SUPERGRAPH}\nschema: stock.graphql\nservices:\n{services}"
+            f"  stock: {{url: '{stock_url}', protocol: rest}}\n"
+        )
+        async with Gateway.from_config(tmp_path / "funnel.yaml") as gateway:
+            answer = await gateway.execute("{ topProducts(first: 3) { name stock } }")
+    finally:
+        await runner.cleanup()
+    assert answer == {
+        "data": {
+            "topProducts": [
+                {"name": "Table", "stock": 2},
+                {"name": "Couch", "stock": 4},
+                {"name": "Chair", "stock": 6},
+            ]
+        }
+    }
+    assert asked == ["1,2,3"]  # one REST call for the level, as for any batched field
+    assert calls(shop)["products"] == (1, 0)
+
+
+def test_a_problem_in_the_extension_names_its_own_line(tmp_path: Path) -> None:
+    (tmp_path / "stock.graphql").write_text(STOCK_SDL.replace('service: "stock"', 'service: "nope"'))
+    (tmp_path / "funnel.yaml").write_text(f"supergraph: {SUPERGRAPH}\nschema: stock.graphql\n")
+    with pytest.raises(ConfigError) as raised:
+        Gateway.from_config(tmp_path / "funnel.yaml")
+    assert [str(p) for p in raised.value.problems] == [
+        f"{tmp_path / 'stock.graphql'}:2: Product.stock: unknown service 'nope' (known: inventory, products, reviews, users)"
+    ]
