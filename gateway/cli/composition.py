@@ -111,6 +111,10 @@ def check_sources(
     composed again from the services and compared; REST bindings are checked against OpenAPI documents.
     `offline`: nothing is asked of a service (a lock is not compared; OpenAPI documents only from files)."""
     base = os.path.dirname(os.path.abspath(config.path or "."))
+    if config.supergraph is not None:
+        named = config.supergraph if "://" in config.supergraph else os.path.relpath(config.supergraph, base)
+        extension = f", schema {os.path.relpath(config.schema_path, base)}" if config.schema_path else ""
+        return asyncio.run(_openapi_problems(config, gateway, offline)), f"supergraph {named}{extension}"
     if not config.compose:
         assert config.schema_path is not None
         return asyncio.run(

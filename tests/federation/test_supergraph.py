@@ -445,3 +445,14 @@ def test_a_problem_in_the_extension_names_its_own_line(tmp_path: Path) -> None:
     assert [str(p) for p in raised.value.problems] == [
         f"{tmp_path / 'stock.graphql'}:2: Product.stock: unknown service 'nope' (known: inventory, products, reviews, users)"
     ]
+
+
+async def test_funnel_check_a_supergraph_against_its_subgraphs(shop: Shop, tmp_path: Path) -> None:
+    services = "".join(f"  {name}: {{url: '{url}'}}\n" for name, url in shop.urls.items())
+    (tmp_path / "funnel.yaml").write_text(f"supergraph: {SUPERGRAPH}\nservices:\n{services}")
+    named = f"OK: funnel.yaml (supergraph {os.path.relpath(SUPERGRAPH, tmp_path)}, 4 services, 14 annotated fields"
+    for extra, end in ((["--offline"], ")"), ([], "; checked against inventory, products, reviews, users)")):
+        async with start_child(FUNNEL, "check", "--config", "funnel.yaml", *extra, cwd=tmp_path) as child:
+            line = await child.read_until("OK: ")
+            assert await child.exit_code(timeout=60) == 0
+        assert line.strip() == named + end
