@@ -59,6 +59,9 @@ def print_problems(problems: Sequence[Problem], where: str) -> None:
 def _compose(args: argparse.Namespace) -> int:
     try:
         config = load_config(args.config)
+        if config.supergraph is not None:
+            message = "the config serves a supergraph, composed already: funnel compose is for `compose: true`"
+            raise ConfigError([Problem(message, args.config)])
         if not config.compose:
             raise ConfigError(
                 [Problem("the config does not compose its schema (add `compose: true`)", args.config)]

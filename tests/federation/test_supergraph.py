@@ -456,3 +456,14 @@ async def test_funnel_check_a_supergraph_against_its_subgraphs(shop: Shop, tmp_p
             line = await child.read_until("OK: ")
             assert await child.exit_code(timeout=60) == 0
         assert line.strip() == named + end
+
+
+def test_funnel_compose_says_a_supergraph_is_composed_already(capsys: pytest.CaptureFixture[str]) -> None:
+    from gateway.cli import main
+
+    config = str(SUPERGRAPH.with_name("funnel.yaml"))
+    assert main(["compose", "--config", config, "--out", os.devnull]) == 1
+    assert capsys.readouterr().err == (
+        f"{config}: the config serves a supergraph, composed already: funnel compose is for `compose: true`\n"
+        f"1 problem in {config}\n"
+    )
