@@ -6,6 +6,7 @@ import argparse
 import contextlib
 import functools
 import logging
+import os
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import replace
@@ -41,7 +42,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help(sys.stderr)
         return 2
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    return command(args)
+    try:
+        return command(args)
+    except BrokenPipeError:  # the reader went away (`funnel explain q.graphql | head`): no traceback for that
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # nor at exit, when stdout is flushed
+        return 1
 
 
 # -- the commands --------------------------------------------------------------------------------------------

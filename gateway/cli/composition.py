@@ -60,7 +60,9 @@ def _compose(args: argparse.Namespace) -> int:
     try:
         config = load_config(args.config)
         if config.supergraph is not None:
-            message = "the config serves a supergraph, composed already: funnel compose is for `compose: true`"
+            message = (
+                "the config serves a supergraph, composed already: funnel compose is for `compose: true`"
+            )
             raise ConfigError([Problem(message, args.config)])
         if not config.compose:
             raise ConfigError(
