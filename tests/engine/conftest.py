@@ -24,14 +24,17 @@ TEST_TIMEOUT_MS = 30_000
 
 def service_configs(cluster: Cluster, **overrides: dict[str, Any]) -> dict[str, ServiceConfig]:
     """The example services as the gateway's registry sees them; `overrides` replace fields per service."""
-    # A generous timeout: these tests count calls and check data, and a busy machine must not turn the N+1
-    # baseline's hundreds of concurrent calls into timeouts (tests of timeouts set their own).
-    timeout = TEST_TIMEOUT_MS
+    # Generous timeouts: these tests count calls and check data, and a busy machine must not turn the N+1
+    # baseline's hundreds of concurrent calls into timeouts (tests of timeouts set their own). The connect
+    # timeout too: a hundred connections opened at once to a service whose loop is busy wait in its accept
+    # queue, and a connect that timed out is retried and counted by the breaker, whose opening then keeps
+    # calls from ever reaching the service.
+    timeouts = {"timeout_ms": TEST_TIMEOUT_MS, "connect_timeout_ms": TEST_TIMEOUT_MS}
     services = {
-        "accounts": ServiceConfig("accounts", cluster.urls["accounts"], protocol="rest", timeout_ms=timeout),
-        "catalog": ServiceConfig("catalog", cluster.graphql_url("catalog"), timeout_ms=timeout),
-        "orders": ServiceConfig("orders", cluster.graphql_url("orders"), timeout_ms=timeout),
-        "reviews": ServiceConfig("reviews", cluster.graphql_url("reviews"), timeout_ms=timeout),
+        "accounts": ServiceConfig("accounts", cluster.urls["accounts"], protocol="rest", **timeouts),
+        "catalog": ServiceConfig("catalog", cluster.graphql_url("catalog"), **timeouts),
+        "orders": ServiceConfig("orders", cluster.graphql_url("orders"), **timeouts),
+        "reviews": ServiceConfig("reviews", cluster.graphql_url("reviews"), **timeouts),
     }
     for name, changes in overrides.items():
         services[name] = dataclasses.replace(services[name], **changes)
