@@ -28,6 +28,7 @@ from instrumentation.planner import Planner
 from registry.bindings import Binding, FieldCoordinate, binding_functions
 from registry.config import CacheConfig, ServiceConfig
 from registry.errors import ConfigError
+from registry.subgraph import SubgraphFacts
 
 from .auth.filtering import Access
 from .cache.rules import EntityRule, entity_rules
@@ -78,13 +79,16 @@ class SchemaVersion:
         by_field = MappingProxyType({b.coordinate: b for b in listed})
         rules = entity_rules(schema, by_field, cache or CacheConfig(), services)
         protocols = {name: s.protocol for name, s in services.items()}
+        subgraphs = {name: s.subgraph for name, s in services.items() if s.subgraph is not None}
         return cls(
-            id=_digest(schema, listed),
+            id=_digest(schema, listed, subgraphs),
             loaded_at=time.time(),
             schema=schema,
             bindings=by_field,
             functions=MappingProxyType(binding_functions(listed)),
-            planner=Planner(schema, by_field, protocols, merge_levels=merge_levels, latency=latency),
+            planner=Planner(
+                schema, by_field, protocols, merge_levels=merge_levels, latency=latency, subgraphs=subgraphs
+            ),
             introspection_schema=_public_schema(schema),
             access=Access(schema),
             cache_rules=rules,
@@ -106,10 +110,18 @@ def _condition(values: Mapping[str, Any], name: str) -> bool | None:
     return bool(values.get(name))
 
 
-def _digest(schema: GraphQLSchema, bindings: Iterable[Binding]) -> str:
-    """What plans depend on: the printed schema and each binding's compared fields (not where it was written,
-    not its functions, which the plan names by coordinate)."""
+def _digest(
+    schema: GraphQLSchema, bindings: Iterable[Binding], subgraphs: Mapping[str, SubgraphFacts]
+) -> str:
+    """What plans depend on: the printed schema, each binding's compared fields (not where it was written,
+    not its functions, which the plan names by coordinate) and what the subgraphs' own schemas say."""
     digest = hashlib.sha256(print_schema(schema).encode())
+    for name, facts in sorted(subgraphs.items()):
+        possible = [(abstract, sorted(types)) for abstract, types in sorted(facts.possible_types.items())]
+        digest.update(
+            repr((name, sorted(facts.types), possible)).encode()
+        )  # sorted: the same on every replica
+        digest.update(repr(sorted(facts.provides.items())).encode())
     for binding in sorted(bindings, key=lambda b: b.coordinate):
         values = [
             getattr(binding, f.name)

@@ -55,6 +55,7 @@ from registry.bindings import (
     RemoteBinding,
     ResolverBinding,
 )
+from registry.subgraph import SubgraphFacts
 
 from .collect_fields import FieldCollector
 from .errors import PlanError
@@ -120,13 +121,17 @@ class Planner:
         *,
         merge_levels: bool = True,
         latency: Callable[[], Mapping[str, float]] | None = None,
+        subgraphs: Mapping[str, SubgraphFacts] | None = None,
     ) -> None:
         """`protocols`: each service's protocol (`graphql`, `rest`); `sources`: the sources by name.
         `merge_levels`: move fetches into a later call to the same service where that costs no time
-        (instrumentation.level_merge), judged by the service latencies `latency` gives at planning time."""
+        (instrumentation.level_merge), judged by the service latencies `latency` gives at planning time.
+        `subgraphs`: what each Federation subgraph's own schema says (the types its documents may name, what
+        it `@provides`); a service not in it has the whole gateway schema."""
         self.schema = schema
         self.bindings = bindings
         self.protocols = protocols
+        self.subgraphs: Mapping[str, SubgraphFacts] = subgraphs or {}
         self.sources = default_sources() if sources is None else sources
         self.merge_levels = merge_levels
         self.latency = latency
@@ -180,15 +185,24 @@ class _Position:
     owner: _Fetch
     selection: SelectionBuilder
     steps: tuple[PathStep, ...]
+    # Paths below here that the owner's service answers although another one resolves them (`@provides`).
+    provided: frozenset[str] = frozenset()
 
-    def step(self, key: str, selection: SelectionBuilder) -> _Position:
+    def step(
+        self, key: str, selection: SelectionBuilder, provided: frozenset[str] = frozenset()
+    ) -> _Position:
         """One field deeper, in the same fetch."""
-        return _Position(self.owner, selection, (*self.steps, PathStep(key)))
+        return _Position(self.owner, selection, (*self.steps, PathStep(key)), provided)
 
     def of_type(self, type_name: str) -> _Position:
         """The objects here of one concrete type (below an interface or union)."""
         last = dataclasses.replace(self.steps[-1], type_condition=type_name)
-        return _Position(self.owner, self.selection.on_type(type_name), (*self.steps[:-1], last))
+        return _Position(
+            self.owner, self.selection.on_type(type_name), (*self.steps[:-1], last), self.provided
+        )
+
+    def provides(self, name: str) -> bool:
+        return any(path == name or path.startswith(name + ".") for path in self.provided)
 
 
 class _PlanBuilder:
@@ -202,6 +216,7 @@ class _PlanBuilder:
         self.schema = planner.schema
         self.bindings = planner.bindings
         self.protocols = planner.protocols
+        self.subgraphs = planner.subgraphs
         self.sources = planner.sources
         self.operation = operation
         self.variables = variables
@@ -294,7 +309,9 @@ class _PlanBuilder:
             selection = fetch.selection
         fetch.root_keys.append(key)
         info = self.field_info(root_type, nodes)
-        completer = self.completer(field_def.type, nodes, _Position(fetch, selection, (PathStep(key),)), info)
+        provided = self.provided(fetch.service, root_type.name, name, frozenset())
+        at = _Position(fetch, selection, (PathStep(key),), provided)
+        completer = self.completer(field_def.type, nodes, at, info)
         return (response_key, key, completer)
 
     # -- fields and values ----------------------------------------------------------------------------------
@@ -327,7 +344,12 @@ class _PlanBuilder:
             )
         at.selection.add_leaf("__typename", "__typename")
         by_type: dict[str, Completer] = {}
-        for object_type in self.schema.get_possible_types(abstract_type):
+        possible = self.schema.get_possible_types(abstract_type)
+        facts = self.subgraphs.get(at.owner.service)
+        if facts is not None:  # a subgraph's document names only its own types; it returns no others here
+            own = facts.object_types(abstract_type.name, frozenset(t.name for t in possible))
+            possible = [t for t in possible if t.name in own]
+        for object_type in possible:
             fields = self.object_fields(object_type, nodes, at.of_type(object_type.name))
             by_type[object_type.name] = object_completer(object_type.name, fields, info)
         known = frozenset(name for name, t in self.schema.type_map.items() if is_object_type(t))
@@ -347,7 +369,7 @@ class _PlanBuilder:
             field_def = object_type.fields[name]
             info = self.field_info(object_type, field_nodes)
             binding = self.bindings.get(FieldCoordinate(object_type.name, name))
-            if _answered_in_parent_call(binding, at.owner):
+            if _answered_in_parent_call(binding, at.owner) or at.provides(name):
                 binding = None  # passed through in the parent's call
             if isinstance(binding, BatchBinding | LoaderBinding):
                 fields.append(self.batched_field(binding, field_def, field_nodes, response_key, at, info))
@@ -374,7 +396,17 @@ class _PlanBuilder:
         else:
             arguments, key = "", name
         sub = self.add_field(at.selection, field_def.type, key, name, arguments)
-        return (response_key, key, self.completer(field_def.type, nodes, at.step(key, sub), info))
+        provided = self.provided(at.owner.service, info.parent_type, name, at.provided)
+        return (response_key, key, self.completer(field_def.type, nodes, at.step(key, sub, provided), info))
+
+    def provided(self, service: str, type_name: str, name: str, inherited: frozenset[str]) -> frozenset[str]:
+        """The paths below the field `name` that its service answers with it: what the position above passes
+        down, and what the service `@provides` on this field."""
+        below = {p[len(name) + 1 :] for p in inherited if p.startswith(name + ".")}
+        facts = self.subgraphs.get(service)
+        if facts is not None:
+            below.update(facts.provides.get(FieldCoordinate(type_name, name), ()))
+        return frozenset(below)
 
     def computed_field(
         self,
@@ -417,8 +449,9 @@ class _PlanBuilder:
         item = fetch.selection
         if isinstance(binding, BatchBinding) and binding.select:
             item = self.add_field(item, field_def.type, binding.select, binding.select, "")
+        provided = self.provided(fetch.service, binding.coordinate.type_name, storage, frozenset())
         completer = self.completer(
-            field_def.type, nodes, _Position(fetch, item, at.steps).step(storage, item), info
+            field_def.type, nodes, _Position(fetch, item, at.steps).step(storage, item, provided), info
         )
         return (response_key, storage, completer)
 
@@ -430,14 +463,20 @@ class _PlanBuilder:
         assert isinstance(parent, GraphQLObjectType)
         waits: list[_Fetch] = []
         carried: list[str] = []
-        for name in binding.requires:
+        below: dict[str, list[str]] = {}  # `dimensions.weight`: the field `dimensions`, `weight` below it
+        for path in binding.requires:
+            name, _, rest = path.partition(".")
+            below.setdefault(name, []).extend([rest] if rest else [])
+        for name, paths in below.items():
             required = self.bindings.get(FieldCoordinate(parent.name, name))
             if not isinstance(required, BatchBinding | LoaderBinding) or _answered_in_parent_call(
                 required, at.owner
             ):
-                carried.append(name)
+                carried.extend([f"{name}.{rest}" for rest in paths] if paths else [name])
                 continue
-            node = FieldNode(name=NameNode(value=name), arguments=(), directives=())
+            node = FieldNode(
+                name=NameNode(value=name), arguments=(), directives=(), selection_set=_selection_set(paths)
+            )
             self.batched_field(
                 required, parent.fields[name], [node], name, at, self.field_info(parent, [node])
             )
@@ -500,10 +539,15 @@ class _PlanBuilder:
         sub.add_leaf(key_path[-1], key_path[-1])
         return (alias, *key_path[1:])
 
-    def require(self, at: _Position, names: Iterable[str]) -> None:
+    def require(self, at: _Position, paths: Iterable[str]) -> None:
+        """Ask the parent's service for these fields (`organization.id`: `organization { id }`)."""
         if at.owner.source.selects:
-            for name in names:
-                at.selection.add_leaf(name, name)
+            for path in paths:
+                *steps, last = path.split(".")
+                selection = at.selection
+                for step in steps:
+                    selection = selection.add_object(step, step)
+                selection.add_leaf(last, last)
 
     def key_scalar(self, binding: BatchBinding) -> str:
         """The type of the parent's key field (ID when it is computed or not a field of a scalar type)."""
@@ -676,6 +720,24 @@ def _answered_in_parent_call(binding: Binding | None, owner: _Fetch) -> bool:
         and binding.entity is not None
         and binding.same_call
         and binding.service == owner.service
+    )
+
+
+def _selection_set(paths: Sequence[str]) -> SelectionSetNode | None:
+    """The selection set of dotted paths (`weight`, `size.height`): None for none."""
+    if not paths:
+        return None
+    below: dict[str, list[str]] = {}
+    for path in paths:
+        name, _, rest = path.partition(".")
+        below.setdefault(name, []).extend([rest] if rest else [])
+    return SelectionSetNode(
+        selections=tuple(
+            FieldNode(
+                name=NameNode(value=name), arguments=(), directives=(), selection_set=_selection_set(rest)
+            )
+            for name, rest in below.items()
+        )
     )
 
 

@@ -22,6 +22,7 @@ from .bindings import SourceLocation
 from .environment import Origins, interpolate, overlay
 from .errors import ConfigError, Problem
 from .resilience import GatewayResilience, ResiliencePolicy, merge_policy
+from .subgraph import SubgraphFacts
 
 __all__ = [
     "CACHE_SCOPES",
@@ -108,6 +109,8 @@ class ServiceConfig:
     schema_file: str | None = None  # a GraphQL service's SDL file, instead of asking the service
     openapi: str | None = None  # a REST service's OpenAPI 3 document: a file or an http(s) URL
     expose: tuple[ExposedField, ...] | None = None  # None: every root field, under its own name
+    # A Federation subgraph's: what its own schema says beyond the gateway schema (read from the supergraph).
+    subgraph: SubgraphFacts | None = None
 
 
 @dataclass(frozen=True, slots=True)

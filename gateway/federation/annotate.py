@@ -8,21 +8,26 @@ service per subgraph, so that the planner, the executor, `explain`, metrics and 
   subgraph returned itself, the planner asks for the field in the parent's own call (instrumentation.planner).
   Every such field of one entity at one level goes in the same `_entities` call.
 
-A key of several fields (`@key(fields: "productUpc sku")`) goes out whole in each representation; a parent
-missing one of them is not sent and its field is null. A `@requires(fields: "price")` field goes to its subgraph
-with the required values in the representation, fetched first wherever they live. What this stage does not plan
-yet is refused naming the field, never served wrong: a field reached only through a nested `@key`, a nested
-`@requires`, an interface's field split across subgraphs.
+A key of several fields (`@key(fields: "productUpc sku")`) or of nested ones (`"login organization { id }"`)
+goes out whole in each representation; a parent missing one of them is not sent and its field is null. A
+`@requires(fields: "dimensions { weight }")` field goes to its subgraph with the required values in the
+representation, fetched first wherever they live. An `@interfaceObject`'s field is asked of its subgraph about
+the interface (`entity: "Media"`) for every implementation. Interface fields are planned on each implementation,
+and value types' fields come from whichever subgraph returned the value. What each subgraph's own schema says
+beyond the API schema (the types it has, what it `@provides`) goes to the planner as `ServiceConfig.subgraph`.
+What is not planned yet is refused naming the field, never served wrong: a field set with arguments or aliases,
+a required field that is `@inaccessible`, a field a subgraph answers with an `@interfaceObject` type.
 
     sdl, supergraph, representations = annotate_supergraph(text, "supergraph.graphql")
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any, Final
 
 from graphql import (
@@ -39,15 +44,17 @@ from graphql import (
     visit,
 )
 
+from registry.bindings import FieldCoordinate
 from registry.config import ServiceConfig
 from registry.errors import ConfigError, Problem
+from registry.subgraph import SubgraphFacts
 
 from ..composition.supergraph import supergraph_api_document
+from .field_set import FieldSetError, field_paths
 from .join import Supergraph, read_join
 
-__all__ = ["Representation", "annotate_supergraph", "supergraph_services"]
+__all__ = ["Representation", "annotate_supergraph", "subgraph_facts", "supergraph_services"]
 
-_FIELD_NAME: Final = re.compile(r"[_A-Za-z][_0-9A-Za-z]*")
 _ROOTS: Final = {OperationType.QUERY: "Query", OperationType.MUTATION: "Mutation"}
 
 
@@ -58,16 +65,34 @@ def supergraph_services(
     (case-insensitive) replaces it; the other entries are services of their own (mixed mode)."""
     by_name = {name.lower(): config for name, config in overrides.items()}
     services: dict[str, ServiceConfig] = {}
-    for graph in supergraph.graphs.values():
+    for enum_value, graph in supergraph.graphs.items():
         given = by_name.pop(graph.name.lower(), None)
+        facts = subgraph_facts(supergraph, enum_value)
         services[graph.name] = (
-            ServiceConfig(graph.name, graph.url, protocol="graphql")
+            ServiceConfig(graph.name, graph.url, protocol="graphql", subgraph=facts)
             if given is None
-            else dataclasses.replace(given, name=graph.name)
+            else dataclasses.replace(given, name=graph.name, subgraph=facts)
         )
     # The others are the gateway's own (mixed mode: REST and plain GraphQL services beside the subgraphs).
     services.update((config.name, config) for config in by_name.values())
     return services
+
+
+def subgraph_facts(supergraph: Supergraph, graph: str) -> SubgraphFacts:
+    """What one subgraph's schema has of the supergraph's types, and what it provides where."""
+    provides: dict[FieldCoordinate, tuple[str, ...]] = {}
+    for (type_name, field_name), joined in supergraph.fields.items():
+        for j in joined:
+            if j.graph == graph and j.provides:
+                with contextlib.suppress(FieldSetError):  # unread, its fields are fetched as without it
+                    provides[FieldCoordinate(type_name, field_name)] = field_paths(j.provides)
+    return SubgraphFacts(
+        types=frozenset(
+            name for name, joined in supergraph.types.items() if any(t.graph == graph for t in joined)
+        ),
+        possible_types=MappingProxyType(supergraph.possible_types(graph)),
+        provides=MappingProxyType(provides),
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,6 +166,7 @@ class _Annotator(Visitor):
         if not self.type_name:
             return None  # an input object's fields are input values, not these
         directive = self.annotation(node.name.value)
+        self.check_interface_object(node)
         if directive is None:
             return None
         kept = {key: getattr(node, key) for key in node.keys if key != "directives"}
@@ -153,15 +179,33 @@ class _Annotator(Visitor):
         names = {g: supergraph.graphs[g].name for g in supergraph.graphs}
         if type_name in self.roots:
             if not resolvers:
-                self.refuse(coordinate, "no subgraph resolves it")
-                return None
+                return self.refuse(coordinate, "no subgraph resolves it")
             return f'@remote(service: "{names[resolvers[0]]}")'
+        if self.interface:
+            return None  # planned on each implementation, whose fields say where they come from
+        if not any(supergraph.keys(type_name, g) for g in supergraph.type_graphs(type_name)):
+            return None  # a value type: whichever subgraph returned it answers its fields
+        entity = type_name
+        if not resolvers:
+            # An @interfaceObject's field: asked of that subgraph about the interface, `... on Media { rating }`.
+            found = supergraph.interface_objects(type_name, field_name)
+            if not found:
+                return self.refuse(coordinate, "no subgraph resolves it")
+            resolvers, entity = (found[0][0],), found[0][1]
         joined = supergraph.fields.get((type_name, field_name), ())
-        required = {j.graph: j.requires.split() for j in joined if j.graph in resolvers and j.requires}
-        if any(not all(_FIELD_NAME.fullmatch(f) for f in fields) for fields in required.values()):
-            return self.refuse(coordinate, "a nested @requires is not planned yet")
+        try:
+            required = {
+                j.graph: field_paths(j.requires) for j in joined if j.graph in resolvers and j.requires
+            }
+        except FieldSetError as error:
+            return self.refuse(coordinate, str(error))
         hidden = sorted(
-            {f for fields in required.values() for f in fields if (type_name, f) not in self.present}
+            {
+                path
+                for paths in required.values()
+                for path in paths
+                if (type_name, path.split(".")[0]) not in self.present
+            }
         )
         if hidden:
             return self.refuse(
@@ -169,29 +213,41 @@ class _Annotator(Visitor):
             )
         if required:
             resolvers = tuple(g for g in resolvers if g in required)  # where the required values are sent
-        elif set(resolvers) == set(supergraph.type_graphs(type_name)):
+        elif entity == type_name and set(resolvers) == set(supergraph.type_graphs(type_name)):
             return None  # whichever subgraph returned the parent has it
-        if self.interface:
-            return self.refuse(
-                coordinate, "an interface field resolved by some of its subgraphs only is not planned yet"
-            )
         for graph in resolvers:
-            for key in supergraph.keys(type_name, graph):
-                fields = key.split()
-                if all(_FIELD_NAME.fullmatch(f) for f in fields):  # one field, or several: not nested
-                    sent = (*fields, *(f for f in required.get(graph, ()) if f not in fields))
-                    if len(sent) > 1:
-                        self.representations[coordinate] = Representation(sent, bool(required))
-                    return (
-                        f'@batch(service: "{names[graph]}", key: "{fields[0]}", match: "{fields[0]}", '
-                        f'entity: "{type_name}", select: "{field_name}")'
-                    )
-        if any(supergraph.keys(type_name, graph) for graph in resolvers):
-            return self.refuse(coordinate, "reached only through a nested @key, not planned yet")
+            for key in supergraph.keys(entity, graph):
+                try:
+                    fields = field_paths(key)
+                except FieldSetError as error:
+                    return self.refuse(coordinate, str(error))
+                sent = (*fields, *(f for f in required.get(graph, ()) if f not in fields))
+                if len(sent) > 1 or "." in sent[0]:
+                    self.representations[coordinate] = Representation(sent, bool(required))
+                return (
+                    f'@batch(service: "{names[graph]}", key: "{fields[0]}", match: "{fields[0]}", '
+                    f'entity: "{entity}", select: "{field_name}")'
+                )
         return self.refuse(
             coordinate,
             f"resolved by {', '.join(names[g] for g in resolvers) or 'no subgraph'} without an @key there",
         )
+
+    def check_interface_object(self, node: FieldDefinitionNode) -> None:
+        """A field that a subgraph answers with an @interfaceObject type: its objects come back as the interface,
+        and which implementation each one is must be asked of another subgraph first."""
+        type_node: Any = node.type
+        while not hasattr(type_node, "name"):
+            type_node = type_node.type
+        returned = type_node.name.value
+        objects = {t.graph for t in self.supergraph.types.get(returned, ()) if t.interface_object}
+        answering = objects & set(self.supergraph.resolvers(self.type_name, node.name.value))
+        if answering and not self.interface:
+            graphs = ", ".join(sorted(self.supergraph.graphs[g].name for g in answering))
+            self.refuse(
+                f"{self.type_name}.{node.name.value}",
+                f"{graphs} returns {returned} as an @interfaceObject: not planned yet",
+            )
 
     def refuse(self, coordinate: str, why: str) -> str | None:
         """Record why the field cannot be served; no annotation (None), so that every problem is found."""

@@ -4,6 +4,7 @@ where), which subgraphs know each type and with which keys, which subgraphs reso
     supergraph = read_join(parse(text))
     supergraph.graphs["PRODUCTS"]            # JoinGraph(name="products", url="http://...")
     supergraph.resolvers("Product", "name")  # ("PRODUCTS",)
+    supergraph.possible_types("SEARCH")      # {"Result": frozenset({"Book", "Member"})}
 
 Join spec versions 0.1 to 0.5 are read alike: what a later version adds (`resolvable`, `isInterfaceObject`,
 `override`, `usedOverridden`, `overrideLabel`) has its older meaning when absent.
@@ -62,6 +63,11 @@ class Supergraph:
     fields: Mapping[tuple[str, str], tuple[JoinField, ...]] = field(
         default_factory=lambda: MappingProxyType({})
     )
+    # (graph, interface) per object type (`@join__implements`), (graph, member) per union (`@join__unionMember`)
+    implements: Mapping[str, tuple[tuple[str, str], ...]] = field(
+        default_factory=lambda: MappingProxyType({})
+    )
+    members: Mapping[str, tuple[tuple[str, str], ...]] = field(default_factory=lambda: MappingProxyType({}))
 
     def type_graphs(self, type_name: str) -> tuple[str, ...]:
         """The subgraphs that know the type, in the supergraph's order."""
@@ -71,10 +77,36 @@ class Supergraph:
     def resolvers(self, type_name: str, field_name: str) -> tuple[str, ...]:
         """The subgraphs that resolve the field themselves (not `@external` there, not overridden away)."""
         joined = self.fields.get((type_name, field_name))
-        if not joined or all(j.graph is None for j in joined):
+        if not joined:
             return self.type_graphs(type_name)
+        # A bare `@join__field` (no graph) marks a field no subgraph of the type resolves: an @interfaceObject's.
         own = {j.graph for j in joined if j.graph is not None and not j.external and not j.used_overridden}
         return tuple(g for g in self.graphs if g in own)
+
+    def interface_objects(self, type_name: str, field_name: str) -> tuple[tuple[str, str], ...]:
+        """(graph, interface) for each `@interfaceObject` subgraph that resolves this field of the type for every
+        implementation of one of its interfaces."""
+        interfaces = sorted({interface for _, interface in self.implements.get(type_name, ())})
+        return tuple(
+            (t.graph, interface)
+            for interface in interfaces
+            for t in self.types.get(interface, ())
+            if t.interface_object and t.graph in self.resolvers(interface, field_name)
+        )
+
+    def possible_types(self, graph: str) -> dict[str, frozenset[str]]:
+        """The object types of each interface and union of one subgraph's own schema: a subgraph's document
+        may only name those (the supergraph's may have more, from other subgraphs)."""
+        possible: dict[str, set[str]] = {}
+        for object_type, implemented in self.implements.items():
+            for in_graph, interface in implemented:
+                if in_graph == graph:
+                    possible.setdefault(interface, set()).add(object_type)
+        for union, members in self.members.items():
+            for in_graph, member in members:
+                if in_graph == graph:
+                    possible.setdefault(union, set()).add(member)
+        return {name: frozenset(types) for name, types in sorted(possible.items())}
 
     def keys(self, type_name: str, graph: str) -> tuple[str, ...]:
         """The type's resolvable `@key`s in one subgraph."""
@@ -89,6 +121,8 @@ def read_join(document: DocumentNode) -> Supergraph:
     graphs: dict[str, JoinGraph] = {}
     types: dict[str, list[JoinType]] = {}
     fields: dict[tuple[str, str], list[JoinField]] = {}
+    implements: dict[str, list[tuple[str, str]]] = {}
+    members: dict[str, list[tuple[str, str]]] = {}
     for definition in document.definitions:
         name = getattr(getattr(definition, "name", None), "value", "")
         if name == "join__Graph":
@@ -110,6 +144,12 @@ def read_join(document: DocumentNode) -> Supergraph:
                         arguments.get("isInterfaceObject", False),
                     )
                 )
+            elif directive.name.value == "join__implements":
+                arguments = _arguments(directive)
+                implements.setdefault(name, []).append((str(arguments["graph"]), str(arguments["interface"])))
+            elif directive.name.value == "join__unionMember":
+                arguments = _arguments(directive)
+                members.setdefault(name, []).append((str(arguments["graph"]), str(arguments["member"])))
             elif directive.name.value == "join__owner":  # join v0.1: the owner resolves the type's fields
                 types.setdefault(name, []).append(JoinType(str(_arguments(directive)["graph"])))
         composite = (
@@ -139,6 +179,8 @@ def read_join(document: DocumentNode) -> Supergraph:
         MappingProxyType(graphs),
         MappingProxyType({k: tuple(v) for k, v in types.items()}),
         MappingProxyType({k: tuple(v) for k, v in fields.items()}),
+        MappingProxyType({k: tuple(v) for k, v in implements.items()}),
+        MappingProxyType({k: tuple(v) for k, v in members.items()}),
     )
 
 

@@ -81,14 +81,26 @@ def _read_extension(path: str, where: str | None) -> str:
 
 @dataclass(frozen=True, slots=True)
 class CompositeKey:
-    """The key function of an entity field whose representations carry several fields (a composite `@key`, or
-    what it `@requires`): those fields of the parent, or None (not sent, the field null) when one is missing."""
+    """The key function of an entity field whose representations carry several fields (a composite or nested
+    `@key`, or what it `@requires`): those paths of the parent (`organization.id` read into
+    `{"organization": {"id": ...}}`), or None (not sent, the field null) when one is missing."""
 
     fields: tuple[str, ...]
 
     def __call__(self, parent: Mapping[str, Any]) -> dict[str, Any] | None:
-        values = {name: parent.get(name) for name in self.fields}
-        return None if any(v is None for v in values.values()) else values
+        values: dict[str, Any] = {}
+        for path in self.fields:
+            *steps, last = path.split(".")
+            source: Any = parent
+            target = values
+            for step in steps:
+                source = source.get(step) if isinstance(source, Mapping) else None
+                target = target.setdefault(step, {})
+            value = source.get(last) if isinstance(source, Mapping) else None
+            if value is None:
+                return None
+            target[last] = value
+        return values
 
 
 def _with_representations(

@@ -276,7 +276,7 @@ class DownstreamVerifier:
         seen.add((gateway.name, remote.name))
         for name, gateway_field in gateway.fields.items():
             child = FieldCoordinate(gateway.name, name)
-            if child in self.bound:
+            if self._bound(gateway, name):
                 continue  # resolved by its own binding, not by this service
             theirs = remote.fields.get(name)
             child_location = self._location(child, where)
@@ -307,6 +307,18 @@ class DownstreamVerifier:
                 report,
                 seen,
             )
+
+    def _bound(self, type_: _Fielded, name: str) -> bool:
+        """Whether the field has a binding: on an interface, one on every implementation (the planner plans
+        an interface's fields on each of them, e.g. a Federation `@interfaceObject`'s)."""
+        if FieldCoordinate(type_.name, name) in self.bound:
+            return True
+        if not isinstance(type_, GraphQLInterfaceType):
+            return False
+        implementations = self.schema.get_possible_types(type_)
+        return bool(implementations) and all(
+            FieldCoordinate(t.name, name) in self.bound for t in implementations
+        )
 
     def _field(self, coordinate: FieldCoordinate) -> GraphQLField:
         parent = self.schema.get_type(coordinate.type_name)

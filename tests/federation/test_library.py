@@ -1,0 +1,246 @@
+"""The `library` federation (examples/federation/library): nested keys, a nested `@requires`, `@provides`,
+`@interfaceObject`, and interfaces and unions whose types live in different subgraphs — its annotations, its
+plans as snapshots, and its answers over six real Python subgraphs that count what they are asked."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from gateway.federation import annotate_supergraph, load_supergraph
+from gateway.federation.annotate import Representation
+from gateway.federation.field_set import FieldSetError, field_paths
+from gateway.federation.load import CompositeKey
+from gateway.gateway import Gateway
+from instrumentation.plan import print_plan
+from registry.config import ServiceConfig
+from registry.errors import ConfigError
+
+from ..processes import start_child
+from .library import FIXTURES, run_library
+from .shop import Shop
+
+SUPERGRAPH = FIXTURES / "supergraph.graphql"
+PLANS = Path(__file__).parent / "plans" / "library"
+FUNNEL = str(Path(sys.executable).with_name("funnel"))
+
+CASES = {
+    "nested_key": "{ catalog { ... on Book { author { fullName organization { name } } } } }",
+    "provides": "{ featured { ... on Book { editor { fullName } author { fullName } } } }",
+    "interface_object": "{ catalog { title rating } podcasts { title rating } }",
+    "nested_requires_from_the_parent": "{ catalog { ... on Book { shippingCost } } }",
+    "nested_requires_fetched_first": '{ search(term: "n") { ... on Book { shippingCost } } }',
+    "union_across_subgraphs": (
+        '{ search(term: "n") { __typename ... on Book { title } ... on Member { fullName organization { name } } } }'
+    ),
+    "own_types_only": "{ featured { __typename title ... on Podcast { episodes } ... on Film { minutes } } }",
+}
+
+
+@pytest.fixture
+async def library() -> AsyncIterator[Shop]:
+    async with run_library() as running:
+        yield running
+
+
+def gateway_for(library: Shop, *, batching: bool = True) -> Gateway:
+    overrides = {name: ServiceConfig(name, url) for name, url in library.urls.items()}
+    schema, bindings, services = load_supergraph(str(SUPERGRAPH), overrides)
+    return Gateway(schema, services, bindings, batching=batching)
+
+
+def calls(library: Shop) -> dict[str, tuple[int, int]]:
+    """Requests and `_entities` representations per subgraph, for those that were asked anything."""
+    return {name: (s.requests, s.entities) for name, s in library.stats.items() if s.requests}
+
+
+def test_field_sets_are_read_as_paths() -> None:
+    assert field_paths("login organization { id }") == ("login", "organization.id")
+    assert field_paths("a { b { c } d }") == ("a.b.c", "a.d")
+    with pytest.raises(FieldSetError) as raised:
+        field_paths("id owner(first: 1) { id }")
+    assert str(raised.value) == (
+        'the field set "id owner(first: 1) { id }" has an alias, argument, fragment or directive: not planned yet'
+    )
+    with pytest.raises(FieldSetError) as raised:
+        field_paths("id {")
+    assert str(raised.value) == 'the field set "id {" is not valid: Syntax Error: Expected Name, found <EOF>.'
+
+
+def test_the_supergraph_becomes_annotations() -> None:
+    sdl, _, representations = annotate_supergraph(SUPERGRAPH.read_text(), str(SUPERGRAPH))
+    assert representations == {
+        "Member.fullName": Representation(("login", "organization.id")),
+        "Book.shippingCost": Representation(("id", "dimensions.weight"), sends_required=True),
+    }
+    annotated = {line.strip() for line in sdl.splitlines() if "rating" in line and "@batch" in line}
+    # rating is the @interfaceObject's: asked of ratings about the interface, for every kind of media.
+    assert annotated == {
+        'rating: Float! @batch(service: "ratings", key: "id", match: "id", entity: "Media", select: "rating")'
+    }
+
+
+def test_a_nested_key_is_read_into_nested_objects() -> None:
+    key = CompositeKey(("login", "organization.id"))
+    assert key({"login": "ada", "organization": {"id": "2", "name": "x"}}) == {
+        "login": "ada",
+        "organization": {"id": "2"},
+    }
+    assert key({"login": "ada", "organization": None}) is None
+    assert key({"login": "ada", "organization": {"id": None}}) is None
+    assert key({"login": "ada"}) is None
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_printed_plan(case: str) -> None:
+    schema, bindings, services = load_supergraph(str(SUPERGRAPH))
+    gateway = Gateway(schema, services, bindings)
+    printed = f"# {CASES[case]}\n" + print_plan(gateway.plan(CASES[case])) + "\n"
+    snapshot = PLANS / f"{case}.txt"
+    if os.environ.get("FUNNEL_UPDATE_SNAPSHOTS"):
+        PLANS.mkdir(parents=True, exist_ok=True)
+        snapshot.write_text(printed)
+    assert snapshot.exists(), f"no snapshot {snapshot.name}: write it with FUNNEL_UPDATE_SNAPSHOTS=1"
+    assert printed == snapshot.read_text()
+
+
+def test_every_snapshot_belongs_to_a_case() -> None:
+    assert sorted(p.stem for p in PLANS.glob("*.txt")) == sorted(CASES)
+
+
+async def test_a_nested_key_goes_out_nested_and_tells_one_login_in_two_organizations_apart(
+    library: Shop,
+) -> None:
+    async with gateway_for(library) as gateway:
+        answer = await gateway.execute(CASES["nested_key"])
+    assert answer == {
+        "data": {
+            "catalog": [
+                {"author": {"fullName": "Ada Lovelace", "organization": {"name": "Analytical Society"}}},
+                {"author": {"fullName": "Augusta Ada King", "organization": {"name": "Royal Society"}}},
+                {},
+            ]
+        }
+    }
+    # One call to accounts: the two members and their two organizations, in one document.
+    assert calls(library) == {"accounts": (1, 4), "media": (1, 0)}
+    sent = library.stats["media"].documents[0]
+    assert "author { login organization { id } }" in sent
+
+
+async def test_what_a_subgraph_provides_is_not_asked_again(library: Shop) -> None:
+    async with gateway_for(library) as gateway:
+        answer = await gateway.execute(CASES["provides"])
+        assert answer == {
+            "data": {
+                "featured": {"editor": {"fullName": "Alan Turing"}, "author": {"fullName": "Ada Lovelace"}}
+            }
+        }
+        # the editor's name comes from media (@provides); the author's from accounts, one representation
+        assert calls(library) == {"accounts": (1, 1), "media": (1, 0)}
+        library.reset()
+        editor_only = await gateway.execute("{ featured { ... on Book { editor { fullName } } } }")
+    assert editor_only == {"data": {"featured": {"editor": {"fullName": "Alan Turing"}}}}
+    assert calls(library) == {"media": (1, 0)}
+
+
+async def test_an_interface_object_answers_for_every_kind_of_media(library: Shop) -> None:
+    async with gateway_for(library) as gateway:
+        answer = await gateway.execute(CASES["interface_object"])
+    assert answer == {
+        "data": {
+            "catalog": [
+                {"title": "Notes", "rating": 4.5},
+                {"title": "Engines", "rating": 3.0},
+                {"title": "Difference", "rating": 4.0},
+            ],
+            "podcasts": [{"title": "Engines of Thought", "rating": 3.5}],
+        }
+    }
+    # ratings is asked once, about four pieces of media, each sent as a Media
+    assert calls(library) == {"audio": (1, 0), "media": (1, 0), "ratings": (1, 4)}
+    assert library.stats["ratings"].documents[0].count("... on Media { rating }") == 3
+
+
+async def test_a_nested_requirement_goes_with_the_key(library: Shop) -> None:
+    async with gateway_for(library) as gateway:
+        answer = await gateway.execute(CASES["nested_requires_from_the_parent"])
+    assert answer == {"data": {"catalog": [{"shippingCost": 8}, {"shippingCost": 13}, {}]}}
+    # media sends the weights with the books; shipping computes from what the gateway sends it
+    assert calls(library) == {"media": (1, 0), "shipping": (1, 2)}
+    assert "dimensions { weight }" in library.stats["media"].documents[0]
+
+
+async def test_a_nested_requirement_from_another_subgraph_is_fetched_first(library: Shop) -> None:
+    async with gateway_for(library) as gateway:
+        answer = await gateway.execute(CASES["nested_requires_fetched_first"])
+    assert answer == {"data": {"search": [{"shippingCost": 8}, {"shippingCost": 13}, {}]}}
+    # search knows only the books' ids: their weights come from media first, then shipping gets them
+    assert calls(library) == {"media": (1, 2), "search": (1, 0), "shipping": (1, 2)}
+
+
+async def test_a_union_whose_members_live_in_other_subgraphs(library: Shop) -> None:
+    async with gateway_for(library) as gateway:
+        answer = await gateway.execute(CASES["union_across_subgraphs"])
+    assert answer == {
+        "data": {
+            "search": [
+                {"__typename": "Book", "title": "Notes"},
+                {"__typename": "Book", "title": "Engines"},
+                {
+                    "__typename": "Member",
+                    "fullName": "Alan Turing",
+                    "organization": {"name": "Analytical Society"},
+                },
+            ]
+        }
+    }
+    assert calls(library) == {"accounts": (1, 2), "media": (1, 2), "search": (1, 0)}
+
+
+async def test_a_subgraph_is_asked_only_about_its_own_types(library: Shop) -> None:
+    async with gateway_for(library) as gateway:
+        answer = await gateway.execute(CASES["own_types_only"])
+    assert answer == {"data": {"featured": {"__typename": "Book", "title": "Notes"}}}
+    # Podcast is a Media of audio's: media has never heard of it, and its document does not name it
+    assert "Podcast" not in library.stats["media"].documents[0]
+    assert calls(library) == {"media": (1, 0)}
+
+
+async def test_batching_off_is_one_call_per_parent_with_nested_keys(library: Shop) -> None:
+    async with gateway_for(library, batching=False) as gateway:
+        answer = await gateway.execute(CASES["nested_key"])
+    assert answer["data"]["catalog"][1] == {
+        "author": {"fullName": "Augusta Ada King", "organization": {"name": "Royal Society"}}
+    }
+    assert calls(library) == {"accounts": (4, 4), "media": (1, 0)}
+
+
+def test_a_field_a_subgraph_returns_as_an_interface_object_is_refused() -> None:
+    text = SUPERGRAPH.read_text().replace(
+        "  podcasts: [Podcast!]! @join__field(graph: AUDIO)\n",
+        "  podcasts: [Podcast!]! @join__field(graph: AUDIO)\n  topRated: [Media!]! @join__field(graph: RATINGS)\n",
+    )
+    assert text != SUPERGRAPH.read_text()
+    with pytest.raises(ConfigError) as raised:
+        annotate_supergraph(text, "library.graphql")
+    assert [str(p) for p in raised.value.problems] == [
+        "library.graphql: cannot serve Query.topRated: ratings returns Media as an @interfaceObject: not planned yet"
+    ]
+
+
+async def test_funnel_check_the_library_against_its_subgraphs(library: Shop, tmp_path: Path) -> None:
+    services = "".join(f"  {name}: {{url: '{url}'}}\n" for name, url in library.urls.items())
+    (tmp_path / "funnel.yaml").write_text(f"supergraph: {SUPERGRAPH}\nservices:\n{services}")
+    async with start_child(FUNNEL, "check", "--config", "funnel.yaml", cwd=tmp_path) as child:
+        line = await child.read_until("OK: ")
+        assert await child.exit_code(timeout=60) == 0
+    # Media.rating is the interface object's on every kind of media: not media's, and not reported as missing
+    assert line.strip() == (
+        f"OK: funnel.yaml (supergraph {os.path.relpath(SUPERGRAPH, tmp_path)}, 6 services, 16 annotated fields;"
+        " checked against accounts, audio, media, ratings, search, shipping)"
+    )
