@@ -98,6 +98,10 @@ class Gateway:
         self._frozen = False
         # The digests of the files it was loaded from (gateway.reload): a watcher compares the files with these.
         self.sources: Mapping[str, str | None] | None = None
+        # How a reload reads the schema from the config (the registry's adds the services that joined).
+        self.schema_loader: Callable[[GatewayConfig], tuple[GraphQLSchema, tuple[Binding, ...]]] = (
+            load_gateway_schema
+        )
 
     @classmethod
     def from_config(cls, source: str | Path | GatewayConfig, *, batching: bool | None = None) -> Gateway:
@@ -268,31 +272,47 @@ class Gateway:
     # -- schema versions ------------------------------------------------------------------------------------
 
     def build_version(
-        self, schema: GraphQLSchema, bindings: Sequence[Binding], *, decorated: bool = True
+        self,
+        schema: GraphQLSchema,
+        bindings: Sequence[Binding],
+        *,
+        decorated: bool = True,
+        services: Mapping[str, ServiceConfig] | None = None,
     ) -> SchemaVersion:
-        """A new schema version for this gateway's services, checked (ConfigError listing every problem); the
+        """A new schema version for this gateway's services (or `services`, those it will have when it is
+        swapped in: the registry's join at run time), checked (ConfigError listing every problem); the
         bindings made with the decorators join those given, unless `decorated` is false or a given binding is
         for the same field. Nothing changes until it is swapped in."""
         given = {b.coordinate for b in bindings}
         extra = [b for b in self._decorated if b.coordinate not in given] if decorated else []
-        return self._build(schema, [*bindings, *extra])
+        return self._build(schema, [*bindings, *extra], services)
 
-    def _build(self, schema: GraphQLSchema, bindings: Sequence[Binding]) -> SchemaVersion:
+    def _build(
+        self,
+        schema: GraphQLSchema,
+        bindings: Sequence[Binding],
+        services: Mapping[str, ServiceConfig] | None = None,
+    ) -> SchemaVersion:
         return SchemaVersion.build(
             schema,
             bindings,
-            self.services,
+            self.services if services is None else services,
             # Without batching there is no shared call for a fetch to wait for.
             merge_levels=self.merge_levels and self.batching,
             latency=self.latency.snapshot,
             cache=self.config.cache if self.config is not None else None,
         )
 
-    def swap(self, version: SchemaVersion) -> SchemaVersion:
+    def swap(
+        self, version: SchemaVersion, *, services: Mapping[str, ServiceConfig] | None = None
+    ) -> SchemaVersion:
         """Make `version` current, atomically, and return the one it replaces. Requests in flight finish on the
-        version they started with; the next request uses this one. The document and plan caches start afresh."""
+        version they started with; the next request uses this one. The document and plan caches start afresh.
+        `services`: the services it was built for, when they changed (the registry's)."""
         self.freeze()
         previous = self.current
+        if services is not None:
+            self.services = MappingProxyType(dict(services))
         self.current = version
         self.documents.renew(version.schema, version.id)
         return previous

@@ -28,15 +28,14 @@ import hashlib
 import logging
 from collections.abc import AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Final, Literal
 
 from graphql import GraphQLSchema
 
 from registry.bindings import Binding
-from registry.config import GatewayConfig, load_config
+from registry.config import GatewayConfig, ServiceConfig, load_config
 from registry.errors import ConfigError
-
-from .composition.gateway_schema import load_gateway_schema
 
 if TYPE_CHECKING:
     from aiohttp import web
@@ -48,6 +47,7 @@ __all__ = [
     "ReloadOutcome",
     "SchemaWatcher",
     "apply_schema",
+    "apply_version",
     "reload_config",
     "source_files",
     "sources_fingerprint",
@@ -70,15 +70,31 @@ class ReloadOutcome:
 
 
 def apply_schema(
-    gateway: Gateway, schema: GraphQLSchema, bindings: Iterable[Binding], *, source: str
+    gateway: Gateway,
+    schema: GraphQLSchema,
+    bindings: Iterable[Binding],
+    *,
+    source: str,
+    services: Mapping[str, ServiceConfig] | None = None,
 ) -> ReloadOutcome:
-    """Check `schema` with `bindings` against the gateway's services and swap it in; `source` names where it
-    came from in the log line."""
+    """Check `schema` with `bindings` against the gateway's services (or `services`, which replace them with
+    it) and swap it in; `source` names where it came from in the log line."""
     try:
-        version = gateway.build_version(schema, list(bindings))
+        version = gateway.build_version(schema, list(bindings), services=services)
     except ConfigError as error:
         return _refused(gateway, source, error)
-    return _swap(gateway, version, source)
+    return apply_version(gateway, version, source=source, services=services)
+
+
+def apply_version(
+    gateway: Gateway,
+    version: SchemaVersion,
+    *,
+    source: str,
+    services: Mapping[str, ServiceConfig] | None = None,
+) -> ReloadOutcome:
+    """Swap in a version already checked (`Gateway.build_version`), with the `services` it was built for."""
+    return _swap(gateway, version, source, services)
 
 
 async def reload_config(
@@ -94,7 +110,7 @@ async def reload_config(
 
     def load() -> tuple[GatewayConfig, SchemaVersion]:
         fresh = load_config(path) if path is not None else config  # `funnel serve --supergraph` alone
-        schema, bindings = load_gateway_schema(fresh)
+        schema, bindings = gateway.schema_loader(fresh)
         return fresh, gateway.build_version(schema, bindings)
 
     try:
@@ -112,11 +128,18 @@ async def reload_config(
     return dataclasses.replace(_swap(gateway, version, source), needs_restart=changed, config=fresh)
 
 
-def _swap(gateway: Gateway, version: SchemaVersion, source: str) -> ReloadOutcome:
+def _swap(
+    gateway: Gateway,
+    version: SchemaVersion,
+    source: str,
+    services: Mapping[str, ServiceConfig] | None = None,
+) -> ReloadOutcome:
     if version.id == gateway.current.id:
+        if services is not None:  # the same schema, served by other instances (a registered service's URL)
+            gateway.services = MappingProxyType(dict(services))
         log.debug("%s: the schema is unchanged (version %s)", source, version.id)
         return ReloadOutcome("unchanged", version.id)
-    previous = gateway.swap(version)
+    previous = gateway.swap(version, services=services)
     log.info("schema reloaded from %s: version %s replaces %s", source, version.id, previous.id)
     metrics = gateway.observability.metrics
     if metrics is not None:

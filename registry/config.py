@@ -1232,9 +1232,13 @@ def _cors(reader: _Reader, entry: _Entry) -> Any:
     return CorsConfig(**values, location=reader.location(entry.anchor))
 
 
+# scheme://host-pattern[:port] (gateway.registry.urls says how each part matches)
+_ALLOWED_URL: Final = re.compile(
+    r"https?://(\*|(\*\.)?[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*\.?|\[[0-9A-Fa-f:.]+\])(:(\*|[0-9]{1,5}))?"
+)
 _allowed_url = _expect(
     "a URL pattern like http://127.0.0.1:* or https://*.example.com",
-    lambda v: v if isinstance(v, str) and re.fullmatch(r"https?://[A-Za-z0-9.*\[\]:_-]+", v) else None,
+    lambda v: v if isinstance(v, str) and _ALLOWED_URL.fullmatch(v) else None,
 )
 
 

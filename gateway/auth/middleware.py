@@ -102,14 +102,20 @@ def authenticator_context(authenticator: Authenticator) -> Callable[[web.Applica
 
 
 def authentication_middleware(
-    authenticator: Authenticator, graphql_path: str, own_credentials: frozenset[str] = frozenset()
+    authenticator: Authenticator,
+    graphql_path: str,
+    own_credentials: frozenset[str] = frozenset(),
+    own_prefixes: tuple[str, ...] = (),
 ) -> Callable[..., Awaitable[web.StreamResponse]]:
-    """`own_credentials`: paths that check a token of their own (POST /cache/invalidate), not the callers'."""
+    """`own_credentials`: paths that check a token of their own (POST /cache/invalidate), not the callers';
+    `own_prefixes`: the paths under these do too (the registry's, /registry and below)."""
     skipped = _OPEN_PATHS | own_credentials
+    under = tuple(p.rstrip("/") + "/" for p in own_prefixes)
 
     @web.middleware
     async def authenticate(request: web.Request, handler: _Handler) -> web.StreamResponse:
-        if request.path in skipped or request.method == "OPTIONS":
+        path = request.path
+        if path in skipped or path.startswith(under) or request.method == "OPTIONS":
             request[IDENTITY] = ANONYMOUS
             return await handler(request)
         identity = authenticator.identify(request.headers)

@@ -33,7 +33,7 @@ from .reachability import MissingField, missing_fields
 from .rest_check import check_rest_bindings
 from .sources import ServiceSchema, load_service_schemas
 
-__all__ = ["COMPOSED", "Composition", "compose", "compose_schemas"]
+__all__ = ["COMPOSED", "Composition", "compose", "compose_schemas", "gateway_sdl"]
 
 COMPOSED = "<composed schema>"
 """The name problems in the composed text carry when no better place is known."""
@@ -74,17 +74,21 @@ class Composition:
 async def compose(config: GatewayConfig) -> Composition:
     """Read every service's schema (at once), then compose; raise ConfigError with every problem."""
     schemas = await load_service_schemas(sorted(config.services.values(), key=lambda s: s.name))
-    sdl = None
-    if config.schema_path is not None:
-        try:
-            with open(config.schema_path, encoding="utf-8") as file:
-                sdl = file.read()
-        except (OSError, UnicodeDecodeError) as error:
-            why = error.strerror if isinstance(error, OSError) else "not UTF-8 text"
-            raise ConfigError(
-                [Problem(f"cannot read the schema file {config.schema_path}: {why}", config.path)]
-            ) from None
-    return compose_schemas(config, schemas, sdl)
+    return compose_schemas(config, schemas, gateway_sdl(config))
+
+
+def gateway_sdl(config: GatewayConfig) -> str | None:
+    """The text of the gateway SDL (`schema:`, what the gateway adds to the services'), if the config names one."""
+    if config.schema_path is None:
+        return None
+    try:
+        with open(config.schema_path, encoding="utf-8") as file:
+            return file.read()
+    except (OSError, UnicodeDecodeError) as error:
+        why = error.strerror if isinstance(error, OSError) else "not UTF-8 text"
+        raise ConfigError(
+            [Problem(f"cannot read the schema file {config.schema_path}: {why}", config.path)]
+        ) from None
 
 
 def compose_schemas(config: GatewayConfig, schemas: Sequence[ServiceSchema], sdl: str | None) -> Composition:

@@ -34,6 +34,7 @@ Read from the gateway's state when scraped (nothing is spent on them between scr
 | `funnel_persisted_queries_total` | result (hit, miss, registered) |
 | `funnel_redis_round_trips_total`, `funnel_redis_seconds_total`, `funnel_redis_errors_total` | feature |
 | `funnel_redis_skipped_total` (calls not tried in the second after a failure) | feature (cache, apq) |
+| `funnel_registry_instances` (registered instances), `funnel_registry_available` (1: its store answers) | service |
 
 Every label value is bounded: services and endpoints come from the config, bindings from the schema, outcomes
 are a fixed set. Operation names come from clients, so only valid GraphQL names count, and only the first
@@ -70,6 +71,7 @@ from .multiprocess import StateMirror, shared_directory, shared_registry
 if TYPE_CHECKING:
     from ..cache.entities import EntityCache
     from ..persisted.queries import PersistedQueries
+    from ..registry.store import RegistryStore
 
 __all__ = [
     "BREAKER_STATES",
@@ -211,6 +213,10 @@ class GatewayMetrics(ExecutionHooks):
         """Read the live schema version (its id and load time) when scraped."""
         self._state.schema = current
 
+    def watch_registry(self, store: RegistryStore) -> None:
+        """Read the registry's instances and whether its store answers when scraped."""
+        self._state.registry = store
+
     # -- counting ------------------------------------------------------------------------------------------
 
     def observe_request(self, operation: str | None, outcome: str, seconds: float) -> None:
@@ -263,6 +269,7 @@ class _StateCollector:
         self.schema: Callable[[], tuple[str, float]] | None = None  # the live version's id and load time
         self.entity_cache: EntityCache | None = None
         self.persisted: PersistedQueries | None = None
+        self.registry: RegistryStore | None = None
 
     def describe(self) -> Iterable[Metric]:
         return ()  # the families depend on the gateway watched; auto_describe must not collect() early
@@ -292,6 +299,8 @@ class _StateCollector:
             )
             live.add_metric([version], loaded_at)
             yield live
+        if self.registry is not None:
+            yield from _registry(self.registry)
 
 
 def _resilience(clients: ServiceClients) -> Iterator[Metric]:
@@ -423,6 +432,21 @@ def _entity_cache(cache: EntityCache) -> Iterator[Metric]:
         size = GaugeMetricFamily("funnel_entity_cache_bytes", "Bytes held by the memory tier, estimated.")
         size.add_metric([], memory.bytes)
         yield from (evictions, entries, size)
+
+
+def _registry(store: RegistryStore) -> Iterator[Metric]:
+    instances = GaugeMetricFamily(
+        "funnel_registry_instances",
+        "Instances registered, by service (bounded by registry.max_services).",
+        labels=["service"],
+    )
+    for name, registered in store.state.services.items():
+        instances.add_metric([name], len(registered))
+    available = GaugeMetricFamily(
+        "funnel_registry_available", "1 while the registry's store answers, 0 while the last state serves."
+    )
+    available.add_metric([], 1 if store.available else 0)
+    yield from (instances, available)
 
 
 def _persisted(persisted: PersistedQueries) -> Iterator[Metric]:

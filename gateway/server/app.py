@@ -54,6 +54,7 @@ from .media import GRAPHQL_RESPONSE, HTML, JSON, negotiate
 from .page import add_page_routes, page_response
 from .params import BadParams, GraphQLParams, from_json_body, from_url
 from .readiness import probe_all
+from .registry_api import REGISTRY, REGISTRY_PATH, add_registry
 
 __all__ = [
     "BATCHING_HEADER",
@@ -128,7 +129,10 @@ def create_app(
         middlewares.append(csrf_middleware(GRAPHQL_PATH, settings.csrf_required_headers))
     middlewares.append(
         authentication_middleware(
-            authenticator, GRAPHQL_PATH, own_credentials=frozenset({CACHE_INVALIDATE_PATH})
+            authenticator,
+            GRAPHQL_PATH,
+            own_credentials=frozenset({CACHE_INVALIDATE_PATH, REGISTRY_PATH}),
+            own_prefixes=(REGISTRY_PATH,),
         )
     )
     limiter = None
@@ -167,6 +171,9 @@ def create_app(
         token = invalidation_token(config.cache)
         if token is not None:
             add_cache_invalidation(app, gateway, token, channel)
+        registry = add_registry(app, gateway)
+        if metrics is not None:
+            metrics.watch_registry(registry.store)
     if config is not None and (config.path is not None or config.supergraph is not None):  # files to watch
         watcher = SchemaWatcher(gateway, watch_ms=settings.watch_ms, poll_ms=settings.schema_poll_ms)
         app[WATCHER] = watcher
@@ -446,16 +453,21 @@ async def _ready(request: web.Request) -> web.Response:
     version = gateway.current
     loaded_at = datetime.fromtimestamp(version.loaded_at, UTC).isoformat(timespec="seconds")
     schema = {"version": version.id, "loaded_at": loaded_at}
-    return _respond(
-        {
-            "status": "ready" if ready else "unavailable",
-            "services": services,
-            "circuits": circuits,
-            "schema": schema,
-        },
-        status,
-        JSON,
-    )
+    details: dict[str, Any] = {
+        "status": "ready" if ready else "unavailable",
+        "services": services,
+        "circuits": circuits,
+        "schema": schema,
+    }
+    registry = request.app.get(REGISTRY)
+    if registry is not None:  # a Redis away is not unready: the last registry state keeps serving
+        store = registry.store
+        details["registry"] = {
+            "backend": store.backend,
+            "available": store.available,
+            "version": store.state.version,
+        }
+    return _respond(details, status, JSON)
 
 
 async def _metrics(request: web.Request) -> web.Response:
