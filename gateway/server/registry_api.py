@@ -170,6 +170,8 @@ class _RegistryAPI:
             name = self._writer(request)
             body = await self._body(request, required=True)
             instance, ttl_s = self._registration(name, body)
+            if not self.store.available:  # known away: composing a candidate would be spent for nothing
+                raise _unavailable()
             state = self.store.state
             again = state.find(name, instance.id) is not None
             self._check_counts(state, instance, again)
@@ -404,11 +406,7 @@ class _RegistryAPI:
         try:
             return await change
         except RegistryUnavailable:
-            refused = _Refused(
-                503, "The registry's store (Redis) cannot be reached: nothing was changed. Try again."
-            )
-            refused.headers = {"Retry-After": "1"}
-            raise refused from None
+            raise _unavailable() from None
 
     async def _settled(self, version: int) -> str:
         """The schema version serving once this replica has recomposed the registry at `version`."""
@@ -432,6 +430,12 @@ def _with(state: RegistryState, instance: Instance) -> RegistryState:
     registered = old.registered_at if old is not None and same else time.time()
     placed = dataclasses.replace(instance, registered_at=registered, expires_at=registered)
     return RegistryState.of(state.version + 1, [*others, placed])
+
+
+def _unavailable() -> _Refused:
+    refused = _Refused(503, "The registry's store (Redis) cannot be reached: nothing was changed. Try again.")
+    refused.headers = {"Retry-After": "1"}
+    return refused
 
 
 def _unknown(name: str, instance_id: str) -> str:

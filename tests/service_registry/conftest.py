@@ -13,7 +13,9 @@ import aiohttp
 import pytest
 from aiohttp import web
 
+from examples.services import reviews
 from examples.services.cluster import Cluster
+from examples.services.common import STATS_KEY, start_app
 from gateway.gateway import Gateway
 from gateway.server import create_app
 from gateway.server.serving import listening
@@ -67,6 +69,26 @@ REGISTRY = f"""  token: {TOKEN}
 """
 
 Serve = Callable[..., Awaitable[Served]]
+
+
+@dataclasses.dataclass
+class Extra:
+    url: str  # its GraphQL endpoint
+    app: web.Application
+
+    def requests(self) -> int:
+        return int(self.app[STATS_KEY].snapshot()["requests"])
+
+
+@pytest.fixture
+async def extra_reviews(tmp_path: Path) -> AsyncIterator[Extra]:
+    """A second reviews instance (its own database, seeded alike), stopped after the test."""
+    app = reviews.create_app(db_path=str(tmp_path / "reviews-2.sqlite3"))
+    runner, url = await start_app(app)
+    try:
+        yield Extra(url + "/graphql", app)
+    finally:
+        await runner.cleanup()
 
 
 @pytest.fixture
