@@ -77,14 +77,18 @@ class Child:
 
 @contextlib.asynccontextmanager
 async def start_child(
-    *argv: str, cwd: str | Path | None = None, env: Mapping[str, str] | None = None
+    *argv: str,
+    cwd: str | Path | None = None,
+    env: Mapping[str, str] | None = None,
+    stdin: int = asyncio.subprocess.DEVNULL,
 ) -> AsyncIterator[Child]:
-    """Start `argv` with this process's environment plus `env`."""
+    """Start `argv` with this process's environment plus `env`; `stdin=asyncio.subprocess.PIPE` for a command
+    that runs until its stdin closes (`child.process.stdin`)."""
     with tempfile.TemporaryFile() as stderr:
         process = await asyncio.create_subprocess_exec(
             *argv,
             cwd=cwd,
-            stdin=asyncio.subprocess.DEVNULL,
+            stdin=stdin,
             stdout=asyncio.subprocess.PIPE,
             stderr=stderr,
             start_new_session=True,
