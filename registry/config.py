@@ -384,6 +384,8 @@ class GatewayConfig:
     # A Federation supergraph (a file or an http(s) URL): its subgraphs are services, `services:` overrides them
     # and adds others; `schema:` beside it is an SDL that extends it with Funnel's annotations (mixed mode).
     supergraph: str | None = None
+    # How often a supergraph at a URL is read again (0: never); None: every server.schema_poll_ms.
+    supergraph_poll_ms: int | None = None
 
 
 def load_config(path: str | os.PathLike[str], environ: Mapping[str, str] | None = None) -> GatewayConfig:
@@ -1326,6 +1328,7 @@ _TOP_LEVEL: Final[Mapping[str, _Key]] = MappingProxyType(
         "compose": _Key(_boolean),
         "schema_lock": _Key(_schema_file),
         "supergraph": _Key(_file_or_url),
+        "supergraph_poll_ms": _Key(_non_negative_int),
     }
 )
 
@@ -1346,6 +1349,9 @@ def _check_supergraph_keys(reader: _Reader, root: yaml.Node) -> None:
     if "supergraph" not in top:
         if "services" not in top:
             reader.report(_Entry("", "", None, root), "missing required key 'services'")
+        if "supergraph_poll_ms" in top:
+            entry = _Entry("supergraph_poll_ms", "supergraph_poll_ms", *top["supergraph_poll_ms"])
+            reader.report(entry, "supergraph_poll_ms needs supergraph: there is no supergraph to read again")
         return
     for other in ("compose", "schema_lock"):
         if other in top:

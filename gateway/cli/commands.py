@@ -53,14 +53,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    if args.supergraph is not None and args.config is None:  # nothing else to configure
-        config: GatewayConfig | None = GatewayConfig(path=None, schema_path=None, supergraph=args.supergraph)
-    else:
-        config = _load_config(args.config or DEFAULT_CONFIG)
-        if config is not None and args.supergraph is not None:
-            config = replace(
-                config, supergraph=args.supergraph, schema_path=None, compose=False, schema_lock=None
-            )
+    config = _configured(args)
     if config is None:
         return 1
     settings = config.server
@@ -121,7 +114,8 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _explain(args: argparse.Namespace) -> int:
-    gateway = _load(args.config)
+    config = _configured(args)
+    gateway = None if config is None else _load(config)
     if gateway is None:
         return 1
     source = "<stdin>" if args.query_file == "-" else args.query_file
@@ -147,14 +141,14 @@ def _explain(args: argparse.Namespace) -> int:
 
 
 def _check(args: argparse.Namespace) -> int:
-    gateway = _load(args.config)
-    if gateway is None:
+    config = _configured(args)
+    gateway = None if config is None else _load(config)
+    if gateway is None or config is None:
         return 1
-    config = gateway.config
-    assert config is not None
+    named = config.path or args.supergraph
     problems, schema = check_sources(config, gateway, offline=args.offline)
     if problems:
-        print_problems(problems, args.config)
+        print_problems(problems, named)
         return 1
     services = _plural(len(gateway.services), "service")
     fields = _plural(len(gateway.bindings), "annotated field")
@@ -164,14 +158,27 @@ def _check(args: argparse.Namespace) -> int:
         for problem in found.unreachable:
             print(problem, file=sys.stderr)
         if found.problems:
-            print_problems(found.problems, args.config)
+            print_problems(found.problems, named)
             return 1
         against = f"; checked against {', '.join(found.checked) or 'no service'}"
-    print(f"OK: {args.config} ({schema}, {services}, {fields}{against})")
+    print(f"OK: {args.config or named} ({schema}, {services}, {fields}{against})")
     return 0
 
 
 # -- helpers -------------------------------------------------------------------------------------------------
+
+
+def _configured(args: argparse.Namespace) -> GatewayConfig | None:
+    """The config of `--config` and `--supergraph`: a supergraph alone needs no file; given with a config, it
+    replaces the config's schema. None after printing every problem."""
+    if args.supergraph is not None and args.config is None:  # nothing else to configure
+        return GatewayConfig(path=None, schema_path=None, supergraph=args.supergraph)
+    config = _load_config(args.config or DEFAULT_CONFIG)
+    if config is not None and args.supergraph is not None:
+        config = replace(
+            config, supergraph=args.supergraph, schema_path=None, compose=False, schema_lock=None
+        )
+    return config
 
 
 def _load(config: str | GatewayConfig, *, batching: bool | None = None) -> Gateway | None:
@@ -250,15 +257,19 @@ def _parser() -> argparse.ArgumentParser:
             "--config", default=DEFAULT_CONFIG, help=f"the YAML configuration (default: {DEFAULT_CONFIG})"
         )
 
+    def config_or_supergraph(command: argparse.ArgumentParser) -> None:
+        command.add_argument(
+            "--config",
+            help=f"the YAML configuration (default: {DEFAULT_CONFIG}, unless --supergraph is given alone)",
+        )
+        command.add_argument(
+            "--supergraph",
+            help="a Federation supergraph (a file or an http(s) URL) whose subgraphs are the services; with"
+            " --config, instead of the config's schema",
+        )
+
     serve_command = commands.add_parser("serve", help="serve the gateway over HTTP")
-    serve_command.add_argument(
-        "--config",
-        help=f"the YAML configuration (default: {DEFAULT_CONFIG}, unless --supergraph is given alone)",
-    )
-    serve_command.add_argument(
-        "--supergraph",
-        help="serve this Federation supergraph (a file or an http(s) URL): its subgraphs are the services",
-    )
+    config_or_supergraph(serve_command)
     serve_command.add_argument(
         "--host", help="address to listen on (default: the config's server.host, 127.0.0.1 when unset)"
     )
@@ -292,7 +303,7 @@ def _parser() -> argparse.ArgumentParser:
     explain_command = commands.add_parser(
         "explain", help="print the plan for a query without calling anything"
     )
-    config_option(explain_command)
+    config_or_supergraph(explain_command)
     explain_command.add_argument(
         "query_file", metavar="QUERY_FILE", help="a file with the GraphQL query; - reads stdin"
     )
@@ -305,7 +316,7 @@ def _parser() -> argparse.ArgumentParser:
         help="check the configuration and the schema's annotations, then every binding against the schema "
         "each GraphQL service gives when introspected",
     )
-    config_option(check_command)
+    config_or_supergraph(check_command)
     check_command.add_argument(
         "--offline", action="store_true", help="do not introspect the services: the config and the SDL only"
     )

@@ -115,7 +115,7 @@ def check_sources(
     """What `funnel check` finds beyond the config and the annotations, and how it names the schema: a lock is
     composed again from the services and compared; REST bindings are checked against OpenAPI documents.
     `offline`: nothing is asked of a service (a lock is not compared; OpenAPI documents only from files)."""
-    base = os.path.dirname(os.path.abspath(config.path or "."))
+    base = os.path.dirname(os.path.abspath(config.path)) if config.path else os.getcwd()
     if config.supergraph is not None:
         named = config.supergraph if "://" in config.supergraph else os.path.relpath(config.supergraph, base)
         extension = f", schema {os.path.relpath(config.schema_path, base)}" if config.schema_path else ""

@@ -175,7 +175,10 @@ def create_app(
         if metrics is not None:
             metrics.watch_registry(registry.store)
     if config is not None and (config.path is not None or config.supergraph is not None):  # files to watch
-        watcher = SchemaWatcher(gateway, watch_ms=settings.watch_ms, poll_ms=settings.schema_poll_ms)
+        poll_ms = settings.schema_poll_ms
+        if config.supergraph is not None and config.supergraph_poll_ms is not None:
+            poll_ms = config.supergraph_poll_ms
+        watcher = SchemaWatcher(gateway, watch_ms=settings.watch_ms, poll_ms=poll_ms)
         app[WATCHER] = watcher
         app.cleanup_ctx.append(watcher.context)
     app.on_shutdown.append(_not_ready)

@@ -244,3 +244,19 @@ async def test_funnel_check_the_library_against_its_subgraphs(library: Shop, tmp
         f"OK: funnel.yaml (supergraph {os.path.relpath(SUPERGRAPH, tmp_path)}, 6 services, 16 annotated fields;"
         " checked against accounts, audio, media, ratings, search, shipping)"
     )
+
+
+def test_funnel_check_and_explain_take_a_supergraph_alone(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from gateway.cli import main
+
+    assert main(["check", "--supergraph", str(SUPERGRAPH), "--offline"]) == 0
+    relative = os.path.relpath(SUPERGRAPH)
+    assert capsys.readouterr().out == (
+        f"OK: {SUPERGRAPH} (supergraph {relative}, 6 services, 16 annotated fields)\n"
+    )
+    (tmp_path / "q.graphql").write_text(CASES["nested_requires_from_the_parent"])
+    assert main(["explain", "--supergraph", str(SUPERGRAPH), str(tmp_path / "q.graphql")]) == 0
+    printed = capsys.readouterr().out
+    assert printed.startswith("Plan (query)\n") and "#1 shipping Book.shippingCost" in printed

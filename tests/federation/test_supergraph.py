@@ -301,9 +301,11 @@ async def test_a_supergraph_at_a_url_is_polled_and_a_change_swapped_in(shop: Sho
     registry.router.add_get("/supergraph.graphql", supergraph)
     runner, base = await start_app(registry)
     try:
-        config = GatewayConfig(path=None, schema_path=None, supergraph=base + "/supergraph.graphql")
+        config = GatewayConfig(
+            path=None, schema_path=None, supergraph=base + "/supergraph.graphql", supergraph_poll_ms=100
+        )
         gateway = await asyncio.to_thread(Gateway.from_config, config)
-        app = create_app(gateway, ServerConfig(port=0, schema_poll_ms=100))
+        app = create_app(gateway, ServerConfig(port=0))  # schema_poll_ms: 30 s; the supergraph's 100 ms wins
         async with listening(app, "127.0.0.1", 0) as url, aiohttp.ClientSession() as http:
             query = {"query": "{ topProducts(first: 1) { name } }"}
             async with http.post(url + "/graphql", json=query) as response:
@@ -436,6 +438,16 @@ async def test_mixed_mode_brings_a_rest_service_into_the_federation(shop: Shop, 
     }
     assert asked == ["1,2,3"]  # one REST call for the level, as for any batched field
     assert calls(shop)["products"] == (1, 0)
+
+
+def test_supergraph_poll_ms_without_a_supergraph_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as raised:
+        text = "services:\n  catalog: {url: 'http://127.0.0.1:9/graphql'}\nsupergraph_poll_ms: 500\n"
+        parse_config(text, str(tmp_path / "funnel.yaml"))
+    assert [str(p) for p in raised.value.problems] == [
+        f"{tmp_path / 'funnel.yaml'}:3: supergraph_poll_ms: supergraph_poll_ms needs supergraph: there is no"
+        " supergraph to read again"
+    ]
 
 
 def test_a_problem_in_the_extension_names_its_own_line(tmp_path: Path) -> None:

@@ -143,7 +143,7 @@ def test_unknown_top_level_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     text = VALID + "tracing:\n  sample: 2\n"
     assert problems_of(tmp_path, monkeypatch, text) == [
         "gateway.yaml:14: tracing: unknown key 'tracing' "
-        "(allowed: auth, batching, cache, compose, cors, merge_levels, observability, persisted_queries, rate_limit, redis, registry, resilience, schema, schema_lock, server, services, supergraph)"
+        "(allowed: auth, batching, cache, compose, cors, merge_levels, observability, persisted_queries, rate_limit, redis, registry, resilience, schema, schema_lock, server, services, supergraph, supergraph_poll_ms)"
     ]
 
 
@@ -292,7 +292,7 @@ services:
     assert problems_of(tmp_path, monkeypatch, text) == [
         "gateway.yaml:2: batching: batching must be true or false, got 1",
         "gateway.yaml:3: listen: unknown key 'listen' "
-        "(allowed: auth, batching, cache, compose, cors, merge_levels, observability, persisted_queries, rate_limit, redis, registry, resilience, schema, schema_lock, server, services, supergraph)",
+        "(allowed: auth, batching, cache, compose, cors, merge_levels, observability, persisted_queries, rate_limit, redis, registry, resilience, schema, schema_lock, server, services, supergraph, supergraph_poll_ms)",
         "gateway.yaml:7: services.catalog.protocol: protocol must be one of graphql, rest, got 'grpc'",
         "gateway.yaml:8: services.catalog.timeout_ms: timeout_ms must be a positive integer, got 'fast'",
         "gateway.yaml:9: services.catalog.max_batch: max_batch must be a positive integer, got 0",
