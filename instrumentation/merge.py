@@ -81,14 +81,15 @@ def pending_keys(
     seen: set[int] = set()
     key_function = None if fetch.key_function is None else functions[fetch.key_function]
     for path in fetch.paths:
-        single = path.key[0] if len(path.key) == 1 else None  # most keys are one field of the parent
-        for parent in parents_of(root, path.steps):
+        parents = parents_of(root, path.steps)
+        if len(path.key) == 1:  # most keys are one field of the parent: the same loop, without the branches
+            _single_keys(parents, path.key[0], seen, pending)
+            continue
+        for parent in parents:
             if id(parent) in seen:
                 continue
             seen.add(id(parent))
-            if single is not None:
-                key = parent.get(single)
-            elif key_function is not None:
+            if key_function is not None:
                 try:
                     key = key_function(parent)
                 except Exception as error:
@@ -106,6 +107,17 @@ def pending_keys(
     return pending
 
 
+def _single_keys(parents: list[dict[str, Any]], name: str, seen: set[int], pending: Pending) -> None:
+    add, append = seen.add, pending.append
+    for parent in parents:
+        if id(parent) in seen:
+            continue
+        add(id(parent))
+        key = parent.get(name)
+        if key is not None and key.__class__ is not FieldError:
+            append((parent, key))
+
+
 def index_items(items: Iterable[Any], match: str, one_to_many: bool, into: Lookup) -> int:
     """Index returned items by their `match` field (order-independent).
 
@@ -117,12 +129,15 @@ def index_items(items: Iterable[Any], match: str, one_to_many: bool, into: Looku
             key = item.get(match)
             if key is None:
                 unusable += 1
-            elif one_to_many:
-                bucket = into.setdefault(normalize(key), [])
+                continue
+            if key.__class__ is not str:
+                key = normalize(key)
+            if one_to_many:
+                bucket = into.setdefault(key, [])
                 if bucket.__class__ is list:
                     bucket.append(item)
             else:
-                into.setdefault(normalize(key), item)
+                into.setdefault(key, item)
         elif item is not None and item.__class__ is not FieldError:
             unusable += 1
     return unusable
@@ -132,12 +147,16 @@ def assign(fetch: BatchFetch, pending: Pending, lookup: Lookup) -> None:
     """Give every parent its value: the matched item, all matches (one-to-many) or the items of a list key."""
     storage, select, one_to_many = fetch.storage, fetch.select, fetch.one_to_many
     missing: Any = [] if one_to_many else None
+    get = lookup.get
     for parent, key in pending:
-        if key.__class__ is list:
-            value: Any = [_selected(_one(lookup.get(normalize(k)), one_to_many), select) for k in key]
+        if key.__class__ is str:  # the common case: a text key is its own normal form
+            item = get(key, missing)
+        elif key.__class__ is list:
+            parent[storage] = [_selected(_one(get(normalize(k)), one_to_many), select) for k in key]
+            continue
         else:
-            value = _selected(lookup.get(normalize(key), missing), select)
-        parent[storage] = value
+            item = get(normalize(key), missing)
+        parent[storage] = item if select is None or item.__class__ is not dict else item.get(select)
 
 
 def _one(found: Any, one_to_many: bool) -> Any:

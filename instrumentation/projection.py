@@ -10,14 +10,21 @@ downstream keys, written under the client's response keys), coerce leaves, resol
 A completer is called as `completer(value, path, errors)`; `path` is a linked tuple `(parent_path, key)` that is
 only turned into a list when an error is reported. A failure that must propagate raises `_Failure`; the nearest
 nullable position catches it, records the error and answers null.
+
+Objects are most of the work (a hundred items of nine fields are a thousand positions), so an object's completer
+is one function generated for its fields: each leaf of a built-in scalar is checked inline and copied without a
+call, a nested object's null handling is folded into its own function instead of a wrapper, and a call is made
+only for the other positions and for a value that needs the long way. The generated text holds nothing but
+fixed names and `repr` of the keys; everything else is passed in by name.
 """
 
 from __future__ import annotations
 
 import math
+import weakref
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final, Literal
 
 from graphql import (
     GraphQLBoolean,
@@ -58,6 +65,19 @@ ObjectField = tuple[
 ]  # response key, source key (None: the parent itself), completer
 
 _INT_MIN, _INT_MAX = -(2**31), 2**31 - 1
+# An ID given as a JSON integer is its decimal text; beyond 64 bits it goes the long way (graphql-core's
+# coercion, which reports what Python cannot convert).
+_ID_MIN, _ID_MAX = -(2**63), 2**64
+
+# What object completers inline of the completers they are given, by completer (plan-time lookups only):
+# the class of a leaf that passes through unchanged, the value of `__typename`, and how to build an object
+# completer again with its null handling folded in.
+_Nulls = Literal["plain", "nullable", "non_null"]
+_FAST_LEAVES: Final[weakref.WeakKeyDictionary[Completer, type]] = weakref.WeakKeyDictionary()
+_CONSTANTS: Final[weakref.WeakKeyDictionary[Completer, str]] = weakref.WeakKeyDictionary()
+_OBJECTS: Final[weakref.WeakKeyDictionary[Completer, Callable[[_Nulls, FieldInfo | None], Completer]]] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,6 +155,9 @@ def _null_error(path: Path, info: FieldInfo) -> _Failure:
 
 def guard(completer: Completer) -> Completer:
     """A nullable position: a failure below is recorded here and the value becomes null."""
+    rebuild = _OBJECTS.get(completer)
+    if rebuild is not None:
+        return rebuild("nullable", None)
 
     def complete(value: Any, path: Path, errors: list[dict[str, Any]]) -> Any:
         try:
@@ -147,6 +170,10 @@ def guard(completer: Completer) -> Completer:
 
 
 def non_null(completer: Completer, info: FieldInfo) -> Completer:
+    rebuild = _OBJECTS.get(completer)
+    if rebuild is not None:
+        return rebuild("non_null", info)
+
     def complete(value: Any, path: Path, errors: list[dict[str, Any]]) -> Any:
         result = completer(value, path, errors)
         if result is None:
@@ -175,7 +202,16 @@ def leaf_completer(type_: GraphQLLeafType, info: FieldInfo, *, nullable: bool) -
     way (null, error, coercion)."""
     slow = _leaf_slow_path(type_, info, nullable)
     fast = _fast_class(type_)
-    if fast is str or fast is bool:
+    if type_ is GraphQLID:
+
+        def complete(value: Any, path: Path, errors: list[dict[str, Any]]) -> Any:
+            if value.__class__ is str:
+                return value
+            if value.__class__ is int and _ID_MIN <= value < _ID_MAX:
+                return str(value)
+            return slow(value, path, errors)
+
+    elif fast is str or fast is bool:
 
         def complete(value: Any, path: Path, errors: list[dict[str, Any]]) -> Any:
             return value if value.__class__ is fast else slow(value, path, errors)
@@ -196,6 +232,8 @@ def leaf_completer(type_: GraphQLLeafType, info: FieldInfo, *, nullable: bool) -
 
     else:
         return slow
+    assert fast is not None
+    _FAST_LEAVES[complete] = fast
     return complete
 
 
@@ -263,20 +301,93 @@ def object_completer(type_name: str, fields: Sequence[ObjectField], info: FieldI
     """An object: each selected field completed from its source key (or, for a local resolver, the object)."""
     fields = tuple(fields)
 
-    def complete(value: Any, path: Path, errors: list[dict[str, Any]]) -> Any:
-        if value.__class__ is not dict:
-            if value is None:
-                return None
-            if not isinstance(value, Mapping):
-                assert info is not None
-                raise _not_an_object(value, path, info, type_name)
-        get = value.get
-        result = {}
-        for key, source, completer in fields:
-            result[key] = completer(value if source is None else get(source), (path, key), errors)
-        return result
+    def rebuild(nulls: _Nulls, null_info: FieldInfo | None) -> Completer:
+        return _compiled_object(type_name, fields, info, nulls, null_info)
 
-    return complete
+    completer = _compiled_object(type_name, fields, info, "plain", None)
+    _OBJECTS[completer] = rebuild
+    return completer
+
+
+# The leaf check inlined per fast class (`v` is the field's value); a value that fails it is passed to the
+# leaf's own completer.
+_INLINE_CHECKS: Final = {
+    str: "{v}.__class__ is _str",
+    bool: "{v}.__class__ is _bool",
+    int: "{v}.__class__ is _int and _INT_MIN <= {v} <= _INT_MAX",
+    float: "{v}.__class__ is _float and _isfinite({v})",
+}
+
+
+def _compiled_object(
+    type_name: str,
+    fields: tuple[ObjectField, ...],
+    info: FieldInfo | None,
+    nulls: _Nulls,
+    null_info: FieldInfo | None,
+) -> Completer:
+    """The generated completer of an object with these fields; `nulls` says what a null or a failure below
+    becomes: null ("plain"), null with the failure recorded ("nullable", a guard folded in) or the null error
+    of `null_info`'s field ("non_null", non_null folded in)."""
+    namespace: dict[str, Any] = {
+        "_str": str,
+        "_bool": bool,
+        "_int": int,
+        "_float": float,
+        "_isfinite": math.isfinite,
+        "_INT_MIN": _INT_MIN,
+        "_INT_MAX": _INT_MAX,
+        "_dict": dict,
+        "_Mapping": Mapping,
+        "_Failure": _Failure,
+        "_not_an_object": _not_an_object,
+        "_null_error": _null_error,
+        "_info": info,
+        "_null_info": null_info,
+        "_type_name": type_name,
+    }
+    lines, entries = [], []
+    for index, (key, source, completer) in enumerate(fields):
+        name, value = f"_c{index}", f"v{index}"
+        namespace[name] = completer
+        constant = _CONSTANTS.get(completer)
+        if constant is not None:
+            entries.append(f"{key!r}: {constant!r}")
+            continue
+        entries.append(f"{key!r}: {value}")
+        call = f"{name}({'value' if source is None else value}, (path, {key!r}), errors)"
+        fast = _FAST_LEAVES.get(completer)
+        if source is None:
+            lines.append(f"    {value} = {call}")
+        elif fast is not None:
+            check = _INLINE_CHECKS[fast].format(v=value)
+            lines += [f"    {value} = get({source!r})", f"    if not ({check}):", f"        {value} = {call}"]
+        else:
+            lines.append(f"    {value} = {name}(get({source!r}), (path, {key!r}), errors)")
+    on_null = "raise _null_error(path, _null_info)" if nulls == "non_null" else "return None"
+    body = [
+        "def complete(value, path, errors):",
+        "    if value.__class__ is not _dict:",
+        "        if value is None:",
+        f"            {on_null}",
+        "        if not isinstance(value, _Mapping):",
+        "            raise _not_an_object(value, path, _info, _type_name)",
+        "    get = value.get",
+        *lines,
+        "    return {" + ", ".join(entries) + "}",
+    ]
+    if nulls == "nullable":  # the whole body, the type check included, as guard() runs its completer
+        body = [
+            body[0],
+            "    try:",
+            *("    " + line for line in body[1:]),
+            "    except _Failure as failure:",
+            "        errors.append(failure.error)",
+            "        return None",
+        ]
+    exec(compile("\n".join(body) + "\n", f"<completer of {type_name}>", "exec"), namespace)
+    compiled: Completer = namespace["complete"]
+    return compiled
 
 
 def abstract_completer(
@@ -347,6 +458,7 @@ def typename_completer(type_name: str) -> Completer:
     def complete(value: Any, path: Path, errors: list[dict[str, Any]]) -> Any:
         return type_name
 
+    _CONSTANTS[complete] = type_name
     return complete
 
 

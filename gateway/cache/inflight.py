@@ -7,7 +7,8 @@ batching off (`unshared()`): that is the N+1 baseline, whose calls are counted a
 
 The call runs under its first caller's deadline; a caller that gives up (its own deadline, a cancelled request)
 leaves the others waiting, and the call is cancelled only when nobody waits for it any more. Each caller gets
-its own copy of a shared answer: the executor merges into the objects it receives.
+its own objects, since the executor merges into those it receives: the first caller answered takes the answer
+itself, and the others copies of it as it was then (one JSON snapshot, decoded for each of them).
 """
 
 from __future__ import annotations
@@ -49,6 +50,8 @@ class _Flight:
     task: asyncio.Future[Any]
     waiters: int = 0
     joined: int = 0
+    handed: bool = False  # the answer itself went to a caller (who may change it from then on)
+    snapshot: bytes | None = None  # the answer as it was then, for the callers still waiting
 
 
 def _plain(value: object) -> object:
@@ -68,10 +71,6 @@ def _identity(call: Call, headers: Mapping[str, str]) -> bytes | None:
         return orjson.dumps(what, default=_plain, option=orjson.OPT_SORT_KEYS)
     except TypeError:
         return None
-
-
-def _copy(answer: Any) -> Any:
-    return orjson.loads(orjson.dumps(answer))
 
 
 class InflightTransport:
@@ -106,8 +105,15 @@ class InflightTransport:
             raise
         finally:
             flight.waiters -= 1
-        self._end(identity, flight)  # nobody joins once a caller has the answer: the original is not shared
-        return answer if flight.joined == 1 else _copy(answer)
+        # Nobody joins once the call is done: the callers still waiting now are all that will come for it.
+        self._end(identity, flight)
+        if not flight.handed:
+            flight.handed = True
+            if flight.waiters:
+                flight.snapshot = orjson.dumps(answer)
+            return answer
+        assert flight.snapshot is not None  # this caller was waiting when the answer was handed out
+        return orjson.loads(flight.snapshot)
 
     def _end(self, identity: bytes, flight: _Flight) -> None:
         if self._flights.get(identity) is flight:

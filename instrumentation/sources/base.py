@@ -168,9 +168,14 @@ def index_matched(part: Part, items: list[Any], lookup: Lookup, failed: FieldErr
     service, match = first.service, first.request.match
     found: Lookup = {}
     unusable = index_items(items, match, first.one_to_many, found)
-    asked = [normalize(k) for k in part.keys]
-    missing = [k for k in asked if k not in found]
-    lookup.update((k, found[k]) for k in asked if k in found)
+    missing = []
+    for key in part.keys:
+        asked = key if key.__class__ is str else normalize(key)
+        item = found.get(asked)  # an item or a bucket of items: never None
+        if item is None:
+            missing.append(asked)
+        else:
+            lookup[asked] = item
     if not missing:
         return
     if failed is None and unusable:
@@ -179,7 +184,7 @@ def index_matched(part: Part, items: list[Any], lookup: Lookup, failed: FieldErr
         for k in missing:
             lookup.setdefault(k, failed)
         return
-    wanted = set(asked)
+    wanted = {normalize(k) for k in part.keys}
     stray = [k for k in found if k not in wanted]
     if stray:
         for k in missing:

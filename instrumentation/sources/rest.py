@@ -16,6 +16,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Hashable, Sequence
 from typing import Any
 from urllib.parse import quote, unquote
@@ -31,6 +32,9 @@ from .base import CallContext, Part, Source, index_matched
 __all__ = ["RestSource", "path_segment"]
 
 _SEPARATOR = ","
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+# What makes a key unsendable, found in one scan: most keys are fine, and a batch checks every key.
+_UNSENDABLE = re.compile("[" + re.escape(_SEPARATOR) + "\x00-\x1f\x7f-\x9f]")
 _ABSENT = frozenset({404, 204})  # 204 reaches here as a None answer; 404 as an HTTP error
 
 
@@ -108,7 +112,9 @@ class RestSource(Source):
     # -- batches --------------------------------------------------------------------------------------------
 
     def invalid_key(self, fetch: BatchFetch, key: Any) -> str | None:
-        text = str(key)
+        text = key if key.__class__ is str else str(key)
+        if text and _UNSENDABLE.search(text) is None:
+            return None
         reason = None
         if not text:
             reason = "it is empty"
@@ -155,7 +161,7 @@ def path_segment(value: Any) -> str | None:
 
 
 def _has_control(text: str) -> bool:
-    return any(ord(c) < 0x20 or 0x7F <= ord(c) < 0xA0 for c in text)
+    return _CONTROL.search(text) is not None
 
 
 def _envelope(service: str, request: str, answer: Any, items: str | None) -> Any:
