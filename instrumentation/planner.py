@@ -241,7 +241,7 @@ class _PlanBuilder:
         if root_type is None:
             raise PlanError(f"Schema is not configured for {kind.value}s.")
         operation: Literal["query", "mutation"] = "mutation" if kind == OperationType.MUTATION else "query"
-        shared: dict[str, _Fetch] = {}  # a query's root fields to one GraphQL service share one call
+        shared: dict[str, _Fetch] = {}  # root fields to one GraphQL service that share one call
         introspection: list[FieldNode] = []
         fields: list[ObjectField] = []
         for response_key, nodes in self.collect_fields(root_type, [self.operation.selection_set]).items():
@@ -287,16 +287,21 @@ class _PlanBuilder:
         source = self.sources[source_name(binding, self.protocol(binding.service))]
         arguments, used = self.print_arguments(nodes[0])
         if source.selects:
-            fetch = shared.get(binding.service) if operation == "query" else None
+            # A query's root fields to one service share a call; a mutation's, when they follow one another:
+            # the service runs a document's mutation fields in order, so the order across services holds.
+            fetch = shared.get(binding.service)
             if fetch is None:
                 fetch = self.new_fetch(binding.service, source, 0)
-                if operation == "query":
-                    shared[binding.service] = fetch
+                if operation == "mutation":
+                    shared.clear()
+                shared[binding.service] = fetch
             key = self.canonical_key(binding.remote_field, arguments)
             fetch.variables |= used
             selection = self.add_field(fetch.selection, field_def.type, key, binding.remote_field, arguments)
         else:
             fetch = self.new_fetch(binding.service, source, 0)
+            if operation == "mutation":
+                shared.clear()
             fetch.path = binding.path or ""
             fetch.method = binding.method or ("POST" if operation == "mutation" else "GET")
             fetch.items = binding.items

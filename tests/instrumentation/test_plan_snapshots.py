@@ -60,6 +60,13 @@ CASES: dict[str, tuple[str, dict[str, Any]]] = {
         {"noBuyer": False},
     ),
     "variables_forwarded": ("query($n: Int!) { orders(first: $n) { id } }", {"n": 3}),
+    # a and b go in one document (orders runs them in order), then catalog's, then c in a call of its own
+    "mutations_of_one_service_in_a_row": (
+        "mutation { a: placeOrder(buyerId: 1, productId: 2, quantity: 3) { id }"
+        " b: placeOrder(buyerId: 1, productId: 3, quantity: 1) { id } r: restock(productId: 2) { name }"
+        " c: placeOrder(buyerId: 2, productId: 2, quantity: 1) { id product { name } } }",
+        {},
+    ),
     "mutation": (
         "mutation { placeOrder(buyerId: 1, productId: 2, quantity: 3) { id product { name } } }",
         {},
