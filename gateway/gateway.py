@@ -14,6 +14,7 @@ SchemaVersion; `gateway.swap(version)` puts another in its place atomically (gat
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import functools
 import inspect
@@ -98,6 +99,9 @@ class Gateway:
         self._frozen = False
         # The digests of the files it was loaded from (gateway.reload): a watcher compares the files with these.
         self.sources: Mapping[str, str | None] | None = None
+        # Held by whatever builds and swaps in a new version (a reload, the registry's recomposition), so that
+        # one built from older sources is never swapped in after one built from newer.
+        self.schema_changes = asyncio.Lock()
         # How a reload reads the schema from the config (the registry's adds the services that joined).
         self.schema_loader: Callable[[GatewayConfig], tuple[GraphQLSchema, tuple[Binding, ...]]] = (
             load_gateway_schema

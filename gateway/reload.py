@@ -113,10 +113,12 @@ async def reload_config(
         schema, bindings = gateway.schema_loader(fresh)
         return fresh, gateway.build_version(schema, bindings)
 
-    try:
-        fresh, version = await asyncio.to_thread(load)
-    except ConfigError as error:
-        return _refused(gateway, source, error)
+    async with gateway.schema_changes:
+        try:
+            fresh, version = await asyncio.to_thread(load)
+        except ConfigError as error:
+            return _refused(gateway, source, error)
+        outcome = _swap(gateway, version, source)
     changed = changed_sections(config, fresh)
     if changed:
         log.warning(
@@ -125,7 +127,7 @@ async def reload_config(
             ", ".join(changed),
             "it" if len(changed) == 1 else "them",
         )
-    return dataclasses.replace(_swap(gateway, version, source), needs_restart=changed, config=fresh)
+    return dataclasses.replace(outcome, needs_restart=changed, config=fresh)
 
 
 def _swap(

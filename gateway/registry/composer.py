@@ -105,6 +105,7 @@ class RegistryComposer:
         self._introspected: dict[tuple[str, str], ServiceSchema] = {}
         self._built: dict[Any, Composed] = {}  # inputs -> what they built (the last two)
         self._serving: tuple[Any, ...] = ()  # the inputs of the schema serving: none, the config's own
+        self._serving_state = RegistryState()  # the state they came from
         store.watch(lambda _state: self._wake.set())
         gateway.schema_loader = self.load_for_reload
 
@@ -193,8 +194,9 @@ class RegistryComposer:
 
     def load_for_reload(self, config: GatewayConfig) -> tuple[GraphQLSchema, tuple[Binding, ...]]:
         """`Gateway.schema_loader` (a reload, on a worker thread): the config's schema with the registered
-        services composed in, every service's schema read afresh."""
-        state = self.store.state
+        services serving composed in, every service's schema read afresh. Those serving, not the store's latest:
+        a change not yet recomposed has its transports still to come, and is recomposed after."""
+        state = self._serving_state
         added = registered_services(config, state)
         if not added or not self.composes:
             return load_gateway_schema(config)
@@ -238,9 +240,14 @@ class RegistryComposer:
 
     async def recompose(self) -> ReloadOutcome:
         """Build the latest state's schema and swap it in, with the transports its services need."""
+        async with self.gateway.schema_changes:
+            return await self._recompose()
+
+    async def _recompose(self) -> ReloadOutcome:
         state = self.store.state
         if self.inputs(state) == self._serving:  # the same schema: only the instances may have changed
             route(self.gateway.clients, self.gateway.services, instance_urls(self.config, state), ())
+            self._serving_state = state
             return ReloadOutcome("unchanged", self.gateway.current.id)
         try:
             composed = await self.compose(state)
@@ -260,7 +267,7 @@ class RegistryComposer:
         route(self.gateway.clients, composed.services, instance_urls(self.config, state), before)
         outcome = apply_version(self.gateway, composed.version, source=SOURCE, services=composed.services)
         route(self.gateway.clients, composed.services, None, before)  # then the services gone are closed
-        self._serving = self.inputs(state)
+        self._serving, self._serving_state = self.inputs(state), state
         return outcome
 
     async def context(self, _app: web.Application) -> AsyncIterator[None]:

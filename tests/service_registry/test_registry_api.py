@@ -9,6 +9,7 @@ from typing import Any
 
 from examples.services.cluster import Cluster
 from examples.services.reviews import SDL as REVIEWS_SDL
+from gateway.server.app import WATCHER
 
 from .conftest import AUTH, CATALOG_TOKEN, REGISTRY, TOKEN, Serve, Served
 
@@ -277,8 +278,43 @@ async def test_counts_are_bounded(serve: Serve, cluster: Cluster) -> None:
 
 
 async def test_ready_and_metrics_show_the_registry(serve: Serve, cluster: Cluster) -> None:
-    served = await serve()
+    served = await serve(REGISTRY + "observability:\n  metrics: true\n")
     assert (await register(served, "reviews", {"url": cluster.graphql_url("reviews")}))[0] == 201
     async with served.http.get(served.base + "/ready") as response:
         ready = await response.json()
     assert ready["registry"] == {"backend": "memory", "available": True, "version": 1}
+    async with served.http.get(served.base + "/metrics") as response:
+        text = await response.text()
+    assert 'funnel_registry_instances{service="reviews"} 1.0' in text
+    assert "funnel_registry_available 1.0" in text
+
+
+async def test_a_hand_written_schema_takes_instances_of_its_services_only(
+    serve: Serve, cluster: Cluster
+) -> None:
+    schema = 'type Product { id: ID! name: String! }\ntype Query { product(id: ID!): Product @remote(service: "catalog") }\n'
+    served = await serve(REGISTRY, **{"gateway.graphql": schema})
+    status, body = await register(served, "reviews", {"url": cluster.graphql_url("reviews")})
+    assert (status, error_message(body)) == (
+        422,
+        "reviews is not in the config, and only a composed schema (compose: true) takes in services that join "
+        "at run time: this gateway's schema is written by hand.",
+    )
+    status, body = await register(served, "catalog", {"url": cluster.graphql_url("catalog") + "/"})
+    assert status == 201, body
+    assert body["schema_version"] == served.gateway.current.id
+    assert await served.query("{ product(id: 1) { id } }") == {"data": {"product": {"id": "1"}}}
+
+
+async def test_a_schema_poll_keeps_the_registered_services(serve: Serve, cluster: Cluster) -> None:
+    served = await serve(REGISTRY + "server:\n  schema_poll_ms: 50\n")
+    before = served.gateway.current.id
+    status, body = await register(served, "reviews", {"url": cluster.graphql_url("reviews")})
+    assert status == 201, body
+    watcher = served.app[WATCHER]
+    async with asyncio.timeout(10):  # the services' schemas composed again, twice: the registered one too
+        while len(watcher.outcomes) < 2:
+            await asyncio.sleep(0.02)
+    assert {o.status for o in watcher.outcomes} == {"unchanged"}, (watcher.outcomes, body, before)
+    assert served.gateway.current.id == body["schema_version"]
+    assert "errors" not in await served.query(REVIEWED)
