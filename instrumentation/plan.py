@@ -83,6 +83,9 @@ class BatchRequest:
     path: str | None = None
     match: str = "id"
     items: str | None = None  # REST: the dotted path to the list in the answer's envelope
+    # Federation: the parent's paths a representation carries when it is more than `match` (a composite or
+    # nested key, what the field @requires); fetches of one entity sending the same share an `_entities` call.
+    representation: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -676,8 +676,9 @@ class _PlanBuilder:
         request = BatchRequest()
         select = key_function = None
         if isinstance(binding, BatchBinding):
+            sent = binding.requires if binding.entity is not None and binding.key_function is not None else ()
             request = BatchRequest(
-                binding.field, binding.arg, binding.entity, binding.path, binding.match, binding.items
+                binding.field, binding.arg, binding.entity, binding.path, binding.match, binding.items, sent
             )
             select = binding.select
             key_function = binding.coordinate if binding.key_function is not None else None

@@ -7,9 +7,10 @@ through several paths is fetched once, and keys the gateway needs for itself (pr
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
-__all__ = ["ForwardedField", "Selection", "SelectionBuilder", "print_selection"]
+__all__ = ["ForwardedField", "Selection", "SelectionBuilder", "merge_selections", "print_selection"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +51,14 @@ def print_selection(selection: Selection) -> str:
     return "{ " + " ".join(parts) + " }" if parts else "{ }"
 
 
+def merge_selections(selections: Iterable[Selection]) -> Selection:
+    """One selection asking for everything each of these asks (a key in several is merged, not repeated)."""
+    builder = SelectionBuilder()
+    for selection in selections:
+        builder.add(selection)
+    return builder.freeze()
+
+
 class SelectionBuilder:
     """Accumulates a selection while planning; the same key added twice is merged, not repeated."""
 
@@ -75,6 +84,16 @@ class SelectionBuilder:
         if fragment is None:
             fragment = self._fragments[type_name] = SelectionBuilder()
         return fragment
+
+    def add(self, selection: Selection) -> None:
+        """Everything `selection` asks for, merged into what is here."""
+        for field in selection.fields:
+            if field.selection is None:
+                self.add_leaf(field.key, field.name, field.arguments)
+            else:
+                self.add_object(field.key, field.name, field.arguments).add(field.selection)
+        for type_name, sub in selection.fragments:
+            self.on_type(type_name).add(sub)
 
     def keys(self) -> set[str]:
         return set(self._fields)

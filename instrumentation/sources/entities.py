@@ -1,21 +1,25 @@
 """Federation `_entities`: a GraphQL batch whose keys go out as representations and come back by position.
 
 `b{id}: _entities(representations: $k{id}) { ... on Product { ... } }`, each key sent as
-`{"__typename": entity, <match>: key}`. The answer lists one item per representation, in order: a count that
-differs means no item can be trusted to be its key's, and every key of the batch fails.
+`{"__typename": entity, <match>: key}`, or as the fields of a composite or nested key (`CompositeKey`). The
+answer lists one item per representation, in order: a count that differs means no item can be trusted to be its
+key's, and every key of the batch fails.
 
-The federation work extends this module (composite keys, `@requires`, supergraph subgraphs); what a source
-must implement is in sources/base.py.
+The fields of one entity asked of one subgraph at one level with the same representations share one
+`_entities` field: each representation is sent once, with the union of their selections, and each field reads
+its own part of the items. What a source must implement is in sources/base.py.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
+from collections.abc import Hashable, Sequence
 from typing import Any
 
 from ..errors import DownstreamBadResponse, FieldError
 from ..merge import Lookup, normalize
 from ..plan import BatchFetch, BatchRequest
+from ..selection import Selection, merge_selections, print_selection
 from .base import Part
 from .graphql import GraphQLSource
 
@@ -36,6 +40,16 @@ class EntitiesSource(GraphQLSource):
 
     def key_type(self, scalar: str) -> str:
         return "[_Any!]!"
+
+    def share(self, fetch: BatchFetch) -> Hashable:
+        request = fetch.request
+        return (request.entity, request.match, request.representation)
+
+    def part_field(self, part: Part) -> str:
+        if len(part.fetches) == 1:
+            return part.fetches[0].document_field
+        first = part.fetches[0]
+        return self.document_field(first.id, first.request, _union(tuple(f.selection for f in part.fetches)))
 
     def key_values(self, fetch: BatchFetch, keys: Sequence[Any]) -> Any:
         entity, match = fetch.request.entity, fetch.request.match
@@ -58,3 +72,10 @@ class EntitiesSource(GraphQLSource):
             answered = [failed] * len(keys)
         for k, item in zip(keys, answered, strict=True):
             lookup[normalize(k)] = item
+
+
+@functools.lru_cache(maxsize=1024)
+def _union(selections: tuple[Selection, ...]) -> str:
+    """The printed union of several fields' selections (the same few unions come back with every request of a
+    plan: computed once)."""
+    return print_selection(merge_selections(selections))

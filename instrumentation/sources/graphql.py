@@ -64,6 +64,10 @@ class GraphQLSource(Source):
         """The value of the keys variable `$k{id}`."""
         return list(keys)
 
+    def part_field(self, part: Part) -> str:
+        """The root field of the document that asks for one part's keys."""
+        return part.fetches[0].document_field
+
     def batch_call(self, parts: Sequence[Part], context: CallContext, level: int, chunk: int) -> GraphQLCall:
         fetches = [p.fetches[0] for p in parts]
         variables: dict[str, Any] = {}
@@ -77,7 +81,7 @@ class GraphQLSource(Source):
         client = context.variable_definitions
         definitions.update((name, client[name]) for f in fetches for name in f.variables if name in client)
         query = "query(" + ", ".join(f"${n}: {t}" for n, t in definitions.items()) + ") { "
-        query += " ".join(f.document_field for f in fetches) + " }"
+        query += " ".join(self.part_field(part) for part in parts) + " }"
         return GraphQLCall(
             fetches[0].service,
             query,
