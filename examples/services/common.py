@@ -39,6 +39,7 @@ __all__ = [
     "ADMIN_PATHS",
     "DB_KEY",
     "LIMITS_KEY",
+    "REGISTRY_TOKEN_ENV",
     "RUNNER_OPTIONS",
     "STATS_KEY",
     "TRACEPARENT",
@@ -429,6 +430,9 @@ async def start_app(
     return runner, base_url(host, bound_port(runner))
 
 
+REGISTRY_TOKEN_ENV = "FUNNEL_REGISTRY_TOKEN"
+
+
 def service_parser(name: str, description: str) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=f"python -m examples.services.{name}", description=description)
     parser.add_argument(
@@ -447,6 +451,17 @@ def service_parser(name: str, description: str) -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--parent-pid", type=int, default=None, help="exit when this process is gone (used by the launcher)"
+    )
+    parser.add_argument(
+        "--registry",
+        metavar="URL",
+        help="a Funnel gateway's base URL: register there once listening, heartbeat, deregister on exit",
+    )
+    parser.add_argument(
+        "--registry-token-env",
+        metavar="VAR",
+        default=REGISTRY_TOKEN_ENV,
+        help=f"the environment variable holding the registry's token (default: {REGISTRY_TOKEN_ENV})",
     )
     parser.add_argument(
         "--trace",
@@ -489,9 +504,39 @@ async def _serve(name: str, app: web.Application, args: argparse.Namespace) -> N
         raise SystemExit(f"{name}: cannot listen on {base_url(args.host, args.port)}: {error}") from None
     try:
         print(f"{name} listening on {url} (db: {app[DB_KEY].path or 'in memory'})", flush=True)
-        await _wait_for_shutdown(stop, args.parent_pid)
+        async with _registered(name, app, url, args):
+            await _wait_for_shutdown(stop, args.parent_pid)
     finally:
         await runner.cleanup()
+
+
+@contextlib.asynccontextmanager
+async def _registered(
+    name: str, app: web.Application, url: str, args: argparse.Namespace
+) -> AsyncIterator[None]:
+    """With `--registry`: the service registered at that gateway while the block runs."""
+    gateway = getattr(args, "registry", None)
+    if gateway is None:
+        yield
+        return
+    token = os.environ.get(args.registry_token_env)
+    if not token:
+        raise SystemExit(f"{name}: --registry needs the token in ${args.registry_token_env}")
+    from gateway.registry.client import RegistryClient  # only then: the services run without the gateway
+
+    graphql = any(resource.canonical == GRAPHQL_PATH for resource in app.router.resources())
+    client = RegistryClient(
+        gateway,
+        name,
+        url + GRAPHQL_PATH if graphql else url,
+        token=token,
+        protocol="graphql" if graphql else "rest",
+    )
+    await client.start()
+    try:
+        yield
+    finally:
+        await client.stop()
 
 
 def run_service(name: str, app: web.Application, args: argparse.Namespace) -> None:
