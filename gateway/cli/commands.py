@@ -63,6 +63,15 @@ def _serve(args: argparse.Namespace) -> int:
         port=settings.port if args.port is None else args.port,
     )
     workers: int = settings.workers if args.workers is None else args.workers
+    registry = config.registry
+    registering = registry.token is not None or registry.token_env is not None or registry.service_tokens
+    if workers > 1 and registry.backend == "memory" and registering:
+        print(
+            f"error: registry.backend memory keeps registrations in one process, and {workers} workers would "
+            "each keep their own: with --workers, use registry.backend: redis",
+            file=sys.stderr,
+        )
+        return 1
     with contextlib.ExitStack() as stack:
         on_worker_exit: Callable[[int], None] | None = None
         if workers > 1 and config.observability.metrics:

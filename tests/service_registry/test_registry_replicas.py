@@ -174,3 +174,17 @@ async def test_redis_stopped_and_started_again_under_load(
     assert len(answers) > 20
     failed = [a for a in answers if "errors" in a]
     assert failed == []
+
+
+async def test_workers_need_the_registry_in_redis(tmp_path: Path, cluster: Cluster) -> None:
+    config = tmp_path / "funnel.yaml"
+    config.write_text(
+        f"compose: true\nservices:\n  catalog:\n    url: {cluster.graphql_url('catalog')}\n"
+        f"registry:\n  token: {TOKEN}\nserver:\n  port: 0\n"
+    )
+    async with start_child(FUNNEL, "serve", "--config", str(config), "--workers", "2") as child:
+        assert await child.exit_code() == 1
+        assert child.errors() == (
+            "error: registry.backend memory keeps registrations in one process, and 2 workers would each keep "
+            "their own: with --workers, use registry.backend: redis\n"
+        )
