@@ -3,6 +3,16 @@
 The file is read as a YAML node tree (not as plain Python values) so that every problem can name its line.
 Which keys each section allows, and how each value is checked, is data (`_TOP_LEVEL`, `_SERVICE`): a new
 section of the file is one more entry there and one more field of `GatewayConfig`.
+
+A service may run as several instances: `url` is one, `instances:` lists the others (each an http(s) URL like
+`url`, none twice). The gateway spreads the calls over them, each with its own breaker and bulkhead, and checks
+each one every `registry.health.interval_ms` with the probe of `/ready` (GraphQL: `{ __typename }`; REST:
+`GET {instance}{health_path}`), so a service with several instances needs no key of its own for that:
+
+    services:
+      catalog:
+        url: http://catalog-1:4001/graphql
+        instances: [http://catalog-2:4001/graphql, http://catalog-3:4001/graphql]
 """
 
 from __future__ import annotations
@@ -87,6 +97,16 @@ class ExposedField:
 
 
 @dataclass(frozen=True, slots=True)
+class RegistryHealthConfig:
+    """`registry.health`: the active checks of every instance (YAML-listed and registered)."""
+
+    interval_ms: int = 1000
+    timeout_ms: int = 500
+    unhealthy_threshold: int = 2  # consecutive failed checks that take an instance out of rotation
+    healthy_threshold: int = 1  # consecutive passed checks that bring it back
+
+
+@dataclass(frozen=True, slots=True)
 class ServiceConfig:
     name: str
     url: str
@@ -101,8 +121,13 @@ class ServiceConfig:
     # off, a client sees the service's name and the error's code, and the details go to the log.
     expose_errors: bool = False
     forward_headers: tuple[str, ...] = ()  # lower-case header names passed on from the client's request
-    # REST only: what `/ready` asks (GET {url}{health_path}, any 2xx); a GraphQL service is asked `{ __typename }`.
+    # REST only: what `/ready` and the instances' health checks ask (GET {url}{health_path}, any 2xx); a GraphQL
+    # service is asked `{ __typename }` (POST), which every GraphQL server answers and which reaches its schema.
     health_path: str = "/health"
+    # `instances:` in the file: more URLs of the same service beside `url` (see `instances`).
+    other_instances: tuple[str, ...] = ()
+    # How the instances are checked when there are several: `registry.health`, the same for every service.
+    health: RegistryHealthConfig = RegistryHealthConfig()
     resilience: ResiliencePolicy = field(default_factory=ResiliencePolicy)
     location: SourceLocation | None = None
     # Composition (`compose: true`): where the service's own schema comes from, and which root fields it shows.
@@ -111,6 +136,12 @@ class ServiceConfig:
     expose: tuple[ExposedField, ...] | None = None  # None: every root field, under its own name
     # A Federation subgraph's: what its own schema says beyond the gateway schema (read from the supergraph).
     subgraph: SubgraphFacts | None = None
+
+    @property
+    def instances(self) -> tuple[str, ...]:
+        """Every instance's URL, `url` first. The gateway spreads the calls over them (see
+        gateway/resilience/pool.py); each answers the same schema."""
+        return (self.url, *self.other_instances)
 
 
 @dataclass(frozen=True, slots=True)
@@ -316,16 +347,6 @@ REGISTRY_BACKENDS: Final[tuple[RegistryBackend, ...]] = ("memory", "redis")
 
 
 @dataclass(frozen=True, slots=True)
-class RegistryHealthConfig:
-    """`registry.health`: the active checks of every instance (YAML-listed and registered)."""
-
-    interval_ms: int = 1000
-    timeout_ms: int = 500
-    unhealthy_threshold: int = 2  # consecutive failed checks that take an instance out of rotation
-    healthy_threshold: int = 1  # consecutive passed checks that bring it back
-
-
-@dataclass(frozen=True, slots=True)
 class RegistryConfig:
     """The `registry:` section: services joining at run time (POST /registry/services/{name}/instances).
 
@@ -424,12 +445,15 @@ def parse_config(text: str, path: str, environ: Mapping[str, str] | None = None)
     values = _CONFIG(reader, _Entry("", "", None, root))
     _check_composition_keys(reader, root)
     _check_supergraph_keys(reader, root)
+    _check_instances(reader, root)
     _check_redis_users(reader, values)
     if reader.problems:
         raise ConfigError(reader.problems)
     defaults = values.pop("resilience", {})
     drafts = values.get("services", {})
-    values["services"] = MappingProxyType({name: s.build(defaults) for name, s in drafts.items()})
+    registry = values.get("registry")
+    health = registry.health if registry is not None else RegistryHealthConfig()
+    values["services"] = MappingProxyType({name: s.build(defaults, health) for name, s in drafts.items()})
     values["resilience"] = GatewayResilience(**{k: v for k, v in defaults.items() if k in _REQUEST_WIDE})
     # `schema` is optional but GatewayConfig.schema_path has no default (its fields come before the defaults).
     return GatewayConfig(
@@ -898,9 +922,25 @@ _RESILIENCE: Final[Mapping[str, _Key]] = MappingProxyType(
     }
 )
 
+
+def _instance_urls(reader: _Reader, entry: _Entry) -> Any:
+    """`instances:`, each checked like `url`; a URL listed twice would count its instance twice (one that is the
+    `url` too is found by `_check_instances`)."""
+    urls = _list_of(_url)(reader, entry)
+    if urls is _INVALID:
+        return urls
+    first: dict[str, int] = {}
+    for index, url in enumerate(urls):
+        if first.setdefault(url, index) != index:
+            reader.report(entry.item(index, entry.value.value[index]), f"{url!r} is listed twice")
+            return _INVALID
+    return urls
+
+
 _SERVICE: Final[Mapping[str, _Key]] = MappingProxyType(
     {
         "url": _Key(_url, required=True),
+        "instances": _Key(_instance_urls, attr="other_instances"),
         "protocol": _Key(_protocol),
         "timeout_ms": _Key(_positive_int),
         "connect_timeout_ms": _Key(_positive_int),
@@ -929,11 +969,11 @@ class _ServiceDraft:
     def of(cls, **values: Any) -> _ServiceDraft:
         return cls(values)
 
-    def build(self, defaults: Mapping[str, Any]) -> ServiceConfig:
+    def build(self, defaults: Mapping[str, Any], health: RegistryHealthConfig) -> ServiceConfig:
         own = {k: v for k, v in defaults.items() if k in _SERVICE_DEFAULTS} | dict(self.values)
         policy = {k: v for k, v in defaults.items() if k in _POLICY}
         own["resilience"] = merge_policy(policy, own.pop("resilience", {}))
-        return ServiceConfig(**own)
+        return ServiceConfig(**own, health=health)
 
 
 _SERVER: Final[Mapping[str, _Key]] = MappingProxyType(
@@ -1392,6 +1432,24 @@ def _check_composition_keys(reader: _Reader, root: yaml.Node) -> None:
                 reader.report(
                     entry, f"{option} is only used when the schema is composed: add `compose: true`"
                 )
+
+
+def _check_instances(reader: _Reader, root: yaml.Node) -> None:
+    """`instances:` lists the service's other instances: its `url` again would count that instance twice."""
+    services = _plain_pairs(root).get("services")
+    if services is None:
+        return
+    for name, (key, value) in _plain_pairs(services[1]).items():
+        options = _plain_pairs(value)
+        if "url" not in options or "instances" not in options:
+            continue
+        url, (instances_key, instances) = options["url"][1], options["instances"]
+        if not isinstance(url, yaml.ScalarNode) or not isinstance(instances, yaml.SequenceNode):
+            continue  # reported by their own checks
+        entry = _Entry(f"services.{name}", name, key, value).child("instances", instances_key, instances)
+        for index, item in enumerate(instances.value):
+            if isinstance(item, yaml.ScalarNode) and item.value == url.value:
+                reader.report(entry.item(index, item), f"{url.value!r} is the service's url already")
 
 
 def _check_redis_users(reader: _Reader, values: Mapping[str, Any]) -> None:

@@ -115,6 +115,14 @@ class CircuitBreaker:
         calls, failures = self._window.totals()
         return BreakerSnapshot(self.url, self.state, calls, failures, self.opened, self.rejected)
 
+    def admits(self) -> bool:
+        """Would a call be let through now? (What `_admit` decides, without changing anything.)"""
+        if self.state == "open":
+            return self._clock() - self._opened_at >= self._wait_s
+        if self.state == "half_open":
+            return self._probes + self._successes < self.policy.half_open_probes
+        return True
+
     def _admit(self, call: Call) -> bool:
         """Let the call through (True when it is a probe) or raise CircuitOpen."""
         if self.state == "open":

@@ -14,11 +14,15 @@ A try that timed out is different: the service is hung or overloaded, and the sa
 most likely spend another whole timeout. It is retried only when another instance could take it and the deadline
 leaves room for another full try (hedging belongs with the registry's instances); with one instance a hung
 service costs a request its timeout, once.
+
+While a call is being tried, `tried_instances()` is the set of the instances its earlier tries went to: the
+instance picker below (pool.py) adds each one it sends a try to, and sends the next try elsewhere.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import random as _random
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -38,11 +42,31 @@ from registry.resilience import RetryPolicy
 from ..transport.base import Transport
 from .window import Clock, RollingWindow
 
-__all__ = ["RETRYABLE_STATUSES", "RetryBudget", "RetryTransport", "Sleep", "is_idempotent", "is_retryable"]
+__all__ = [
+    "RETRYABLE_STATUSES",
+    "RetryBudget",
+    "RetryTransport",
+    "Sleep",
+    "is_idempotent",
+    "is_retryable",
+    "tried_instances",
+]
 
 Sleep = Callable[[float], Awaitable[None]]
 
 RETRYABLE_STATUSES: Final = frozenset({429, 502, 503, 504})
+
+
+# A context variable, not an argument: the layers between (breaker, pool) keep the Transport protocol, and the
+# tries of one call run one after the other in its task, which the variable follows.
+_TRIED: contextvars.ContextVar[set[str] | None] = contextvars.ContextVar(
+    "funnel_tried_instances", default=None
+)
+
+
+def tried_instances() -> set[str] | None:
+    """The instances (their URLs) the current call's earlier tries went to; None outside a RetryTransport."""
+    return _TRIED.get()
 
 
 def is_retryable(error: DownstreamError) -> bool:
@@ -109,16 +133,20 @@ class RetryTransport:
     async def send(self, call: Call, headers: Mapping[str, str]) -> Any:
         self.budget.record_call()
         tries = 1
-        while True:
-            try:
-                return await self.inner.send(call, headers)
-            except DownstreamError as error:
-                delay = self._delay(call, error, tries)
-                if delay is None:
-                    raise
-            tries += 1
-            self.retries += 1
-            await self._sleep(delay)
+        token = _TRIED.set(set())
+        try:
+            while True:
+                try:
+                    return await self.inner.send(call, headers)
+                except DownstreamError as error:
+                    delay = self._delay(call, error, tries)
+                    if delay is None:
+                        raise
+                tries += 1
+                self.retries += 1
+                await self._sleep(delay)
+        finally:
+            _TRIED.reset(token)
 
     def _delay(self, call: Call, error: DownstreamError, tries: int) -> float | None:
         """How long to wait before the next try, or None to give up."""

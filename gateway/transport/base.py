@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any, Protocol
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol, runtime_checkable
 
 from instrumentation.call import Call
 
-__all__ = ["Transport"]
+__all__ = ["InstanceSet", "Transport"]
 
 
 class Transport(Protocol):
@@ -22,3 +22,10 @@ class Transport(Protocol):
     async def send(self, call: Call, headers: Mapping[str, str]) -> Any: ...
 
     async def close(self) -> None: ...
+
+
+@runtime_checkable
+class InstanceSet(Protocol):
+    """A transport that spreads its calls over a service's instances, and whose instances can change."""
+
+    def set_instances(self, urls: Sequence[str]) -> None: ...

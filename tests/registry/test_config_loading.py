@@ -151,7 +151,7 @@ def test_unknown_service_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     text = VALID.replace("    max_batch: 100\n", "    max_batch: 100\n    retries: 3\n")
     assert problems_of(tmp_path, monkeypatch, text) == [
         "gateway.yaml:9: services.catalog.retries: unknown key 'retries' "
-        "(allowed: connect_timeout_ms, expose, expose_errors, headers, health_path, max_batch, max_keys, max_response_bytes, "
+        "(allowed: connect_timeout_ms, expose, expose_errors, headers, health_path, instances, max_batch, max_keys, max_response_bytes, "
         "openapi, protocol, resilience, "
         "schema_file, timeout_ms, url)"
     ]
@@ -298,7 +298,7 @@ services:
         "gateway.yaml:9: services.catalog.max_batch: max_batch must be a positive integer, got 0",
         "gateway.yaml:12: services.catalog.headers.strip: unknown key 'strip' (allowed: forward)",
         "gateway.yaml:15: services.orders.timeout: unknown key 'timeout' "
-        "(allowed: connect_timeout_ms, expose, expose_errors, headers, health_path, max_batch, max_keys, max_response_bytes, "
+        "(allowed: connect_timeout_ms, expose, expose_errors, headers, health_path, instances, max_batch, max_keys, max_response_bytes, "
         "openapi, protocol, resilience, "
         "schema_file, timeout_ms, url)",
         "gateway.yaml:13: services.orders: missing required key 'url'",
