@@ -24,6 +24,7 @@ Read from the gateway's state when scraped (nothing is spent on them between scr
 | `funnel_circuit_breaker_state` (1 for the current state, 0 for the others) | service, endpoint, state |
 | `funnel_circuit_breaker_opened_total`, `funnel_circuit_breaker_rejected_total` | service, endpoint |
 | `funnel_bulkhead_in_flight`, `funnel_bulkhead_waiting` (gauges), `funnel_bulkhead_rejected_total` | service |
+| `funnel_instance_healthy` (1 in rotation, 0 out: services with several instances only) | service, endpoint |
 | `funnel_requests_shed_total`, `funnel_requests_in_flight` (load shedding, when the server sheds) | — |
 | `funnel_cache_hits_total`, `funnel_cache_misses_total`, `funnel_cache_entries` | cache (document, plan) |
 | `funnel_schema_version` (the live version, valued at its load time) | version |
@@ -39,7 +40,9 @@ Read from the gateway's state when scraped (nothing is spent on them between scr
 Every label value is bounded: services and endpoints come from the config, bindings from the schema, outcomes
 are a fixed set. Operation names come from clients, so only valid GraphQL names count, and only the first
 `max_operations` distinct ones: later ones are `other`, an anonymous operation is `anonymous`. A breaker's
-`endpoint` is its instance's URL (not `instance`, which Prometheus sets on every series it scrapes).
+`endpoint` is its instance's URL without credentials (not `instance`, which Prometheus sets on every series it
+scrapes): one series per instance, so a service with several has several; instances registered at run time
+are bounded by `registry.max_instances`.
 
 With `--workers N` every worker's metrics are summed in one exposition (`multiprocess.py`).
 """
@@ -348,19 +351,29 @@ def _resilience(clients: ServiceClients) -> Iterator[Metric]:
         "Downstream calls refused because the service's concurrency cap and queue were full.",
         labels=["service"],
     )
+    healthy = GaugeMetricFamily(
+        "funnel_instance_healthy",
+        "1 while an instance of a service with several is in rotation (its health checks pass), else 0.",
+        labels=["service", "endpoint"],
+    )
     for name, stack in stacks.items():
         retries.add_metric([name], stack.retry.retries)
         refused.add_metric([name], stack.retry.refused)
-        snapshot = stack.breaker.snapshot()
-        for each in BREAKER_STATES:
-            state.add_metric([name, snapshot.url, each], 1.0 if snapshot.state == each else 0.0)
-        opened.add_metric([name, snapshot.url], snapshot.opened)
-        rejected.add_metric([name, snapshot.url], snapshot.rejected)
-        in_flight.add_metric([name], stack.bulkhead.in_flight)
-        waiting.add_metric([name], stack.bulkhead.waiting)
-        full.add_metric([name], stack.bulkhead.rejected)
+        instances = stack.pool.instances
+        for instance in instances:
+            snapshot = instance.breaker.snapshot()
+            for each in BREAKER_STATES:
+                state.add_metric([name, snapshot.url, each], 1.0 if snapshot.state == each else 0.0)
+            opened.add_metric([name, snapshot.url], snapshot.opened)
+            rejected.add_metric([name, snapshot.url], snapshot.rejected)
+            if len(instances) > 1:  # with one there are no health checks
+                healthy.add_metric([name, snapshot.url], 1.0 if instance.healthy else 0.0)
+        # The bulkheads are per instance; the service's figures are their sums, as they were with one.
+        in_flight.add_metric([name], sum(i.bulkhead.in_flight for i in instances))
+        waiting.add_metric([name], sum(i.bulkhead.waiting for i in instances))
+        full.add_metric([name], sum(i.bulkhead.rejected for i in instances))
         shared.add_metric([name], stack.inflight.shared)
-    return iter((retries, refused, state, opened, rejected, in_flight, waiting, full, shared))
+    return iter((retries, refused, state, opened, rejected, in_flight, waiting, full, shared, healthy))
 
 
 def _caches(documents: DocumentCache) -> Iterator[Metric]:

@@ -53,7 +53,7 @@ from .masking import mask_errors
 from .media import GRAPHQL_RESPONSE, HTML, JSON, negotiate
 from .page import add_page_routes, page_response
 from .params import BadParams, GraphQLParams, from_json_body, from_url
-from .readiness import probe_all
+from .readiness import instance_details, probe_all
 from .registry_api import REGISTRY, REGISTRY_PATH, add_registry
 
 __all__ = [
@@ -462,6 +462,8 @@ async def _ready(request: web.Request) -> web.Response:
         "circuits": circuits,
         "schema": schema,
     }
+    if instances := instance_details(gateway.clients):  # services with several instances: each one's state
+        details["instances"] = instances
     registry = request.app.get(REGISTRY)
     if registry is not None:  # a Redis away is not unready: the last registry state keeps serving
         store = registry.store
