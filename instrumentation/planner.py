@@ -718,14 +718,14 @@ class _PlanBuilder:
 
 
 def _answered_in_parent_call(binding: Binding | None, owner: _Fetch) -> bool:
-    """A Federation subgraph that resolves an entity's field answers it for the entities it returns itself: in
-    the parent's own call, not in another `_entities` call to the same subgraph (unless the field `@requires`
-    values that must be sent with the key)."""
+    """A Federation subgraph that resolves an entity's field (the binding's service, or one it is also
+    answered by) answers it for the entities it returns itself: in the parent's own call, not in another
+    `_entities` call (unless the field `@requires` values that must be sent with the key)."""
     return (
         isinstance(binding, BatchBinding)
         and binding.entity is not None
         and binding.same_call
-        and binding.service == owner.service
+        and (binding.service == owner.service or owner.service in binding.answered_by)
     )
 
 

@@ -103,6 +103,9 @@ class BatchBinding:
     # False for a Federation `@requires` field: what it requires must be fetched first and sent with the key,
     # its `requires` planned like fields the client asked for (through their own bindings).
     same_call: bool = True
+    # Other services that answer it as `service` does (a Federation @shareable field): in the parent's own call
+    # when the parent came from one of them.
+    answered_by: tuple[str, ...] = ()
     location: SourceLocation | None = None
 
     @property

@@ -53,7 +53,7 @@ from ..composition.supergraph import supergraph_api_document
 from .field_set import FieldSetError, field_paths
 from .join import Supergraph, read_join
 
-__all__ = ["Representation", "annotate_supergraph", "subgraph_facts", "supergraph_services"]
+__all__ = ["EntityField", "annotate_supergraph", "subgraph_facts", "supergraph_services"]
 
 _ROOTS: Final = {OperationType.QUERY: "Query", OperationType.MUTATION: "Mutation"}
 
@@ -96,17 +96,20 @@ def subgraph_facts(supergraph: Supergraph, graph: str) -> SubgraphFacts:
 
 
 @dataclass(frozen=True, slots=True)
-class Representation:
-    """What an entity field's representations carry besides `__typename`, when it is more than one key field:
-    a composite key's fields, then those the field `@requires` (`sends_required`), fetched before it."""
+class EntityField:
+    """What an entity field's annotation does not say. `fields`: what its representations carry besides
+    `__typename` when it is more than one key field (a composite or nested key's paths, then those the field
+    `@requires`: `sends_required`, fetched before it); `answered_by`: the other subgraphs that resolve it too,
+    which answer it for the entities they return in the same call (a `@shareable` field)."""
 
-    fields: tuple[str, ...]
+    fields: tuple[str, ...] = ()
     sends_required: bool = False
+    answered_by: tuple[str, ...] = ()
 
 
-def annotate_supergraph(text: str, path: str) -> tuple[str, Supergraph, dict[str, Representation]]:
-    """The gateway SDL of the supergraph `text` (the file `path`), the join data, and the entity fields whose
-    representations carry several fields; ConfigError listing what cannot be served."""
+def annotate_supergraph(text: str, path: str) -> tuple[str, Supergraph, dict[str, EntityField]]:
+    """The gateway SDL of the supergraph `text` (the file `path`), the join data, and what the annotations of
+    entity fields do not say, by coordinate; ConfigError listing what cannot be served."""
     document = parse(text)
     supergraph = read_join(document)
     if not supergraph.graphs:
@@ -123,7 +126,7 @@ def annotate_supergraph(text: str, path: str) -> tuple[str, Supergraph, dict[str
     annotated = visit(api, annotator)
     if annotator.problems:
         raise ConfigError(annotator.problems)
-    return print_ast(annotated), supergraph, annotator.representations
+    return print_ast(annotated), supergraph, annotator.entity_fields
 
 
 def _root_names(document: DocumentNode) -> set[str]:
@@ -146,7 +149,7 @@ class _Annotator(Visitor):
         self.interface = False
         self.problems: list[Problem] = []
         # Entity fields whose representation has several fields (a composite key, @requires): by coordinate.
-        self.representations: dict[str, Representation] = {}
+        self.entity_fields: dict[str, EntityField] = {}
 
     def enter_object_type_definition(self, node: ObjectTypeDefinitionNode, *_: Any) -> None:
         self.type_name, self.interface = node.name.value, False
@@ -222,8 +225,12 @@ class _Annotator(Visitor):
                 except FieldSetError as error:
                     return self.refuse(coordinate, str(error))
                 sent = (*fields, *(f for f in required.get(graph, ()) if f not in fields))
-                if len(sent) > 1 or "." in sent[0]:
-                    self.representations[coordinate] = Representation(sent, bool(required))
+                if len(sent) == 1 and "." not in sent[0]:
+                    sent = ()  # the annotation's key says it all
+                # Not for a @requires field: each of its subgraphs needs the required values sent to it.
+                also = () if required else tuple(names[g] for g in resolvers if g != graph)
+                if sent or also:
+                    self.entity_fields[coordinate] = EntityField(sent, bool(required), also)
                 return (
                     f'@batch(service: "{names[graph]}", key: "{fields[0]}", match: "{fields[0]}", '
                     f'entity: "{entity}", select: "{field_name}")'

@@ -22,7 +22,7 @@ from registry.errors import ConfigError, Problem
 
 from ..fetching import FetchError, fetch_bytes
 from ..schema.annotations import load_schema
-from .annotate import Representation, annotate_supergraph, supergraph_services
+from .annotate import EntityField, annotate_supergraph, supergraph_services
 
 __all__ = ["CompositeKey", "load_supergraph", "read_supergraph"]
 
@@ -56,7 +56,7 @@ def load_supergraph(
     text = read_supergraph(source, where, line)
     extra = "" if extension is None else _read_extension(extension, where)
     try:
-        sdl, supergraph, representations = annotate_supergraph(text, source)
+        sdl, supergraph, entity_fields = annotate_supergraph(text, source)
     except GraphQLError as error:
         raise ConfigError(
             [Problem(f"the supergraph is not valid GraphQL: {error.message}", source)]
@@ -67,7 +67,7 @@ def load_supergraph(
     else:
         # The extension first, so that its problems name its own lines; the supergraph's annotations after it.
         schema, bindings = load_schema(extra + "\n" + sdl, extension, services)
-    return schema, tuple(_with_representations(bindings, representations)), services
+    return schema, tuple(_with_entity_fields(bindings, entity_fields)), services
 
 
 def _read_extension(path: str, where: str | None) -> str:
@@ -103,18 +103,21 @@ class CompositeKey:
         return values
 
 
-def _with_representations(
-    bindings: Iterable[Binding], representations: Mapping[str, Representation]
+def _with_entity_fields(
+    bindings: Iterable[Binding], entity_fields: Mapping[str, EntityField]
 ) -> Iterator[Binding]:
     for binding in bindings:
-        sent = representations.get(str(binding.coordinate))
-        if sent is not None and isinstance(binding, BatchBinding):
-            yield dataclasses.replace(
+        found = entity_fields.get(str(binding.coordinate))
+        if found is None or not isinstance(binding, BatchBinding):
+            yield binding
+            continue
+        binding = dataclasses.replace(binding, answered_by=found.answered_by)
+        if found.fields:
+            binding = dataclasses.replace(
                 binding,
                 key=None,
-                key_function=CompositeKey(sent.fields),
-                requires=sent.fields,
-                same_call=not sent.sends_required,
+                key_function=CompositeKey(found.fields),
+                requires=found.fields,
+                same_call=not found.sends_required,
             )
-        else:
-            yield binding
+        yield binding

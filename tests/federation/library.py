@@ -6,7 +6,8 @@
 - audio: Podcast, a kind of Media that media does not know;
 - ratings: `Media @interfaceObject` with `rating` for every kind of media;
 - shipping: `Book.shippingCost @requires(fields: "dimensions { weight }")`, a nested requirement;
-- search: `union Result = Book | Member`, whose members' fields live in other subgraphs (and no films).
+- search: `union Result = Book | Member`, whose members' fields live in other subgraphs (and no films), and
+  `Member.fullName @shareable` with accounts.
 
     async with run_library() as library:
         library.urls["media"]; library.stats["accounts"].entities
@@ -142,7 +143,7 @@ def _search() -> GraphQLSchema:
             {"__typename": "Book", "id": b["id"]} for b in BOOKS.values() if term in str(b["title"]).lower()
         ]
         members = [
-            {"__typename": "Member", **_reference((m["login"], m["organization"]))}
+            {"__typename": "Member", **_reference((m["login"], m["organization"])), "fullName": m["fullName"]}
             for m in MEMBERS
             if term in m["login"]
         ]

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from gateway.federation import annotate_supergraph, load_supergraph
-from gateway.federation.annotate import Representation
+from gateway.federation.annotate import EntityField
 from gateway.federation.field_set import FieldSetError, field_paths
 from gateway.federation.load import CompositeKey
 from gateway.gateway import Gateway
@@ -74,8 +74,9 @@ def test_field_sets_are_read_as_paths() -> None:
 def test_the_supergraph_becomes_annotations() -> None:
     sdl, _, representations = annotate_supergraph(SUPERGRAPH.read_text(), str(SUPERGRAPH))
     assert representations == {
-        "Member.fullName": Representation(("login", "organization.id")),
-        "Book.shippingCost": Representation(("id", "dimensions.weight"), sends_required=True),
+        # search answers it too, for the members it returns (@shareable)
+        "Member.fullName": EntityField(("login", "organization.id"), answered_by=("search",)),
+        "Book.shippingCost": EntityField(("id", "dimensions.weight"), sends_required=True),
     }
     annotated = {line.strip() for line in sdl.splitlines() if "rating" in line and "@batch" in line}
     # rating is the @interfaceObject's: asked of ratings about the interface, for every kind of media.
@@ -201,7 +202,8 @@ async def test_a_union_whose_members_live_in_other_subgraphs(library: Shop) -> N
             ]
         }
     }
-    assert calls(library) == {"accounts": (1, 2), "media": (1, 2), "search": (1, 0)}
+    # the members' names come from search (@shareable), their organizations' from accounts
+    assert calls(library) == {"accounts": (1, 1), "media": (1, 2), "search": (1, 0)}
 
 
 async def test_a_subgraph_is_asked_only_about_its_own_types(library: Shop) -> None:

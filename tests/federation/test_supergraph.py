@@ -18,7 +18,7 @@ from aiohttp import web
 
 from examples.services.common import start_app
 from gateway.federation import annotate_supergraph, load_supergraph
-from gateway.federation.annotate import Representation
+from gateway.federation.annotate import EntityField
 from gateway.federation.load import CompositeKey
 from gateway.gateway import Gateway
 from gateway.server import create_app
@@ -66,9 +66,9 @@ def test_the_supergraph_becomes_annotations() -> None:
     sdl, _, composite = annotate_supergraph(SUPERGRAPH.read_text(), str(SUPERGRAPH))
     # The SDL names the key's first field; the binding reads the whole representation (CompositeKey).
     assert composite == {
-        "Variant.stock": Representation(("productUpc", "sku")),
-        "Variant.color": Representation(("productUpc", "sku")),
-        "Product.shippingEstimate": Representation(("upc", "price"), sends_required=True),
+        "Variant.stock": EntityField(("productUpc", "sku")),
+        "Variant.color": EntityField(("productUpc", "sku")),
+        "Product.shippingEstimate": EntityField(("upc", "price"), sends_required=True),
     }
     annotated = [line.strip() for line in sdl.splitlines() if "@remote" in line or "@batch" in line]
     assert annotated == [
