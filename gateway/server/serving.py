@@ -1,6 +1,11 @@
 """Running the server: an event loop (uvloop when installed), a listening socket, a graceful stop on
 SIGINT/SIGTERM, and `--workers N` processes sharing one port through SO_REUSEPORT, a dead one started again.
 
+A server lets the garbage collector's youngest generation grow ten times larger than CPython's default before
+a collection: a request allocates thousands of objects that die with it, and with the default (700) the collector
+ran about once per request and, every few hundred requests, through everything the process holds (0.2 ms of a
+request's CPU on the peer-shaped query; none with the larger threshold, in sequence).
+
 A graceful stop turns `/ready` to 503 at once, keeps listening for `server.drain_ms` (a load balancer polling
 `/ready` stops sending meanwhile), closes the listening socket, lets the requests in flight finish (for up to
 `server.shutdown_timeout_ms`), then closes the gateway's client sessions.
@@ -10,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import multiprocessing
 import multiprocessing.connection
@@ -35,6 +41,7 @@ from .connections import ConnectionGuard, GuardedSite
 __all__ = [
     "WORKER_HEADER",
     "base_url",
+    "collect_less_often",
     "event_loop_factory",
     "listen_error",
     "listening",
@@ -55,6 +62,7 @@ _KILL_GRACE_S = 5.0
 _RESTART_BASE_S = 0.5
 _RESTART_MAX_S = 10.0
 _STEADY_S = 60.0  # a worker that ran this long before dying is restarted after the base delay again
+_YOUNG_THRESHOLD = 7000  # allocations between collections of the youngest generation (CPython's default: 700)
 
 
 def event_loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
@@ -104,6 +112,13 @@ async def listening(
         await runner.cleanup()
 
 
+def collect_less_often() -> None:
+    """Collections of the youngest generation (and so of the older ones) come ten times less often: most of
+    what a request allocates is freed by its reference count before a collection would look at it."""
+    _young, *older = gc.get_threshold()
+    gc.set_threshold(_YOUNG_THRESHOLD, *older)
+
+
 def stop_signals() -> asyncio.Event:
     """An event set by the first SIGINT or SIGTERM (a second one changes nothing: the stop is under way)."""
     stop = asyncio.Event()
@@ -126,6 +141,7 @@ async def serve(
     stop = stop_signals()  # before listening: a signal during start-up must still stop cleanly
     app = create_app(gateway, settings)
     _reload_on_hangup(app)
+    collect_less_often()
     if worker is not None:
         app.on_response_prepare.append(_name_worker(str(worker)))
     metrics = gateway.observability.metrics
