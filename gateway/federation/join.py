@@ -54,6 +54,13 @@ class JoinField:
     provides: str | None = None
     override: str | None = None
     used_overridden: bool = False
+    # Progressive `@override(label:)`: on the overriding field with `override`, on the overridden one without.
+    # Funnel treats it as fully overridden: the overridden subgraph is not asked for the field.
+    override_label: str | None = None
+
+    @property
+    def overridden(self) -> bool:
+        return self.used_overridden or (self.override_label is not None and self.override is None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,7 +87,7 @@ class Supergraph:
         if not joined:
             return self.type_graphs(type_name)
         # A bare `@join__field` (no graph) marks a field no subgraph of the type resolves: an @interfaceObject's.
-        own = {j.graph for j in joined if j.graph is not None and not j.external and not j.used_overridden}
+        own = {j.graph for j in joined if j.graph is not None and not j.external and not j.overridden}
         return tuple(g for g in self.graphs if g in own)
 
     def interface_objects(self, type_name: str, field_name: str) -> tuple[tuple[str, str], ...]:
@@ -173,6 +180,7 @@ def read_join(document: DocumentNode) -> Supergraph:
                         arguments.get("provides"),
                         arguments.get("override"),
                         arguments.get("usedOverridden", False),
+                        arguments.get("overrideLabel"),
                     )
                 )
     return Supergraph(

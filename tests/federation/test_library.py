@@ -236,6 +236,15 @@ async def test_the_fields_of_one_entity_go_in_one_entities_field(library: Shop) 
     ]
 
 
+async def test_a_progressive_override_is_taken_as_done(library: Shop) -> None:
+    async with gateway_for(library) as gateway:
+        answer = await gateway.execute("{ catalog { ... on Film { title minutes } } }")
+    # audio's 96 minutes, not media's 95: `@override(from: "media", label: "percent(10)")` as if at 100%
+    assert answer == {"data": {"catalog": [{}, {}, {"title": "Difference", "minutes": 96}]}}
+    assert calls(library) == {"audio": (1, 1), "media": (1, 0)}
+    assert "minutes" not in library.stats["media"].documents[0]
+
+
 async def test_batching_off_is_one_call_per_parent_with_nested_keys(library: Shop) -> None:
     async with gateway_for(library, batching=False) as gateway:
         answer = await gateway.execute(CASES["nested_key"])
@@ -266,7 +275,7 @@ async def test_funnel_check_the_library_against_its_subgraphs(library: Shop, tmp
         assert await child.exit_code(timeout=60) == 0
     # Media.rating is the interface object's on every kind of media: not media's, and not reported as missing
     assert line.strip() == (
-        f"OK: funnel.yaml (supergraph {os.path.relpath(SUPERGRAPH, tmp_path)}, 6 services, 16 annotated fields;"
+        f"OK: funnel.yaml (supergraph {os.path.relpath(SUPERGRAPH, tmp_path)}, 6 services, 18 annotated fields;"
         " checked against accounts, audio, media, ratings, search, shipping)"
     )
 
@@ -279,7 +288,7 @@ def test_funnel_check_and_explain_take_a_supergraph_alone(
     assert main(["check", "--supergraph", str(SUPERGRAPH), "--offline"]) == 0
     relative = os.path.relpath(SUPERGRAPH)
     assert capsys.readouterr().out == (
-        f"OK: {SUPERGRAPH} (supergraph {relative}, 6 services, 16 annotated fields)\n"
+        f"OK: {SUPERGRAPH} (supergraph {relative}, 6 services, 18 annotated fields)\n"
     )
     (tmp_path / "q.graphql").write_text(CASES["nested_requires_from_the_parent"])
     assert main(["explain", "--supergraph", str(SUPERGRAPH), str(tmp_path / "q.graphql")]) == 0
