@@ -353,3 +353,26 @@ async def test_service_clients_set_instances_changes_a_resilient_transport_in_pl
     assert [i.url for i in transport.pool.instances] == [A, B]
     await clients.close()
     assert instances.mocks[A].closed and instances.mocks[B].closed
+
+
+async def test_closing_closes_what_is_still_retiring() -> None:
+    gate = Gate()
+    instances = Instances({A: gate})
+    clients = ServiceClients(
+        {"catalog": ServiceConfig("catalog", A, other_instances=(B,), health=HEALTH)},
+        transport_factory=lambda s: ResilientTransport(s, base=instances, random=lambda: 0.0),
+    )
+    fetch = clients.fetcher({})
+
+    async def call() -> Any:
+        return await fetch(query())
+
+    running = asyncio.create_task(call())
+    await until(lambda: gate.waiting == 1)
+    clients.set_instances("catalog", [B])  # a is retiring: its call is still running
+    clients.remove("catalog")  # and so is the whole service
+    assert not instances.mocks[A].closed and not instances.mocks[B].closed
+    await clients.close()  # the gateway stops: everything is closed, busy or not
+    assert instances.mocks[A].closed and instances.mocks[B].closed
+    gate.open()
+    await asyncio.gather(running, return_exceptions=True)
