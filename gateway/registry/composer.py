@@ -79,11 +79,11 @@ def registered_services(config: GatewayConfig, state: RegistryState) -> dict[str
 
 
 def instance_urls(config: GatewayConfig, state: RegistryState) -> dict[str, tuple[str, ...]]:
-    """Every service's instances: the config's URL first (for a service it names), then the registered ones."""
+    """Every service's instances: the config's first (for a service it names), then the registered ones."""
     urls: dict[str, tuple[str, ...]] = {}
     for name, service in config.services.items():
         registered = [i.url for i in state.services.get(name, ())]
-        urls[name] = tuple(dict.fromkeys([service.url, *registered]))
+        urls[name] = tuple(dict.fromkeys([*service.instances, *registered]))
     for name, instances in state.services.items():
         if name not in config.services and instances:
             urls[name] = tuple(dict.fromkeys(i.url for i in instances))
@@ -170,6 +170,8 @@ class RegistryComposer:
             if built is not None:
                 return dataclasses.replace(built, registry_version=state.version)
             services = MappingProxyType({**self.config.services, **added})
+            # Bounded: the schemas introspected of services that left are dropped.
+            self._introspected = {k: v for k, v in self._introspected.items() if k[0] in added}
             if added:
                 schemas = [*(await self._config_service_schemas())]
                 for name, service in added.items():

@@ -1,10 +1,10 @@
 """The registry's instances handed to the gateway's transports: a service that joins gets one, its instances
-follow the registry, a service that leaves has its transport closed."""
+follow the registry (`ServiceClients.set_instances`, which keeps each kept instance's breaker and health), a
+service that leaves has its transport closed once its calls in flight are done."""
 
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping
-from typing import Any
 
 from registry.config import ServiceConfig
 
@@ -20,22 +20,15 @@ def route(
     before: Collection[str],
 ) -> None:
     """With `instances`: add a transport for each service of `services` not yet served and give every service
-    its instances. Without: close the transports of the services of `before` no longer in `services`."""
-    pool: Any = clients  # until the instance pool lands, only its first instance is served
+    its instances. Without: remove the services of `before` no longer in `services`."""
     if instances is None:
         for name in before:
-            if name not in services and hasattr(pool, "remove"):
-                pool.remove(name)
+            if name not in services and name in clients.transports:
+                clients.remove(name)
         return
     for name, service in services.items():
         if name not in clients.transports:
-            if hasattr(pool, "add"):
-                pool.add(service)
-            else:
-                from ..resilience import ResilientTransport
-
-                pool._transports[name] = ResilientTransport(service)
-                pool._forward[name] = frozenset()
+            clients.add(service)
     for name, urls in instances.items():
-        if hasattr(pool, "set_instances") and name in services:
-            pool.set_instances(name, urls)
+        if name in services and urls:
+            clients.set_instances(name, urls)

@@ -46,6 +46,7 @@ from ..registry.store import (
     make_store,
 )
 from ..registry.urls import MAX_NAME_LENGTH, Allowlist, valid_service_name
+from ..resilience import circuit_states, instance_states
 
 __all__ = ["REGISTRY", "REGISTRY_PATH", "RegistryTokens", "add_registry", "registry_tokens"]
 
@@ -233,6 +234,7 @@ class _RegistryAPI:
         """What GET /registry shows: no token, no URL's user information."""
         state = self.store.state
         now = time.time()
+        health = _health(self.gateway)
         services: dict[str, Any] = {}
         for name, instances in state.services.items():
             services[name] = {
@@ -247,6 +249,11 @@ class _RegistryAPI:
                             timespec="seconds"
                         ),
                         "expires_in_s": round(max(0.0, i.expires_at - now), 1),
+                        **(
+                            {"health": health[(name, redact_url(i.url))]}
+                            if (name, redact_url(i.url)) in health
+                            else {}
+                        ),
                     }
                     for i in instances
                 ],
@@ -415,6 +422,21 @@ class _RegistryAPI:
         except TimeoutError:
             log.warning("registry: version %d not recomposed within %g s", version, _SETTLE_S)
         return self.gateway.current.id
+
+
+def _health(gateway: Gateway) -> dict[tuple[str, str], dict[str, Any]]:
+    """(service, shown URL) -> what the transports know of the instance: its circuit, and whether its health
+    checks pass (run only for a service with several instances)."""
+    known: dict[tuple[str, str], dict[str, Any]] = {}
+    for name, circuit in circuit_states(gateway.clients).items():
+        known[(name, circuit.url)] = {"circuit": circuit.state}
+    for name, snapshots in instance_states(gateway.clients).items():
+        for snapshot in snapshots:
+            known[(name, snapshot.circuit.url)] = {
+                "circuit": snapshot.circuit.state,
+                "healthy": snapshot.healthy,
+            }
+    return known
 
 
 def _with(state: RegistryState, instance: Instance) -> RegistryState:

@@ -13,7 +13,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from examples.services import reviews
+from examples.services import catalog, reviews
 from examples.services.cluster import Cluster
 from examples.services.common import STATS_KEY, start_app
 from gateway.gateway import Gateway
@@ -79,16 +79,32 @@ class Extra:
     def requests(self) -> int:
         return int(self.app[STATS_KEY].snapshot()["requests"])
 
+    def reset(self) -> None:
+        self.app[STATS_KEY].reset()
 
-@pytest.fixture
-async def extra_reviews(tmp_path: Path) -> AsyncIterator[Extra]:
-    """A second reviews instance (its own database, seeded alike), stopped after the test."""
-    app = reviews.create_app(db_path=str(tmp_path / "reviews-2.sqlite3"))
+
+@contextlib.asynccontextmanager
+async def extra(create: Callable[..., web.Application], db_path: Path) -> AsyncIterator[Extra]:
+    app = create(db_path=str(db_path))
     runner, url = await start_app(app)
     try:
         yield Extra(url + "/graphql", app)
     finally:
         await runner.cleanup()
+
+
+@pytest.fixture
+async def extra_reviews(tmp_path: Path) -> AsyncIterator[Extra]:
+    """A second reviews instance (its own database, seeded alike), stopped after the test."""
+    async with extra(reviews.create_app, tmp_path / "reviews-2.sqlite3") as started:
+        yield started
+
+
+@pytest.fixture
+async def extra_catalog(tmp_path: Path) -> AsyncIterator[Extra]:
+    """A second catalog instance (its own database, seeded alike), stopped after the test."""
+    async with extra(catalog.create_app, tmp_path / "catalog-2.sqlite3") as started:
+        yield started
 
 
 @pytest.fixture

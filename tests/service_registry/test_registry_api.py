@@ -11,7 +11,7 @@ from examples.services.cluster import Cluster
 from examples.services.reviews import SDL as REVIEWS_SDL
 from gateway.server.app import WATCHER
 
-from .conftest import AUTH, CATALOG_TOKEN, REGISTRY, TOKEN, Serve, Served
+from .conftest import AUTH, CATALOG_TOKEN, REGISTRY, TOKEN, Extra, Serve, Served
 
 INSTANCES = "/registry/services/{}/instances"
 REVIEWED = "{ product(id: 2) { name reviews { rating } } }"
@@ -290,7 +290,7 @@ async def test_ready_and_metrics_show_the_registry(serve: Serve, cluster: Cluste
 
 
 async def test_a_hand_written_schema_takes_instances_of_its_services_only(
-    serve: Serve, cluster: Cluster
+    serve: Serve, cluster: Cluster, extra_catalog: Extra
 ) -> None:
     schema = 'type Product { id: ID! name: String! }\ntype Query { product(id: ID!): Product @remote(service: "catalog") }\n'
     served = await serve(REGISTRY, **{"gateway.graphql": schema})
@@ -300,7 +300,7 @@ async def test_a_hand_written_schema_takes_instances_of_its_services_only(
         "reviews is not in the config, and only a composed schema (compose: true) takes in services that join "
         "at run time: this gateway's schema is written by hand.",
     )
-    status, body = await register(served, "catalog", {"url": cluster.graphql_url("catalog") + "/"})
+    status, body = await register(served, "catalog", {"url": extra_catalog.url})
     assert status == 201, body
     assert body["schema_version"] == served.gateway.current.id
     assert await served.query("{ product(id: 1) { id } }") == {"data": {"product": {"id": "1"}}}

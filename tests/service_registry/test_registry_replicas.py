@@ -102,6 +102,14 @@ async def test_what_registers_through_one_replica_is_served_by_the_other(
         assert (await query(http, base, REVIEWED))["errors"][0]["message"] == UNKNOWN_REVIEWS
     assert (await cluster.stats("reviews"))["requests"] == 0
 
+    # One that stops renewing expires on both (a lease of a second, never renewed).
+    expiring = {"url": cluster.graphql_url("reviews"), "ttl_s": 1}
+    async with http.post(other + INSTANCES, json=expiring, headers=AUTH) as response:
+        assert response.status == 201, await response.text()
+    await until_served(http, one, True, PROPAGATION_S)
+    for base in replicas:
+        await until_served(http, base, False, 10)
+
 
 async def test_redis_stopped_and_started_again_under_load(
     replicas: list[str],
@@ -174,6 +182,14 @@ async def test_redis_stopped_and_started_again_under_load(
     assert len(answers) > 20
     failed = [a for a in answers if "errors" in a]
     assert failed == []
+    # Both instances are called now, through either replica.
+    await cluster.reset_stats()
+    extra_reviews.reset()
+    for base in replicas:
+        for _ in range(20):
+            assert "errors" not in await query(http, base, REVIEWED)
+    first, second = (await cluster.stats("reviews"))["requests"], extra_reviews.requests()
+    assert first + second == 40 and first > 0 and second > 0, (first, second)
 
 
 async def test_workers_need_the_registry_in_redis(tmp_path: Path, cluster: Cluster) -> None:
