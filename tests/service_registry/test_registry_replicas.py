@@ -139,8 +139,8 @@ async def test_redis_stopped_and_started_again_under_load(
         await asyncio.sleep(0.2)
         await redis.stop()
         # A registration while Redis is away: refused with Retry-After, nothing changes.
-        second = {"url": extra_reviews.url}
-        async with http.post(other + INSTANCES, json=second, headers=AUTH) as response:
+        joining = {"url": extra_reviews.url}
+        async with http.post(other + INSTANCES, json=joining, headers=AUTH) as response:
             assert response.status == 503, await response.text()
             assert response.headers["Retry-After"] == "1"
             assert await response.json() == {
@@ -159,7 +159,7 @@ async def test_redis_stopped_and_started_again_under_load(
         # The registering service tries again, as told: it arrives, at both replicas.
         async with asyncio.timeout(10):
             while True:
-                async with http.post(other + INSTANCES, json=second, headers=AUTH) as response:
+                async with http.post(other + INSTANCES, json=joining, headers=AUTH) as response:
                     if response.status == 201:
                         break
                     assert response.status == 503, await response.text()
