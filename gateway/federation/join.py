@@ -28,6 +28,8 @@ from graphql import (
     StringValueNode,
 )
 
+from .field_set import FieldSetError, field_paths
+
 __all__ = ["JoinField", "JoinGraph", "JoinType", "Supergraph", "read_join"]
 
 
@@ -75,6 +77,7 @@ class Supergraph:
         default_factory=lambda: MappingProxyType({})
     )
     members: Mapping[str, tuple[tuple[str, str], ...]] = field(default_factory=lambda: MappingProxyType({}))
+    owners: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))  # join v0.1
 
     def type_graphs(self, type_name: str) -> tuple[str, ...]:
         """The subgraphs that know the type, in the supergraph's order."""
@@ -85,7 +88,17 @@ class Supergraph:
         """The subgraphs that resolve the field themselves (not `@external` there, not overridden away)."""
         joined = self.fields.get((type_name, field_name))
         if not joined:
-            return self.type_graphs(type_name)
+            # Join v0.1: a field without `@join__field` is its type's owner's, and a key field the key's subgraph's
+            # too; later versions: every subgraph's that has the type.
+            owner = self.owners.get(type_name)
+            if owner is None:
+                return self.type_graphs(type_name)
+            keyed = {
+                t.graph
+                for t in self.types.get(type_name, ())
+                if t.key is not None and field_name in _key_fields(t.key)
+            }
+            return tuple(g for g in self.graphs if g == owner or g in keyed)
         # A bare `@join__field` (no graph) marks a field no subgraph of the type resolves: an @interfaceObject's.
         own = {j.graph for j in joined if j.graph is not None and not j.external and not j.overridden}
         return tuple(g for g in self.graphs if g in own)
@@ -130,6 +143,7 @@ def read_join(document: DocumentNode) -> Supergraph:
     fields: dict[tuple[str, str], list[JoinField]] = {}
     implements: dict[str, list[tuple[str, str]]] = {}
     members: dict[str, list[tuple[str, str]]] = {}
+    owners: dict[str, str] = {}
     for definition in document.definitions:
         name = getattr(getattr(definition, "name", None), "value", "")
         if name == "join__Graph":
@@ -158,7 +172,8 @@ def read_join(document: DocumentNode) -> Supergraph:
                 arguments = _arguments(directive)
                 members.setdefault(name, []).append((str(arguments["graph"]), str(arguments["member"])))
             elif directive.name.value == "join__owner":  # join v0.1: the owner resolves the type's fields
-                types.setdefault(name, []).append(JoinType(str(_arguments(directive)["graph"])))
+                owners[name] = str(_arguments(directive)["graph"])
+                types.setdefault(name, []).append(JoinType(owners[name]))
         composite = (
             ObjectTypeDefinitionNode,
             ObjectTypeExtensionNode,
@@ -189,7 +204,16 @@ def read_join(document: DocumentNode) -> Supergraph:
         MappingProxyType({k: tuple(v) for k, v in fields.items()}),
         MappingProxyType({k: tuple(v) for k, v in implements.items()}),
         MappingProxyType({k: tuple(v) for k, v in members.items()}),
+        MappingProxyType(owners),
     )
+
+
+def _key_fields(key: str) -> set[str]:
+    """The fields of the type itself that a key names (`login organization { id }`: login, organization)."""
+    try:
+        return {path.split(".")[0] for path in field_paths(key)}
+    except FieldSetError:
+        return set()  # refused where the key is used
 
 
 def _arguments(directive: Any) -> dict[str, Any]:

@@ -480,3 +480,31 @@ def test_funnel_compose_says_a_supergraph_is_composed_already(capsys: pytest.Cap
         f"{config}: the config serves a supergraph, composed already: funnel compose is for `compose: true`\n"
         f"1 problem in {config}\n"
     )
+
+
+FED1 = Path(__file__).parent / "fixtures" / "shop_fed1.graphql"
+
+
+async def test_a_federation_1_supergraph_is_served_like_its_federation_2_twin(shop: Shop) -> None:
+    overrides = {name: ServiceConfig(name, url) for name, url in shop.urls.items() if name != "inventory"}
+    schema, bindings, services = load_supergraph(str(FED1), overrides)
+    async with Gateway(schema, services, bindings) as gateway:
+        assert await gateway.execute(CASES["top_products"]) == TOP_PRODUCTS
+        # Product.name and price are the owner's (join v0.1 `@join__owner`): products answers them itself
+        assert calls(shop) == {"inventory": (0, 0), "products": (1, 0), "reviews": (1, 3), "users": (1, 2)}
+        shop.reset()
+        me = await gateway.execute("{ me { name reviews { product { name upc } } } }")
+    assert me == {
+        "data": {
+            "me": {
+                "name": "Ada Lovelace",
+                "reviews": [
+                    {"product": {"name": "Table", "upc": "1"}},
+                    {"product": {"name": "Couch", "upc": "2"}},
+                    {"product": {"name": "Lamp", "upc": "4"}},
+                ],
+            }
+        }
+    }
+    # a review's product comes from reviews with its key (upc is reviews' too, as its @key), its name from products
+    assert calls(shop) == {"inventory": (0, 0), "products": (1, 3), "reviews": (1, 1), "users": (1, 0)}
