@@ -1,11 +1,13 @@
 """Batching on against off: downstream calls and latency for N = 10, 100, 1000, side by side in one run.
 
 The example services run as child processes with a latency and a concurrency cap (defaults 5 ms and 16: a
-real service with a pool). Three gateways over the same schema answer the same queries: batching on (`on`:
-fetches of one service merged across levels where that costs no time), batching on with strictly one call per
-service per level (`on-per-level`: `merge_levels: false`), and batching off (`off`: one call per parent);
-requests alternate between them so that drift hits all. Calls and keys are read from the services' own
-`/stats`, per query.
+real service with a pool). Five gateways over the same data answer the same queries. Three over the annotated
+schema (examples/gateway.graphql): batching on (`on`: fetches of one service merged across levels where that
+costs no time), batching on with strictly one call per service per level (`on-per-level`: `merge_levels:
+false`), and batching off (`off`: one call per parent). Two over the services as an Apollo Federation supergraph
+(examples/federation/services: the same API schema, every join an `_entities` call to a subgraph endpoint of the
+same services): `federation-on` and `federation-off`. Requests alternate between them so that drift hits all.
+Calls and keys (ids, and `_entities` representations) are read from the services' own `/stats`, per query.
 
     python -m benchmarks.batching [--latency-ms 5] [--max-concurrency 16] [--iterations 10]
                                   [--quick] [--json PATH] [--plot PATH]
@@ -27,6 +29,7 @@ from .common import (
     add_common_arguments,
     add_service_arguments,
     example_gateway,
+    federation_gateway,
     machine,
     median,
     percentile,
@@ -79,6 +82,8 @@ async def run(sizes: list[int], iterations: int, latency_ms: float, max_concurre
             "on": example_gateway(urls),
             "on-per-level": example_gateway(urls, merge_levels=False),
             "off": example_gateway(urls, batching=False),
+            "federation-on": federation_gateway(urls),
+            "federation-off": federation_gateway(urls, batching=False),
         }
         async with aiohttp.ClientSession() as http:
             try:
@@ -96,6 +101,7 @@ async def run(sizes: list[int], iterations: int, latency_ms: float, max_concurre
             "iterations": iterations,
             "sizes": sizes,
             "mode": "in-process Gateway.execute",
+            "federation": "examples/federation/services/supergraph.graphql",
         },
         "machine": machine(),
         "runs": runs,
@@ -135,22 +141,33 @@ async def measure(
                 results[mode]["errors"] += len(response.get("errors", [])) or 1
     for mode, samples in timings.items():
         results[mode].update(p50_ms=median(samples), p95_ms=percentile(samples, 95), samples=len(samples))
-    on, off = results["on"], results["off"]
-    on["calls_ratio_off_on"] = sum(off["calls"].values()) / max(1, sum(on["calls"].values()))
-    on["latency_ratio_off_on"] = off["p50_ms"] / on["p50_ms"]
-    return [on, results["on-per-level"], off]
+    for on, off in (results["on"], results["off"]), (results["federation-on"], results["federation-off"]):
+        on["calls_ratio_off_on"] = sum(off["calls"].values()) / max(1, sum(on["calls"].values()))
+        on["latency_ratio_off_on"] = off["p50_ms"] / on["p50_ms"]
+    for batching in ("on", "off"):
+        federated = results[f"federation-{batching}"]
+        federated["latency_ratio_federation_annotation"] = federated["p50_ms"] / results[batching]["p50_ms"]
+    return [results[mode] for mode in gateways]
+
+
+STYLES = {  # mode: line style, label
+    "on": ("-o", "batching on"),
+    "on-per-level": (":^", "batching on, per level"),
+    "off": ("--s", "batching off"),
+    "federation-on": ("-.D", "federation, batching on"),
+    "federation-off": ("-.x", "federation, batching off"),
+}
 
 
 def plot(result: dict[str, Any], path: str) -> None:
     figure, (latency, calls) = subplots(2)
     for query in QUERIES:
-        for mode, style in (("on", "-o"), ("on-per-level", ":^"), ("off", "--s")):
+        for mode, (style, name) in STYLES.items():
             runs = [r for r in result["runs"] if r["query"] == query and r["mode"] == mode]
             sizes = [r["n"] for r in runs]
-            latency.plot(sizes, [r["p50_ms"] for r in runs], style, label=f"{query}, batching {mode}")
-            calls.plot(
-                sizes, [sum(r["calls"].values()) for r in runs], style, label=f"{query}, batching {mode}"
-            )
+            label = f"{query}, {name}"
+            latency.plot(sizes, [r["p50_ms"] for r in runs], style, label=label)
+            calls.plot(sizes, [sum(r["calls"].values()) for r in runs], style, label=label)
     for axes, label in ((latency, "p50 latency (ms)"), (calls, "downstream calls per query")):
         axes.set_xscale("log")
         axes.set_yscale("log")
@@ -159,7 +176,10 @@ def plot(result: dict[str, Any], path: str) -> None:
         axes.grid(True, which="both", alpha=0.3)
         axes.legend()
     settings = result["settings"]
-    title = f"Funnel: batching on vs off — services {settings['latency_ms']} ms, pool {settings['max_concurrency']}"
+    title = (
+        "Funnel: batching on vs off, annotations and federation"
+        f" — services {settings['latency_ms']} ms, pool {settings['max_concurrency']}"
+    )
     save_figure(figure, title, result, path)
 
 
@@ -173,6 +193,7 @@ COLUMNS = (
     "p95_ms",
     "calls_ratio_off_on",
     "latency_ratio_off_on",
+    "latency_ratio_federation_annotation",
     "errors",
 )  # the printed table
 

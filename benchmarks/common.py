@@ -23,19 +23,23 @@ from typing import Any
 
 import aiohttp
 
+from examples.services.graphql_http import SUBGRAPH_PATH
 from examples.services.launcher import ServiceProcesses
-from examples.services.topology import free_port, free_port_block
+from examples.services.topology import GRAPHQL_PATH, free_port, free_port_block
+from gateway.federation import load_supergraph
 from gateway.gateway import Gateway
 from gateway.observability import Observability
 from registry.config import ServiceConfig
 
 __all__ = [
     "EXAMPLE_SCHEMA",
+    "EXAMPLE_SUPERGRAPH",
     "add_common_arguments",
     "add_service_arguments",
     "count_fields",
     "cpu_seconds",
     "example_gateway",
+    "federation_gateway",
     "gateway_config",
     "gateway_process",
     "listening_process",
@@ -58,6 +62,14 @@ __all__ = [
 ]
 
 EXAMPLE_SCHEMA = Path(__file__).parents[1] / "examples" / "gateway.graphql"
+# The same services as an Apollo Federation v2 supergraph (scripts/federation/compose.sh): the same API schema.
+EXAMPLE_SUPERGRAPH = Path(__file__).parents[1] / "examples" / "federation" / "services" / "supergraph.graphql"
+_SUBGRAPH_PATHS = {
+    "accounts": SUBGRAPH_PATH,
+    "catalog": SUBGRAPH_PATH,
+    "orders": SUBGRAPH_PATH,
+    "reviews": GRAPHQL_PATH,
+}
 SERVICES = ("accounts", "catalog", "orders", "reviews")
 
 
@@ -142,6 +154,18 @@ def example_gateway(
         merge_levels=merge_levels,
         observability=observability,
     )
+    gateway.freeze()
+    return gateway
+
+
+def federation_gateway(urls: Mapping[str, str], *, batching: bool = True) -> Gateway:
+    """The example services served as a federation: EXAMPLE_SUPERGRAPH over their subgraph endpoints."""
+    overrides = {
+        name: ServiceConfig(name, urls[name] + path, timeout_ms=30_000)
+        for name, path in _SUBGRAPH_PATHS.items()
+    }
+    schema, bindings, services = load_supergraph(str(EXAMPLE_SUPERGRAPH), overrides)
+    gateway = Gateway(schema, services, bindings, batching=batching)
     gateway.freeze()
     return gateway
 

@@ -10,6 +10,9 @@ account (201, the account); ``PATCH /accounts/{id}`` changes the fields its body
 
 The same reads in an envelope, as many REST APIs answer: ``GET /v2/accounts?ids=`` answers
 ``{"items": [...], "count": n}`` and ``GET /v2/accounts/{id}`` answers ``{"data": {...}}``.
+
+At ``/subgraph`` the same accounts as an Apollo Federation v2 subgraph (``SUBGRAPH_SDL``, GraphQL over HTTP):
+``Account`` an entity keyed by id.
 """
 
 from __future__ import annotations
@@ -23,6 +26,9 @@ from typing import Any
 
 import yaml
 from aiohttp import web
+from ariadne import QueryType
+from ariadne.contrib.federation import FederatedObjectType
+from graphql import GraphQLResolveInfo, GraphQLSchema
 
 from .common import (
     DB_KEY,
@@ -37,8 +43,18 @@ from .common import (
     run_service,
     service_parser,
 )
+from .graphql_http import SUBGRAPH_PATH, add_graphql_routes, federated_schema
 
-__all__ = ["ACCOUNT_COUNT", "OPENAPI_FILE", "create_app", "main", "openapi_document", "seed_accounts"]
+__all__ = [
+    "ACCOUNT_COUNT",
+    "OPENAPI_FILE",
+    "SUBGRAPH_SDL",
+    "build_subgraph_schema",
+    "create_app",
+    "main",
+    "openapi_document",
+    "seed_accounts",
+]
 
 ACCOUNT_COUNT = 1000
 OPENAPI_FILE = Path(__file__).with_name("accounts.openapi.yaml")
@@ -54,6 +70,20 @@ _LAST_NAMES = (
     "Kahn", "Knuth", "Lamport", "Liskov", "Lovelace", "McCarthy", "Perlman", "Ritchie", "Shannon",
     "Sutherland", "Thompson", "Turing", "Wilson", "Wirth",
 )  # fmt: skip
+
+SUBGRAPH_SDL = """
+extend schema @link(url: "https://specs.apollo.dev/federation/v2.3", import: ["@key"])
+
+type Account @key(fields: "id") {
+  id: ID!
+  name: String!
+  email: String!
+}
+
+type Query {
+  account(id: ID!): Account
+}
+"""
 
 _SCHEMA = ("CREATE TABLE accounts (id INTEGER PRIMARY KEY, name TEXT NOT NULL, email TEXT NOT NULL)",)
 _SELECT = "SELECT id, name, email FROM accounts"
@@ -175,6 +205,26 @@ async def _openapi(_request: web.Request) -> web.Response:
     return json_response(openapi_document())
 
 
+def _account_row(conn: sqlite3.Connection, raw: object) -> Any:
+    account_id = parse_id(raw)
+    return None if account_id is None else conn.execute(f"{_SELECT} WHERE id = ?", (account_id,)).fetchone()
+
+
+_subgraph_query = QueryType()
+_subgraph_query.set_field("account", lambda _obj, info, id: _account_row(info.context.db, id))
+_account_entity = FederatedObjectType("Account")
+
+
+@_account_entity.reference_resolver
+def _resolve_account_reference(_obj: Any, info: GraphQLResolveInfo, representation: dict[str, Any]) -> Any:
+    return _account_row(info.context.db, representation.get("id"))
+
+
+@functools.cache
+def build_subgraph_schema() -> GraphQLSchema:
+    return federated_schema(SUBGRAPH_SDL, _subgraph_query, _account_entity)
+
+
 def create_app(
     *, db_path: str | None = None, latency_ms: float = 0, max_concurrency: int | None = None
 ) -> web.Application:
@@ -188,6 +238,7 @@ def create_app(
     app.router.add_get("/v2/accounts", _enveloped_accounts)
     app.router.add_get("/v2/accounts/{id}", _enveloped_account)
     app.router.add_get("/openapi.json", _openapi)
+    add_graphql_routes(app, build_subgraph_schema(), SUBGRAPH_PATH)
     return app
 
 

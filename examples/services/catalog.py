@@ -2,6 +2,9 @@
 
 ``productsByIds`` is the batch field a gateway calls once per level; it answers in descending id order
 (deliberately not the order asked for) and leaves unknown ids out.
+
+At ``/subgraph`` the same products as an Apollo Federation v2 subgraph (``SUBGRAPH_SDL``): ``Product`` an entity
+keyed by id, with its ``seller`` as an ``Account`` reference for accounts to resolve.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from typing import Any
 
 from aiohttp import web
 from ariadne import MutationType, QueryType, make_executable_schema
+from ariadne.contrib.federation import FederatedObjectType
 from graphql import GraphQLError, GraphQLResolveInfo, GraphQLSchema
 
 from .accounts import ACCOUNT_COUNT
@@ -26,9 +30,18 @@ from .common import (
     run_service,
     service_parser,
 )
-from .graphql_http import add_graphql_routes, count_root_keys, fetch_page
+from .graphql_http import SUBGRAPH_PATH, add_graphql_routes, count_root_keys, federated_schema, fetch_page
 
-__all__ = ["PRODUCT_COUNT", "SDL", "build_schema", "create_app", "main", "seed_products"]
+__all__ = [
+    "PRODUCT_COUNT",
+    "SDL",
+    "SUBGRAPH_SDL",
+    "build_schema",
+    "build_subgraph_schema",
+    "create_app",
+    "main",
+    "seed_products",
+]
 
 PRODUCT_COUNT = 500
 _SEED = 2002
@@ -53,6 +66,28 @@ type Query {
 
 type Mutation {
   updatePrice(productId: ID!, price: Float!): Product!
+}
+"""
+
+SUBGRAPH_SDL = """
+extend schema @link(url: "https://specs.apollo.dev/federation/v2.3", import: ["@key"])
+
+type Product @key(fields: "id") {
+  id: ID!
+  name: String!
+  price: Float!
+  sellerId: ID!
+  seller: Account
+}
+
+type Account @key(fields: "id", resolvable: false) {
+  id: ID!
+}
+
+type Query {
+  "Products ordered by id; after is the id of the last product of the previous page."
+  products(first: Int!, after: ID): [Product!]!
+  product(id: ID!): Product
 }
 """
 
@@ -154,12 +189,30 @@ def build_schema() -> GraphQLSchema:
     return count_root_keys(make_executable_schema(SDL, _query, _mutation))
 
 
+_subgraph_query = QueryType()
+_subgraph_query.set_field("products", _resolve_products)
+_subgraph_query.set_field("product", _resolve_product)
+_product_entity = FederatedObjectType("Product")
+_product_entity.set_field("seller", lambda product, _info: {"id": product["sellerId"]})
+
+
+@_product_entity.reference_resolver
+def _resolve_product_reference(_obj: Any, info: GraphQLResolveInfo, representation: dict[str, Any]) -> Any:
+    return _product(info.context.db, representation.get("id"))
+
+
+@functools.cache
+def build_subgraph_schema() -> GraphQLSchema:
+    return federated_schema(SUBGRAPH_SDL, _subgraph_query, _product_entity)
+
+
 def create_app(
     *, db_path: str | None = None, latency_ms: float = 0, max_concurrency: int | None = None
 ) -> web.Application:
     database = Database("catalog", "products", _SCHEMA, _seed, db_path)
     app = create_service_app(database, latency_ms=latency_ms, max_concurrency=max_concurrency)
     add_graphql_routes(app, build_schema())
+    add_graphql_routes(app, build_subgraph_schema(), SUBGRAPH_PATH)
     return app
 
 

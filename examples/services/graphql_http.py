@@ -7,6 +7,9 @@ of the wrong type) answer 4xx with ``{"errors": [...]}`` and no ``data``; field 
 
 Schemas are built with ariadne; execution calls graphql-core directly so that the service controls the
 status codes, caches parsing and validation per query text, and never puts a stack trace in an answer.
+
+Catalog, orders and accounts also answer as Apollo Federation v2 subgraphs at ``/subgraph`` (``SUBGRAPH_PATH``;
+reviews is one at ``/graphql``), over the same database: ``federated_schema`` builds those schemas.
 """
 
 from __future__ import annotations
@@ -17,17 +20,22 @@ import sqlite3
 from collections.abc import Mapping
 from dataclasses import dataclass
 from inspect import isawaitable
-from typing import Any
+from typing import Any, cast
 
 import orjson
 from aiohttp import web
+from ariadne import SchemaBindable
+from ariadne.contrib.federation import make_federated_schema
+from ariadne.utils import type_get_extension
 from graphql import (
     DocumentNode,
     ExecutionResult,
     GraphQLError,
     GraphQLFieldResolver,
+    GraphQLObjectType,
     GraphQLResolveInfo,
     GraphQLSchema,
+    GraphQLUnionType,
     OperationType,
     execute,
     get_operation_ast,
@@ -40,10 +48,12 @@ from .topology import GRAPHQL_PATH
 
 __all__ = [
     "SCHEMA_KEY",
+    "SUBGRAPH_PATH",
     "GraphQLContext",
     "GraphQLParams",
     "add_graphql_routes",
     "count_root_keys",
+    "federated_schema",
     "fetch_page",
     "format_error",
     "graphql_params",
@@ -51,7 +61,8 @@ __all__ = [
 
 log = logging.getLogger("examples.services")
 
-SCHEMA_KEY = web.AppKey("graphql_schema", GraphQLSchema)
+SCHEMA_KEY = web.AppKey("graphql_schema", GraphQLSchema)  # the schema at GRAPHQL_PATH
+SUBGRAPH_PATH = "/subgraph"
 
 # Root-field arguments that name what is looked up: a list counts its length, a single id counts one.
 _KEY_LIST_ARGUMENTS = ("ids", "representations")
@@ -164,9 +175,8 @@ def _is_mutation(document: DocumentNode, operation_name: str | None) -> bool:
     return operation is not None and operation.operation is OperationType.MUTATION
 
 
-async def _graphql_handler(request: web.Request) -> web.Response:
+async def _graphql_handler(request: web.Request, schema: GraphQLSchema) -> web.Response:
     params = await _read_params(request)
-    schema = request.app[SCHEMA_KEY]
     prepared = _prepare(schema, params.query)
     if isinstance(prepared, list):
         return _errors_response(prepared, 400)
@@ -184,10 +194,53 @@ async def _graphql_handler(request: web.Request) -> web.Response:
     return _result_response(result)
 
 
-def add_graphql_routes(app: web.Application, schema: GraphQLSchema) -> None:
-    app[SCHEMA_KEY] = schema
-    app.router.add_post(GRAPHQL_PATH, _graphql_handler)
-    app.router.add_get(GRAPHQL_PATH, _graphql_handler)
+def add_graphql_routes(app: web.Application, schema: GraphQLSchema, path: str = GRAPHQL_PATH) -> None:
+    if path == GRAPHQL_PATH:
+        app[SCHEMA_KEY] = schema
+
+    async def handler(request: web.Request) -> web.Response:
+        return await _graphql_handler(request, schema)
+
+    app.router.add_post(path, handler)
+    app.router.add_get(path, handler)
+
+
+# ---------------------------------------------------------------------------------------------- federation
+
+
+def _entity(info: GraphQLResolveInfo, entity_types: dict[str, GraphQLObjectType], representation: Any) -> Any:
+    """One entity, or the error for it alone: graphql-core turns an Exception list item into a null item
+    with an error at ``["_entities", index]``."""
+    typename = representation.get("__typename") if isinstance(representation, dict) else None
+    if not isinstance(typename, str):
+        return GraphQLError("Each representation must be an object with a string '__typename'")
+    entity_type = entity_types.get(typename)
+    if entity_type is None:
+        known = ", ".join(sorted(entity_types))
+        return GraphQLError(f"Unknown entity type '{typename}'; this subgraph resolves {known}")
+    resolve_reference = type_get_extension(entity_type, "__resolve_reference__")
+    try:
+        entity = resolve_reference(entity_type, info, representation)
+    except Exception as error:
+        return error
+    return None if entity is None else {**entity, "__typename": typename}
+
+
+def _resolve_entities(_obj: None, info: GraphQLResolveInfo, representations: list[Any]) -> list[Any]:
+    # Replaces ariadne's resolver, which fails the whole list on the first unknown __typename.
+    # A type keyed here with `resolvable: false` (a reference to another subgraph's entity) has no resolver.
+    union = cast(GraphQLUnionType, info.schema.get_type("_Entity"))
+    entity_types = {t.name: t for t in union.types if type_get_extension(t, "__resolve_reference__")}
+    return [_entity(info, entity_types, representation) for representation in representations]
+
+
+def federated_schema(sdl: str, *bindables: SchemaBindable) -> GraphQLSchema:
+    """An Apollo Federation v2 subgraph: ``_entities`` answers in representation order, a representation
+    it cannot resolve is an error for that entity alone, and the root keys are counted (``count_root_keys``)."""
+    schema = make_federated_schema(sdl, *bindables)
+    query_type = cast(GraphQLObjectType, schema.query_type)
+    query_type.fields["_entities"].resolve = _resolve_entities
+    return count_root_keys(schema)
 
 
 # ------------------------------------------------------------------------------------------ resolver helpers

@@ -3,6 +3,9 @@
 ``placeOrder`` checks the buyer on accounts (``GET /accounts/{id}``) and reads the product's current price
 from catalog (``product(id:) { price }``), both over HTTP and at the same time, then stores that price as
 the order's ``unitPrice``: an order keeps the price it was bought at whatever the catalog does later.
+
+At ``/subgraph`` the same orders as an Apollo Federation v2 subgraph (``SUBGRAPH_SDL``): ``Order`` an entity keyed
+by id, its ``product`` and ``buyer`` references for catalog and accounts to resolve, and ``Account.orders``.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 from ariadne import MutationType, QueryType, make_executable_schema
+from ariadne.contrib.federation import FederatedObjectType
 from graphql import GraphQLError, GraphQLResolveInfo, GraphQLSchema
 
 from .accounts import ACCOUNT_COUNT
@@ -32,7 +36,7 @@ from .common import (
     run_service,
     service_parser,
 )
-from .graphql_http import add_graphql_routes, count_root_keys, fetch_page
+from .graphql_http import SUBGRAPH_PATH, add_graphql_routes, count_root_keys, federated_schema, fetch_page
 from .topology import DEFAULT_HOST, GRAPHQL_PATH, base_url, default_port
 
 __all__ = [
@@ -40,9 +44,11 @@ __all__ = [
     "DEFAULT_CATALOG_URL",
     "ORDER_COUNT",
     "SDL",
+    "SUBGRAPH_SDL",
     "UPSTREAMS_KEY",
     "Upstreams",
     "build_schema",
+    "build_subgraph_schema",
     "create_app",
     "main",
     "seed_orders",
@@ -77,6 +83,38 @@ type Query {
 
 type Mutation {
   placeOrder(buyerId: ID!, productId: ID!, quantity: Int!): Order!
+}
+"""
+
+SUBGRAPH_SDL = """
+extend schema @link(url: "https://specs.apollo.dev/federation/v2.3", import: ["@key"])
+
+type Order @key(fields: "id") {
+  id: ID!
+  buyerId: ID!
+  productId: ID!
+  quantity: Int!
+  "The product's price when the order was placed."
+  unitPrice: Float!
+  "ISO-8601, UTC."
+  createdAt: String!
+  product: Product
+  buyer: Account
+}
+
+type Product @key(fields: "id", resolvable: false) {
+  id: ID!
+}
+
+type Account @key(fields: "id") {
+  id: ID!
+  "Every order the account placed."
+  orders: [Order!]!
+}
+
+type Query {
+  "Orders ordered by id; after is the id of the last order of the previous page."
+  orders(first: Int!, after: ID): [Order!]!
 }
 """
 
@@ -268,6 +306,38 @@ def build_schema() -> GraphQLSchema:
     return count_root_keys(make_executable_schema(SDL, _query, _mutation))
 
 
+_subgraph_query = QueryType()
+_subgraph_query.set_field("orders", _resolve_orders)
+_order_entity = FederatedObjectType("Order")
+_order_entity.set_field("product", lambda order, _info: {"id": order["productId"]})
+_order_entity.set_field("buyer", lambda order, _info: {"id": order["buyerId"]})
+_account_entity = FederatedObjectType("Account")
+
+
+@_order_entity.reference_resolver
+def _resolve_order_reference(_obj: Any, info: GraphQLResolveInfo, representation: dict[str, Any]) -> Any:
+    order_id = parse_id(representation.get("id"))
+    if order_id is None:
+        return None
+    return info.context.db.execute(f"{_SELECT} WHERE id = ?", (order_id,)).fetchone()
+
+
+@_account_entity.reference_resolver
+def _resolve_account_reference(_obj: Any, _info: GraphQLResolveInfo, representation: dict[str, Any]) -> Any:
+    return {"id": representation.get("id")}
+
+
+@_account_entity.field("orders")
+def _resolve_account_orders(account: dict[str, Any], info: GraphQLResolveInfo) -> Any:
+    buyer_id = parse_id(account["id"])
+    return info.context.db.execute(f"{_SELECT} WHERE buyer_id = ? ORDER BY id", (buyer_id,)).fetchall()
+
+
+@functools.cache
+def build_subgraph_schema() -> GraphQLSchema:
+    return federated_schema(SUBGRAPH_SDL, _subgraph_query, _order_entity, _account_entity)
+
+
 def create_app(
     *,
     db_path: str | None = None,
@@ -282,6 +352,7 @@ def create_app(
     app[UPSTREAMS_KEY] = Upstreams(catalog_url, accounts_url)
     app.cleanup_ctx.append(_upstreams_context)
     add_graphql_routes(app, build_schema())
+    add_graphql_routes(app, build_subgraph_schema(), SUBGRAPH_PATH)
     return app
 
 

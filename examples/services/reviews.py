@@ -11,18 +11,17 @@ import functools
 import random
 import sqlite3
 from collections.abc import Sequence
-from typing import Any, cast
+from typing import Any
 
 from aiohttp import web
 from ariadne import QueryType
-from ariadne.contrib.federation import FederatedObjectType, make_federated_schema
-from ariadne.utils import type_get_extension
-from graphql import GraphQLError, GraphQLObjectType, GraphQLResolveInfo, GraphQLSchema, GraphQLUnionType
+from ariadne.contrib.federation import FederatedObjectType
+from graphql import GraphQLError, GraphQLResolveInfo, GraphQLSchema
 
 from .accounts import ACCOUNT_COUNT
 from .catalog import PRODUCT_COUNT
 from .common import Database, app_options, create_service_app, parse_id, run_service, service_parser
-from .graphql_http import add_graphql_routes, count_root_keys, fetch_page
+from .graphql_http import add_graphql_routes, federated_schema, fetch_page
 
 __all__ = ["SDL", "build_schema", "create_app", "main", "seed_reviews"]
 
@@ -125,37 +124,9 @@ def _resolve_product_reviews(product: dict[str, Any], info: GraphQLResolveInfo) 
     ).fetchall()
 
 
-def _entity(info: GraphQLResolveInfo, entity_types: dict[str, GraphQLObjectType], representation: Any) -> Any:
-    """One entity, or the error for it alone: graphql-core turns an Exception list item into a null item
-    with an error at ``["_entities", index]``."""
-    typename = representation.get("__typename") if isinstance(representation, dict) else None
-    if not isinstance(typename, str):
-        return GraphQLError("Each representation must be an object with a string '__typename'")
-    entity_type = entity_types.get(typename)
-    if entity_type is None:
-        known = ", ".join(sorted(entity_types))
-        return GraphQLError(f"Unknown entity type '{typename}'; this subgraph resolves {known}")
-    resolve_reference = type_get_extension(entity_type, "__resolve_reference__")
-    try:
-        entity = resolve_reference(entity_type, info, representation)
-    except Exception as error:
-        return error
-    return None if entity is None else {**entity, "__typename": typename}
-
-
-def _resolve_entities(_obj: None, info: GraphQLResolveInfo, representations: list[Any]) -> list[Any]:
-    # Replaces ariadne's resolver, which fails the whole list on the first unknown __typename.
-    union = cast(GraphQLUnionType, info.schema.get_type("_Entity"))
-    entity_types = {entity_type.name: entity_type for entity_type in union.types}
-    return [_entity(info, entity_types, representation) for representation in representations]
-
-
 @functools.cache
 def build_schema() -> GraphQLSchema:
-    schema = make_federated_schema(SDL, _query, _product)
-    query_type = cast(GraphQLObjectType, schema.query_type)
-    query_type.fields["_entities"].resolve = _resolve_entities
-    return count_root_keys(schema)
+    return federated_schema(SDL, _query, _product)
 
 
 def create_app(

@@ -57,19 +57,26 @@ def test_batching_quick(tmp_path: Path) -> None:
     result = run_benchmark("batching", tmp_path)
     assert result["benchmark"] == "batching"
     runs = {(r["query"], r["n"], r["mode"]): r for r in result["runs"]}
-    assert sorted(runs) == sorted(
-        (q, n, m) for q in ("flat", "deep") for n in (10, 100) for m in ("on", "on-per-level", "off")
-    )
+    modes = ("on", "on-per-level", "off", "federation-on", "federation-off")
+    assert sorted(runs) == sorted((q, n, m) for q in ("flat", "deep") for n in (10, 100) for m in modes)
     for (query, n, mode), run in runs.items():
         assert run["errors"] == 0 and run["complete"] is True, run
         products = distinct_products(n)
         buyers, sellers, everyone = distinct_buyers_and_sellers(n)
-        batched = mode != "off"
+        batched = not mode.endswith("off")
+        # The federation's plan asks catalog for each Product field in an `_entities` of its own (flat: name
+        # and price; deep: name and seller): twice the products in the one call, two calls per parent when off.
+        per_product = 2 if mode.startswith("federation") else 1
         if query == "flat":
-            expected_calls = {"orders": 1, "catalog": 1 if batched else n, "accounts": 0, "reviews": 0}
+            expected_calls = {
+                "orders": 1,
+                "catalog": 1 if batched else per_product * n,
+                "accounts": 0,
+                "reviews": 0,
+            }
             expected_keys = {
                 "orders": 0,
-                "catalog": products if batched else n,
+                "catalog": per_product * (products if batched else n),
                 "accounts": 0,
                 "reviews": 0,
             }
@@ -84,12 +91,26 @@ def test_batching_quick(tmp_path: Path) -> None:
                 "accounts": buyers + sellers,
                 "reviews": products,
             }
+        elif mode == "federation-on":  # buyers and sellers in one accounts call, as two `_entities` lists
+            expected_calls = {"orders": 1, "catalog": 1, "accounts": 1, "reviews": 1}
+            expected_keys = {
+                "orders": 0,
+                "catalog": 2 * products,
+                "accounts": buyers + sellers,
+                "reviews": products,
+            }
         else:  # one call per parent
-            expected_calls = {"orders": 1, "catalog": n, "accounts": 2 * n, "reviews": n}
-            expected_keys = {"orders": 0, "catalog": n, "accounts": 2 * n, "reviews": n}
+            expected_calls = {"orders": 1, "catalog": per_product * n, "accounts": 2 * n, "reviews": n}
+            expected_keys = {"orders": 0, "catalog": per_product * n, "accounts": 2 * n, "reviews": n}
         assert run["calls"] == expected_calls, (query, n, mode)
         assert run["keys"] == expected_keys, (query, n, mode)
         assert run["p50_ms"] > 0 and run["p95_ms"] >= run["p50_ms"]
+    for query in ("flat", "deep"):
+        for n in (10, 100):
+            on, federated = runs[(query, n, "on")], runs[(query, n, "federation-on")]
+            assert federated["latency_ratio_federation_annotation"] == federated["p50_ms"] / on["p50_ms"]
+            off = runs[(query, n, "federation-off")]
+            assert federated["latency_ratio_off_on"] == off["p50_ms"] / federated["p50_ms"]
 
 
 def test_overhead_quick(tmp_path: Path) -> None:
