@@ -17,7 +17,7 @@ nothing.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -104,23 +104,18 @@ class _Counter:
         extra: int = 0,
     ) -> int:
         total = 0
-        for selection in selection_set.selections:
-            if isinstance(selection, FieldNode):
-                name = selection.name.value
-                key = selection.alias.value if selection.alias is not None else name
-                # Absent: skipped, or in a fragment on another type than this object's.
-                if name == "__typename" or key not in value:
-                    continue
-                if name in _INTROSPECTION:
-                    total += 1
-                    continue
-                definition = _field(parent, name)
-                if definition is not None:
-                    each = extra + _field_weight(selection, definition)
-                    total += self.value(selection, get_named_type(definition.type), value[key], each)
-            else:
-                inner_set, inner = _fragment(self.schema, self.fragments, selection, parent)
-                total += self.selection(inner_set, inner, value, extra)
+        for node, on in _fields(self.schema, self.fragments, selection_set, parent):
+            name = node.name.value
+            key = node.alias.value if node.alias is not None else name
+            if key not in value:  # skipped, or in a fragment on another type than this object's
+                continue
+            if name in _INTROSPECTION:
+                total += 1
+                continue
+            definition = _field(on, name)
+            if definition is not None:
+                each = extra + _field_weight(node, definition)
+                total += self.value(node, get_named_type(definition.type), value[key], each)
         return total
 
     def value(self, node: FieldNode, named: GraphQLNamedType, value: Any, each: int) -> int:
@@ -156,22 +151,16 @@ class _Estimator:
     ) -> int:
         """The cost of a selection on `parent`; `sized` names the child fields that `size` applies to."""
         total = 0
-        for selection in selection_set.selections:
-            if isinstance(selection, FieldNode):
-                name = selection.name.value
-                if name == "__typename":
-                    continue
-                if name in _INTROSPECTION:
-                    total += 1
-                    continue
-                definition = _field(parent, name)
-                if definition is None:  # validated documents have none; count nothing rather than fail
-                    continue
-                given = size if name in sized else None
-                total += extra + self.field(selection, definition, given)
-            else:
-                inner_set, inner = _fragment(self.schema, self.fragments, selection, parent)
-                total += self.selection(inner_set, inner, sized, size, extra)
+        for node, on in _fields(self.schema, self.fragments, selection_set, parent):
+            name = node.name.value
+            if name in _INTROSPECTION:
+                total += 1
+                continue
+            definition = _field(on, name)
+            if definition is None:  # validated documents have none; count nothing rather than fail
+                continue
+            given = size if name in sized else None
+            total += extra + self.field(node, definition, given)
         return total
 
     def field(self, node: FieldNode, definition: GraphQLField, given_size: int | None) -> int:
@@ -220,6 +209,23 @@ def _field_weight(node: FieldNode, definition: GraphQLField) -> int:
         if spec is not None:
             cost += _weight(spec.ast_node) or 0
     return cost
+
+
+def _fields(
+    schema: GraphQLSchema,
+    fragments: Mapping[str, FragmentDefinitionNode],
+    selection_set: SelectionSetNode,
+    parent: GraphQLNamedType,
+) -> Iterator[tuple[FieldNode, GraphQLNamedType]]:
+    """Each field of a selection but `__typename` (which costs nothing), fragments entered, with the type it
+    is selected on."""
+    for selection in selection_set.selections:
+        if isinstance(selection, FieldNode):
+            if selection.name.value != "__typename":
+                yield selection, parent
+        else:
+            inner_set, inner = _fragment(schema, fragments, selection, parent)
+            yield from _fields(schema, fragments, inner_set, inner)
 
 
 def _fragment(
