@@ -70,10 +70,10 @@ _INT_MIN, _INT_MAX = -(2**31), 2**31 - 1
 _ID_MIN, _ID_MAX = -(2**63), 2**64
 
 # What object completers inline of the completers they are given, by completer (plan-time lookups only):
-# the class of a leaf that passes through unchanged, the value of `__typename`, and how to build an object
+# the built-in scalar of a leaf (its check is inlined), the value of `__typename`, and how to build an object
 # completer again with its null handling folded in.
 _Nulls = Literal["plain", "nullable", "non_null"]
-_FAST_LEAVES: Final[weakref.WeakKeyDictionary[Completer, type]] = weakref.WeakKeyDictionary()
+_FAST_LEAVES: Final[weakref.WeakKeyDictionary[Completer, str]] = weakref.WeakKeyDictionary()  # scalar name
 _CONSTANTS: Final[weakref.WeakKeyDictionary[Completer, str]] = weakref.WeakKeyDictionary()
 _OBJECTS: Final[weakref.WeakKeyDictionary[Completer, Callable[[_Nulls, FieldInfo | None], Completer]]] = (
     weakref.WeakKeyDictionary()
@@ -232,8 +232,7 @@ def leaf_completer(type_: GraphQLLeafType, info: FieldInfo, *, nullable: bool) -
 
     else:
         return slow
-    assert fast is not None
-    _FAST_LEAVES[complete] = fast
+    _FAST_LEAVES[complete] = "ID" if type_ is GraphQLID else type_.name
     return complete
 
 
@@ -309,13 +308,21 @@ def object_completer(type_name: str, fields: Sequence[ObjectField], info: FieldI
     return completer
 
 
-# The leaf check inlined per fast class (`v` is the field's value); a value that fails it is passed to the
-# leaf's own completer.
+# The leaf checks inlined per built-in scalar (`{v}` is the field's value, `{call}` the leaf's own completer,
+# which takes whatever fails them: null, errors, coercion).
 _INLINE_CHECKS: Final = {
-    str: "{v}.__class__ is _str",
-    bool: "{v}.__class__ is _bool",
-    int: "{v}.__class__ is _int and _INT_MIN <= {v} <= _INT_MAX",
-    float: "{v}.__class__ is _float and _isfinite({v})",
+    "String": ("    if {v}.__class__ is not _str:", "        {v} = {call}"),
+    "Boolean": ("    if {v}.__class__ is not _bool:", "        {v} = {call}"),
+    "Int": ("    if not ({v}.__class__ is _int and _INT_MIN <= {v} <= _INT_MAX):", "        {v} = {call}"),
+    "Float": ("    if not ({v}.__class__ is _float and _isfinite({v})):", "        {v} = {call}"),
+    "ID": (
+        "    if {v}.__class__ is _str:",
+        "        pass",
+        "    elif {v}.__class__ is _int and _ID_MIN <= {v} < _ID_MAX:",
+        "        {v} = _str({v})",
+        "    else:",
+        "        {v} = {call}",
+    ),
 }
 
 
@@ -337,6 +344,8 @@ def _compiled_object(
         "_isfinite": math.isfinite,
         "_INT_MIN": _INT_MIN,
         "_INT_MAX": _INT_MAX,
+        "_ID_MIN": _ID_MIN,
+        "_ID_MAX": _ID_MAX,
         "_dict": dict,
         "_Mapping": Mapping,
         "_Failure": _Failure,
@@ -360,8 +369,8 @@ def _compiled_object(
         if source is None:
             lines.append(f"    {value} = {call}")
         elif fast is not None:
-            check = _INLINE_CHECKS[fast].format(v=value)
-            lines += [f"    {value} = get({source!r})", f"    if not ({check}):", f"        {value} = {call}"]
+            lines.append(f"    {value} = get({source!r})")
+            lines += (line.format(v=value, call=call) for line in _INLINE_CHECKS[fast])
         else:
             lines.append(f"    {value} = {name}(get({source!r}), (path, {key!r}), errors)")
     on_null = "raise _null_error(path, _null_info)" if nulls == "non_null" else "return None"

@@ -29,6 +29,7 @@ from .shape import measure
 __all__ = ["DemandLimits", "limit_error"]
 
 _TOKENS_MESSAGE: Final = "Document contains more than"  # graphql-core's, when parse stops at max_tokens
+_DERIVED_KEY: Final = "demand.cost"  # in PreparedDocument.derived
 
 
 def limit_error(message: str, code: ErrorCode, **extensions: Any) -> GraphQLError:
@@ -88,20 +89,53 @@ class DemandLimits:
         document: DocumentNode,
         operation: OperationDefinitionNode,
         variables: Mapping[str, Any],
+        derived: dict[str, Any] | None = None,
     ) -> tuple[int, GraphQLError | None]:
-        """The operation's static cost, and the error refusing it when it is above `max_cost`."""
-        fragments = _fragments(document)
-        cost = static_cost(schema, fragments, operation, variables, default_list_size=self.default_list_size)
+        """The operation's static cost, and the error refusing it when it is above `max_cost`.
+
+        `derived` is the prepared document's store (`PreparedDocument.derived`): the cost of an operation
+        without variables is the same for every request, and is kept there, for this schema and these limits."""
+        if derived is None or operation.variable_definitions:
+            cost = self._static_cost(schema, document, operation, variables)
+        else:
+            known = derived.get(_DERIVED_KEY)
+            if not isinstance(known, _KnownCost) or not known.holds_for(operation, schema, self):
+                cost = self._static_cost(schema, document, operation, variables)
+                known = derived[_DERIVED_KEY] = _KnownCost(operation, schema, self, cost)
+            cost = known.cost
         if self.max_cost is None or cost <= self.max_cost:
             return cost, None
         message = f"The query costs {cost}; the limit is {self.max_cost} (server.max_cost)."
         return cost, limit_error(message, ErrorCode.COST_LIMIT_EXCEEDED, cost=cost, maxCost=self.max_cost)
+
+    def _static_cost(
+        self,
+        schema: GraphQLSchema,
+        document: DocumentNode,
+        operation: OperationDefinitionNode,
+        variables: Mapping[str, Any],
+    ) -> int:
+        fragments = _fragments(document)
+        return static_cost(schema, fragments, operation, variables, default_list_size=self.default_list_size)
 
     def actual(
         self, schema: GraphQLSchema, document: DocumentNode, operation: OperationDefinitionNode, data: Any
     ) -> int:
         """What the answer `data` cost, with the weights of `cost` and the lengths its lists came back with."""
         return actual_cost(schema, _fragments(document), operation, data)
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class _KnownCost:
+    operation: OperationDefinitionNode
+    schema: GraphQLSchema
+    limits: DemandLimits
+    cost: int
+
+    def holds_for(
+        self, operation: OperationDefinitionNode, schema: GraphQLSchema, limits: DemandLimits
+    ) -> bool:
+        return self.operation is operation and self.schema is schema and self.limits is limits
 
 
 def _fragments(document: DocumentNode) -> dict[str, FragmentDefinitionNode]:

@@ -280,7 +280,7 @@ async def _answer(request: web.Request, progress: _Progress) -> web.StreamRespon
             return _error(405, "A mutation cannot be sent with GET: use POST.", media, {"Allow": "POST"})
         assert document is not None
         cost, exceeded = gateway.documents.limits.cost(
-            version.schema, document, operation, params.variables or {}
+            version.schema, document, operation, params.variables or {}, prepared.derived
         )
         if exceeded is not None:
             return _respond({"errors": [exceeded.formatted]}, _request_error_status(media), media)
