@@ -37,6 +37,8 @@ from registry.bindings import Binding
 from registry.config import GatewayConfig, ServiceConfig, load_config
 from registry.errors import ConfigError
 
+from .background import background
+
 if TYPE_CHECKING:
     from aiohttp import web
 
@@ -250,13 +252,8 @@ class SchemaWatcher:
         if path is not None:  # the file as it is, not as the gateway was given it (`funnel demo` moves ports)
             with contextlib.suppress(ConfigError):
                 self.running = await asyncio.to_thread(load_config, path)
-        task = asyncio.get_running_loop().create_task(self._run(), name="funnel-schema-watcher")
-        try:
+        async with background(self._run(), "funnel-schema-watcher"):
             yield
-        finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
 
     async def check(self, *, forced: bool = False, source: str | None = None) -> ReloadOutcome | None:
         """One look at the files (or, `forced`, a reload regardless); None when nothing is to be done."""

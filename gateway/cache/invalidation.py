@@ -25,6 +25,7 @@ import orjson
 from instrumentation.merge import normalize
 from registry.config import RedisConfig
 
+from ..background import background
 from ..redis_connection import key as redis_key
 from .entities import MAX_KEY_CHARS, EntityCache
 
@@ -128,13 +129,10 @@ class InvalidationChannel:
         await self.client.publish(self.name, orjson.dumps(what.as_json()))
 
     async def context(self, _app: web.Application) -> AsyncIterator[None]:
-        task = asyncio.get_running_loop().create_task(self._listen(), name="funnel-cache-invalidation")
         try:
-            yield
+            async with background(self._listen(), "funnel-cache-invalidation"):
+                yield
         finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
             await self.client.aclose()
 
     async def apply(self, data: Any) -> None:

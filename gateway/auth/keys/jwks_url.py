@@ -13,6 +13,7 @@ import logging
 import time
 from typing import Any, Final
 
+from ...background import start_background, stop_background
 from ...fetching import FetchError, fetch_bytes
 from .base import KeysUnavailable, parse_jwks
 
@@ -52,14 +53,11 @@ class JWKSURL:
 
     async def start(self) -> None:
         await self.refresh()
-        self._task = asyncio.get_running_loop().create_task(self._run(), name="funnel-jwks-refresh")
+        self._task = start_background(self._run(), "funnel-jwks-refresh")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await stop_background(self._task)
+        self._task = None
 
     async def refresh(self) -> None:
         self._last_attempt = time.monotonic()
