@@ -85,7 +85,9 @@ class ServiceClients:
         self._retired.retire(held.transport, lambda: held.calls > 0)
 
     def set_instances(self, service: str, urls: Sequence[str]) -> None:
-        """`service` is served by the instances at `urls` (http(s) URLs, the first one its `url`) from now on.
+        """`service` is served by the instances at `urls` from now on (the first one is its `url`; a URL given
+        twice is one instance). They are not checked here: the config's reader and the registry's allowlist
+        (`registry.allowed_urls`) do that.
 
         A transport that keeps several instances (`InstanceSet`: the gateway's ResilientTransport) changes
         them in place, keeping the breaker and health of each instance it keeps; any other is replaced by one
