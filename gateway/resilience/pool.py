@@ -46,6 +46,7 @@ from instrumentation.call import Call
 from registry.config import ServiceConfig
 from registry.redaction import redact_url
 
+from ..background import start_background, stop_background
 from ..transport import HTTPTransport, Transport, TransportFactory
 from ..transport.probe import OK, check
 from ..transport.retiring import Retirements
@@ -193,10 +194,11 @@ class InstancePool:
         if self._checker is not None or self._closed or len(self.instances) < 2:
             return
         try:
-            loop = asyncio.get_running_loop()
+            asyncio.get_running_loop()
         except RuntimeError:  # built before serving: the first call starts them
             return
-        self._checker = loop.create_task(self._check_every_interval())
+        name = f"funnel-health-checks-{self.service.name}"
+        self._checker = start_background(self._check_every_interval(), name)
 
     async def _check_every_interval(self) -> None:
         interval = self.service.health.interval_ms / 1000
@@ -233,9 +235,7 @@ class InstancePool:
 
     async def close(self) -> None:
         self._closed = True
-        if self._checker is not None:
-            self._checker.cancel()
-            await asyncio.gather(self._checker, return_exceptions=True)
+        await stop_background(self._checker)
         results = await asyncio.gather(
             *(i.breaker.close() for i in self.instances), self._retired.close(), return_exceptions=True
         )

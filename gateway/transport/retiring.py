@@ -12,6 +12,7 @@ import asyncio
 from collections.abc import Callable
 from typing import Final
 
+from ..background import start_background, stop_background
 from .base import Transport
 
 __all__ = ["Retirements"]
@@ -29,11 +30,11 @@ class Retirements:
     def retire(self, transport: Transport, busy: Callable[[], bool]) -> None:
         """Close `transport` as soon as `busy()` is false; never blocks."""
         try:
-            loop = asyncio.get_running_loop()
+            asyncio.get_running_loop()
         except RuntimeError:  # at start-up, before serving: nothing can be in flight, but close() is async
             self._left.append(transport)
             return
-        task = loop.create_task(self._close_when_idle(transport, busy))
+        task = start_background(self._close_when_idle(transport, busy), "funnel-retiring-transport")
         self._tasks[task] = transport
         task.add_done_callback(lambda done: self._tasks.pop(done, None))
 
@@ -51,8 +52,7 @@ class Retirements:
         """Closes every retired transport now, idle or not (the owner is closing: so are its calls)."""
         tasks, self._tasks = self._tasks, {}
         for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+            await stop_background(task)
         # Those still waiting (or cancelled while closing: closing again is harmless) are closed here.
         left = [t for task, t in tasks.items() if task.cancelled()] + self._left
         self._left = []
