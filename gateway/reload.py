@@ -15,8 +15,12 @@ is refused with every problem logged (file:line) and counted (`funnel_schema_rel
 Only the schema is hot: a config change to anything else (services, server, auth, ...) is logged as needing a
 restart and does not apply.
 
+The registry's recomposition (gateway.registry.composer) swaps through here too, with the services that joined
+(`apply_version(..., services=)`); it and a reload take turns (`Gateway.schema_changes`), and a reload reads the
+schema through `Gateway.schema_loader`, which the registry makes compose the registered services serving.
+
     outcome = await reload_config(gateway)          # ReloadOutcome("applied", ...)
-    outcome = apply_schema(gateway, schema, bindings, source="the registry")
+    outcome = apply_schema(gateway, schema, bindings, source="a test")
 """
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
 """The HTTP server: GraphQL over HTTP at /graphql, /health and /ready, /metrics when metrics are on, the
-browser page. Every answer carries the request's `x-request-id` (the client's, or a new one).
+browser page, the registry's API under /registry (registry_api.py). Every answer carries the request's
+`x-request-id` (the client's, or a new one).
 
     app = create_app(Gateway.from_config("funnel.yaml"), config.server)
 

@@ -318,3 +318,25 @@ async def test_a_schema_poll_keeps_the_registered_services(serve: Serve, cluster
     assert {o.status for o in watcher.outcomes} == {"unchanged"}, (watcher.outcomes, body, before)
     assert served.gateway.current.id == body["schema_version"]
     assert "errors" not in await served.query(REVIEWED)
+
+
+async def test_a_large_contribution_arrives_whole(serve: Serve, cluster: Cluster) -> None:
+    served = await serve()
+    about = "A shelf of the store, described at length. " * 5000
+    sdl = f'"""{about}"""\ntype Shelf {{ id: ID! label: String }}\ntype Query {{ shelf: Shelf }}\n'
+    assert 200_000 < len(sdl) < 256 * 1024
+    schema = {"kind": "sdl", "sdl": sdl}
+    status, body = await register(
+        served, "shelves", {"url": cluster.graphql_url("reviews"), "schema": schema}
+    )
+    assert status == 201, body
+    shelf = served.gateway.schema.get_type("Shelf")
+    assert shelf is not None and shelf.description == about
+    too_big = {"kind": "sdl", "sdl": sdl + "#" * (256 * 1024 - len(sdl) + 1)}
+    status, body = await register(
+        served, "shelves", {"url": cluster.graphql_url("reviews"), "schema": too_big}
+    )
+    assert (status, error_message(body)) == (
+        413,
+        f"schema.sdl is {256 * 1024 + 1} bytes, more than {256 * 1024} (registry.max_schema_bytes).",
+    )
