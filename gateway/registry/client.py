@@ -24,6 +24,8 @@ from typing import TYPE_CHECKING, Any, Final
 
 import aiohttp
 
+from ..background import start_background, stop_background
+
 if TYPE_CHECKING:
     from aiohttp import web
 
@@ -153,15 +155,12 @@ class RegistryClient:
         if self._session is None:
             self._session = aiohttp.ClientSession(timeout=_TIMEOUT)
         if self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._run(), name=f"registry-{self.service}")
+            self._task = start_background(self._run(), f"registry-{self.service}")
 
     async def stop(self) -> None:
         """Stop heartbeating and deregister."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await stop_background(self._task)
+        self._task = None
         if self._session is not None:
             await self.deregister()
             await self._session.close()

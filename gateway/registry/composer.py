@@ -21,7 +21,6 @@ keeps the last good schema serving (logged, counted as a refused reload).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import logging
 from collections.abc import AsyncIterator, Mapping
@@ -35,6 +34,7 @@ from registry.bindings import Binding
 from registry.config import GatewayConfig, ServiceConfig
 from registry.errors import ConfigError, Problem
 
+from ..background import background
 from ..composition.compose import compose_schemas, gateway_sdl
 from ..composition.gateway_schema import load_gateway_schema
 from ..composition.sources import ServiceSchema, introspected_schema, load_service_schemas, service_schema
@@ -275,13 +275,10 @@ class RegistryComposer:
     async def context(self, _app: web.Application) -> AsyncIterator[None]:
         """For `app.cleanup_ctx`: the store started (and closed), its changes followed."""
         await self.store.start()
-        task = asyncio.get_running_loop().create_task(self._follow(), name="funnel-registry")
         try:
-            yield
+            async with background(self._follow(), "funnel-registry"):
+                yield
         finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
             await self.store.close()
 
     async def _follow(self) -> None:

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import time
 from collections.abc import Callable
 
+from ..background import start_background, stop_background
 from .store import Instance, RegistryState
 
 __all__ = ["MemoryStore"]
@@ -36,14 +36,11 @@ class MemoryStore:
 
     async def start(self) -> None:
         if self._sweeper is None:
-            self._sweeper = asyncio.create_task(self._sweep_forever())
+            self._sweeper = start_background(self._sweep_forever(), "funnel-registry-sweep")
 
     async def close(self) -> None:
-        if self._sweeper is not None:
-            self._sweeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._sweeper
-            self._sweeper = None
+        await stop_background(self._sweeper)
+        self._sweeper = None
 
     async def put(self, instance: Instance, ttl_s: float) -> RegistryState:
         now = self._clock()

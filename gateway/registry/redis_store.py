@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from registry.config import RedisConfig
 
+from ..background import start_background, stop_background
 from ..redis_connection import connect, key
 from .store import Instance, RegistryState, RegistryUnavailable
 
@@ -136,14 +137,11 @@ class RedisStore:
         with contextlib.suppress(RegistryUnavailable):
             await self.refresh()
         if self._follower is None:
-            self._follower = asyncio.create_task(self._follow())
+            self._follower = start_background(self._follow(), "funnel-registry-redis")
 
     async def close(self) -> None:
-        if self._follower is not None:
-            self._follower.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._follower
-            self._follower = None
+        await stop_background(self._follower)
+        self._follower = None
         await self._client.aclose()
 
     async def put(self, instance: Instance, ttl_s: float) -> RegistryState:
