@@ -31,6 +31,7 @@ from .sources import CallContext, Part, Source, default_sources
 __all__ = ["DEFAULT_MAX_BATCH", "Execution", "Executor", "execute_plan"]
 
 DEFAULT_MAX_BATCH = 500
+_TEXT = frozenset({str})
 
 Distinct = dict[int, list[Any]]  # fetch id → its distinct keys, in first-seen order
 
@@ -204,7 +205,9 @@ class Executor:
     # -- batches --------------------------------------------------------------------------------------------
 
     async def run_group(self, group: list[BatchFetch], dependencies: set[asyncio.Task[None]]) -> None:
-        if dependencies:
+        if len(dependencies) == 1:
+            await next(iter(dependencies))  # the usual case: one task, awaited without a gathering future
+        elif dependencies:
             await asyncio.gather(*dependencies)
         pending = {f.id: pending_keys(f, self.root, self.functions) for f in group}
         if not any(pending.values()):
@@ -213,7 +216,7 @@ class Executor:
         # The distinct keys of each fetch, once: the key limit, the hooks and the requests all read them.
         distinct: Distinct = {}
         if source.keyed:
-            distinct = {f.id: _distinct(key for _, key in pending[f.id]) for f in group}
+            distinct = {f.id: _distinct([key for _, key in pending[f.id]]) for f in group}
         if self.hooks is None:
             await self.run_batches(source, group, pending, distinct)
             return
@@ -310,7 +313,10 @@ class Executor:
                     (Part(ask.fetches, chunks[i]), ask.lookup) for ask, chunks in bundle if i < len(chunks)
                 ]
                 sends.append(self.request(source, [p for p, _ in chunk], [lk for _, lk in chunk], level, i))
-        await asyncio.gather(*sends)
+        if len(sends) == 1:
+            await sends[0]  # one request (the usual case): no task of its own
+        else:
+            await asyncio.gather(*sends)
 
     async def request(
         self, source: Source, parts: Sequence[Part], lookups: Sequence[Lookup], level: int, chunk: int
@@ -326,6 +332,8 @@ class Executor:
 
     def sendable(self, source: Source, fetch: BatchFetch, keys: list[Any], lookup: Lookup) -> list[Any]:
         """The keys that can be sent; each other one fails in the lookup, and so only its own parents."""
+        if source.all_sendable(fetch, keys):
+            return list(keys)
         valid = []
         for key in keys:
             reason = source.invalid_key(fetch, key)
@@ -370,6 +378,14 @@ def _groups(fetches: Iterable[BatchFetch]) -> list[list[BatchFetch]]:
 
 
 def _distinct(keys: Iterable[Any]) -> list[Any]:
+    keys = keys if isinstance(keys, list) else list(keys)
+    try:
+        first_seen = dict.fromkeys(keys)
+    except TypeError:  # a list key
+        pass
+    else:
+        if set(map(type, first_seen)) <= _TEXT:  # the common case: text keys are their own normal form
+            return list(first_seen)
     seen: dict[str, Any] = {}
     for key in keys:
         if key.__class__ is str:  # the common case: a text key is its own normal form

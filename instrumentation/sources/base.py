@@ -120,6 +120,10 @@ class Source:
         """Why this key cannot be sent (`checks_keys` sources only), or None."""
         return None
 
+    def all_sendable(self, fetch: BatchFetch, keys: Sequence[Any]) -> bool:
+        """True when every key can be sent, found at once (False: ask `invalid_key` about each)."""
+        return False
+
     def share(self, fetch: BatchFetch) -> Hashable:
         """Fetches of one group with equal values here share one part (the same keys, asked once)."""
         return fetch.id

@@ -32,6 +32,7 @@ from .base import CallContext, Part, Source, index_matched
 __all__ = ["RestSource", "path_segment"]
 
 _SEPARATOR = ","
+_TEXT = frozenset({str})
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
 # What makes a key unsendable, found in one scan: most keys are fine, and a batch checks every key.
 _UNSENDABLE = re.compile("[" + re.escape(_SEPARATOR) + "\x00-\x1f\x7f-\x9f]")
@@ -126,6 +127,13 @@ class RestSource(Source):
             return None
         request = fetch.request
         return f"{fetch.service}: key {key!r} cannot be sent to GET {request.path}?{request.arg}=: {reason}"
+
+    def all_sendable(self, fetch: BatchFetch, keys: Sequence[Any]) -> bool:
+        # Text keys, none empty: joined, they hold one separator fewer than keys and no control character.
+        if not keys or not set(map(type, keys)) <= _TEXT or "" in keys:
+            return False
+        joined = _SEPARATOR.join(keys)
+        return joined.count(_SEPARATOR) == len(keys) - 1 and _CONTROL.search(joined) is None
 
     def share(self, fetch: BatchFetch) -> Hashable:
         request = fetch.request
