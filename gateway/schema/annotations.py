@@ -31,7 +31,6 @@ from graphql import (
     parse,
     validate_schema,
 )
-from graphql.language import get_location
 from graphql.validation.validate import validate_sdl  # the only API that keeps the errors' locations
 
 from registry.bindings import BatchBinding, Binding, FieldCoordinate, RemoteBinding, SourceLocation
@@ -319,7 +318,8 @@ def _location(node: DirectiveNode | DirectiveDefinitionNode, path: str) -> Sourc
     loc = node.loc
     if loc is None:  # only for documents parsed with no_location
         return SourceLocation(path, 0)
-    return SourceLocation(loc.source.name, get_location(loc.source, loc.start).line)
+    # The token knows its line: get_location would count the lines from the start again for each directive.
+    return SourceLocation(loc.source.name, loc.start_token.line)
 
 
 def _graphql_problem(error: GraphQLError, path: str) -> Problem:
