@@ -363,7 +363,8 @@ class Gateway:
         return self._clients
 
     def circuits(self) -> dict[str, BreakerSnapshot]:
-        """Each service's circuit breaker (state, recent calls and failures), for `/ready` and metrics."""
+        """The circuit breaker (state, recent calls and failures) of each service with one instance, for `/ready`
+        and metrics; a service with several has one per instance (`resilience.instance_states`)."""
         return circuit_states(self.clients)
 
     async def close(self) -> None:

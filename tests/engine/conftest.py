@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -29,12 +30,12 @@ def service_configs(cluster: Cluster, **overrides: dict[str, Any]) -> dict[str, 
     # timeout too: a hundred connections opened at once to a service whose loop is busy wait in its accept
     # queue, and a connect that timed out is retried and counted by the breaker, whose opening then keeps
     # calls from ever reaching the service.
-    timeouts = {"timeout_ms": TEST_TIMEOUT_MS, "connect_timeout_ms": TEST_TIMEOUT_MS}
+    patient = functools.partial(ServiceConfig, timeout_ms=TEST_TIMEOUT_MS, connect_timeout_ms=TEST_TIMEOUT_MS)
     services = {
-        "accounts": ServiceConfig("accounts", cluster.urls["accounts"], protocol="rest", **timeouts),
-        "catalog": ServiceConfig("catalog", cluster.graphql_url("catalog"), **timeouts),
-        "orders": ServiceConfig("orders", cluster.graphql_url("orders"), **timeouts),
-        "reviews": ServiceConfig("reviews", cluster.graphql_url("reviews"), **timeouts),
+        "accounts": patient("accounts", cluster.urls["accounts"], protocol="rest"),
+        "catalog": patient("catalog", cluster.graphql_url("catalog")),
+        "orders": patient("orders", cluster.graphql_url("orders")),
+        "reviews": patient("reviews", cluster.graphql_url("reviews")),
     }
     for name, changes in overrides.items():
         services[name] = dataclasses.replace(services[name], **changes)
