@@ -31,7 +31,7 @@ from .composition import add_composition_commands, check_sources, print_problems
 __all__ = ["main"]
 
 DEFAULT_CONFIG = "funnel.yaml"
-BENCHMARKS = ("abuse", "batching", "cache", "faults", "load", "overhead", "peer")
+BENCHMARKS = ("abuse", "batching", "cache", "faults", "load", "overhead", "peer", "registry")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -254,3 +254,16 @@ def test_cache_quick(tmp_path: Path) -> None:
         runs[("new replica", "redis")]["keys_per_request"]
         < runs[("new replica", "memory")]["keys_per_request"]
     )
+
+
+def test_registry_quick(tmp_path: Path) -> None:
+    result = run_benchmark("registry", tmp_path)
+    assert result["benchmark"] == "registry"
+    runs = {r["mode"]: r for r in result["runs"]}
+    assert sorted(runs) == ["registry", "yaml"]
+    for run in runs.values():
+        assert run["errors"] == 0 and run["requests"] > 0, run
+    assert runs["registry"]["rps_ratio_vs_yaml"] == round(runs["registry"]["rps"] / runs["yaml"]["rps"], 3)
+    first = result["registration_to_first_call_ms"]
+    assert (first["samples"], first["errors"]) == (3, 0)
+    assert 0 < first["p50"] <= first["p95"] <= first["max"]

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 
-@pytest.mark.parametrize("name", ["batching", "cache", "faults", "load", "overhead"])
+@pytest.mark.parametrize("name", ["batching", "cache", "faults", "load", "overhead", "registry"])
 def test_bench_passes_its_options_to_the_benchmark(name: str, tmp_path: Path) -> None:
     completed = subprocess.run(
         [sys.executable, "-m", "gateway", "bench", name, "--help"],
@@ -29,6 +29,6 @@ def test_bench_names_the_benchmarks() -> None:
     )
     assert completed.returncode == 2
     assert (
-        "invalid choice: 'nope' (choose from 'abuse', 'batching', 'cache', 'faults', 'load', 'overhead', 'peer')"
-        in completed.stderr
+        "invalid choice: 'nope' (choose from 'abuse', 'batching', 'cache', 'faults', 'load', 'overhead', 'peer',"
+        " 'registry')" in completed.stderr
     )
