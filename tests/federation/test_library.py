@@ -4,6 +4,7 @@ plans as snapshots, and its answers over six real Python subgraphs that count wh
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from collections.abc import AsyncIterator
@@ -243,6 +244,32 @@ async def test_a_progressive_override_is_taken_as_done(library: Shop) -> None:
     assert answer == {"data": {"catalog": [{}, {}, {"title": "Difference", "minutes": 96}]}}
     assert calls(library) == {"audio": (1, 1), "media": (1, 0)}
     assert "minutes" not in library.stats["media"].documents[0]
+
+
+async def test_fields_come_in_the_order_of_their_first_selection_across_fragments(library: Shop) -> None:
+    # CollectFields: a field goes where its first selection is, whatever fragment that is in and whichever
+    # subgraph answers it (@apollo/gateway moves rating and shippingCost before id: differential_library.yaml)
+    query = (
+        "{ featured { ... on Book { pages } title ... on Media { id }"
+        " ... on Book { title rating shippingCost } __typename } }"
+    )
+    async with gateway_for(library) as gateway:
+        answer = await gateway.execute(query)
+    assert json.dumps(answer) == json.dumps(
+        {
+            "data": {
+                "featured": {
+                    "pages": 120,
+                    "title": "Notes",
+                    "id": "b1",
+                    "rating": 4.5,
+                    "shippingCost": 8,
+                    "__typename": "Book",
+                }
+            }
+        }
+    )
+    assert calls(library) == {"media": (1, 0), "ratings": (1, 1), "shipping": (1, 1)}
 
 
 async def test_batching_off_is_one_call_per_parent_with_nested_keys(library: Shop) -> None:
