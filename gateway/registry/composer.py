@@ -21,6 +21,7 @@ keeps the last good schema serving (logged, counted as a refused reload).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
 from collections.abc import AsyncIterator, Mapping
@@ -54,6 +55,8 @@ __all__ = ["Composed", "RegistryComposer", "instance_urls", "registered_services
 log = logging.getLogger("funnel.registry")
 
 SOURCE: Final = "the registry"
+RETRY_FIRST_S: Final = 1.0  # a state that did not compose is tried again after this, then twice as long
+RETRY_MAX_S: Final = 30.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -264,7 +267,8 @@ class RegistryComposer:
             metrics = self.gateway.observability.metrics
             if metrics is not None:
                 metrics.schema_reloaded(False)
-            return ReloadOutcome("refused", self.gateway.current.id, problems)
+            shown = tuple(str(_off_disk(p, self.config.path)) for p in error.problems)  # for GET /registry
+            return ReloadOutcome("refused", self.gateway.current.id, shown)
         before = set(self.gateway.services)
         route(self.gateway.clients, composed.services, instance_urls(self.config, state), before)
         outcome = apply_version(self.gateway, composed.version, source=SOURCE, services=composed.services)
@@ -283,14 +287,21 @@ class RegistryComposer:
 
     async def _follow(self) -> None:
         self._wake.set()  # what the store read at start
+        retry_s: float | None = None
         while True:
-            await self._wake.wait()
+            # A refused state is tried again, less and less often, until it composes or changes: what failed
+            # may have been passing (an instance that did not answer its introspection in time).
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), retry_s)
             self._wake.clear()
             version = self.store.state.version
             try:
                 self.last = await self.recompose()
             except Exception:  # never stop following: the next change is tried again
                 log.exception("registry recomposition failed")
+                self.last = None
+            failed = self.last is None or self.last.status == "refused"
+            retry_s = min((retry_s or RETRY_FIRST_S / 2) * 2, RETRY_MAX_S) if failed else None
             async with self._settled:
                 self.applied = max(self.applied, version)
                 self._settled.notify_all()

@@ -5,11 +5,17 @@ changes nothing."""
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Any
 
+from examples.services import reviews
 from examples.services.cluster import Cluster
+from examples.services.common import start_app
 from examples.services.reviews import SDL as REVIEWS_SDL
+from examples.services.topology import free_port
+from gateway.registry import Instance
 from gateway.server.app import WATCHER
+from gateway.server.registry_api import REGISTRY as REGISTRY_KEY
 
 from .conftest import AUTH, CATALOG_TOKEN, REGISTRY, TOKEN, Extra, Serve, Served
 
@@ -340,3 +346,26 @@ async def test_a_large_contribution_arrives_whole(serve: Serve, cluster: Cluster
         413,
         f"schema.sdl is {256 * 1024 + 1} bytes, more than {256 * 1024} (registry.max_schema_bytes).",
     )
+
+
+async def test_a_state_that_did_not_compose_is_tried_again(serve: Serve, tmp_path: Path) -> None:
+    """As another replica's registration might: stored, but its instance does not answer here yet."""
+    served = await serve()
+    composer = served.app[REGISTRY_KEY]
+    port = free_port()
+    await composer.store.put(Instance("reviews", f"http://127.0.0.1:{port}/graphql"), ttl_s=60)
+    async with asyncio.timeout(10):
+        while composer.last is None or composer.last.status != "refused":
+            await asyncio.sleep(0.02)
+    assert composer.last.problems == (
+        f"reviews: cannot read its schema: POST http://127.0.0.1:{port}/graphql: cannot connect",
+    )
+    assert (await served.query(REVIEWED))["errors"][0]["message"] == UNKNOWN_REVIEWS
+    runner, _ = await start_app(reviews.create_app(db_path=str(tmp_path / "late.sqlite3")), "127.0.0.1", port)
+    try:
+        async with asyncio.timeout(10):
+            while "errors" in await served.query(REVIEWED):
+                await asyncio.sleep(0.05)
+        assert composer.last.status == "applied"
+    finally:
+        await runner.cleanup()
