@@ -24,6 +24,8 @@ from typing import TYPE_CHECKING, Any, Final
 
 import aiohttp
 
+from registry.redaction import redact_url
+
 from ..background import start_background, stop_background
 
 if TYPE_CHECKING:
@@ -78,6 +80,7 @@ class RegistryClient:
         server on port 0); `schema`: its contribution, e.g. {"kind": "federation", "sdl": ...} (default: the
         gateway introspects it)."""
         self.gateway = gateway.rstrip("/")
+        self._shown = redact_url(self.gateway)  # what the logs name
         self.service = service
         self._url = url
         self._token = token
@@ -117,7 +120,7 @@ class RegistryClient:
         if status in (200, 201):
             registration = Registration(self.service, answer["id"], answer["ttl_s"], answer["schema_version"])
             if self.registration is None or self.registration.id != registration.id:
-                log.info("%s registered at %s as instance %s", self.service, self.gateway, registration.id)
+                log.info("%s registered at %s as instance %s", self.service, self._shown, registration.id)
             self.registration = registration
             return registration
         raise _failure(status, answer, retry_after)
@@ -182,17 +185,17 @@ class RegistryClient:
                 wait = period
             except RegistrationRefused as refused:
                 self.refused = refused
-                log.error("%s cannot register at %s: %s", self.service, self.gateway, refused)
+                log.error("%s cannot register at %s: %s", self.service, self._shown, refused)
                 return
             except _TryAgain as away:
                 wait = min(away.after_s if away.after_s is not None else period, _MAX_RETRY_S)
-                log.debug("%s: registry at %s: %s; again in %g s", self.service, self.gateway, away, wait)
+                log.debug("%s: registry at %s: %s; again in %g s", self.service, self._shown, away, wait)
             except (aiohttp.ClientError, TimeoutError) as error:
                 wait = period
                 log.warning(
                     "%s: the gateway at %s cannot be reached (%s)",
                     self.service,
-                    self.gateway,
+                    self._shown,
                     type(error).__name__,
                 )
             await asyncio.sleep(wait)
