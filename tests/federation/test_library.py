@@ -272,6 +272,72 @@ async def test_fields_come_in_the_order_of_their_first_selection_across_fragment
     assert calls(library) == {"media": (1, 0), "ratings": (1, 1), "shipping": (1, 1)}
 
 
+async def test_aliases_are_the_answers_names_not_the_subgraphs(library: Shop) -> None:
+    # each alias names a field a plan needs of a subgraph: the key ratings is sent (id), the weight shipping
+    # requires (dimensions), the nested key (login, organization), the type media's answer is read by (__typename)
+    query = (
+        "{ catalog { id: title rating ... on Book { dimensions: pages shippingCost"
+        " author { login: fullName organization: fullName } } }"
+        " featured { kind: __typename __typename: title } }"
+    )
+    async with gateway_for(library) as gateway:
+        answer = await gateway.execute(query)
+    assert json.dumps(answer) == json.dumps(
+        {
+            "data": {
+                "catalog": [
+                    {
+                        "id": "Notes",
+                        "rating": 4.5,
+                        "dimensions": 120,
+                        "shippingCost": 8,
+                        "author": {"login": "Ada Lovelace", "organization": "Ada Lovelace"},
+                    },
+                    {
+                        "id": "Engines",
+                        "rating": 3.0,
+                        "dimensions": 340,
+                        "shippingCost": 13,
+                        "author": {"login": "Augusta Ada King", "organization": "Augusta Ada King"},
+                    },
+                    {"id": "Difference", "rating": 4.0},
+                ],
+                "featured": {"kind": "Book", "__typename": "Notes"},
+            }
+        }
+    )
+    assert calls(library) == {"accounts": (1, 2), "media": (1, 0), "ratings": (1, 3), "shipping": (1, 2)}
+    # the subgraphs are asked for the fields themselves, under no alias
+    assert library.stats["media"].documents == [
+        "query { catalog { __typename ... on Film { title id } ... on Book { title id pages dimensions { weight }"
+        " author { login organization { id } } } } featured { __typename ... on Film { title } ... on Book"
+        " { title } } }"
+    ]
+
+
+async def test_the_typename_of_an_interface_object_is_its_own_subgraphs(library: Shop) -> None:
+    # ratings knows every kind of media as Media: the type comes from media and audio, not from ratings
+    query = (
+        "{ catalog { ... on Media { __typename rating } } podcasts { ... on Media { __typename rating } } }"
+    )
+    async with gateway_for(library) as gateway:
+        answer = await gateway.execute(query)
+    assert json.dumps(answer) == json.dumps(
+        {
+            "data": {
+                "catalog": [
+                    {"__typename": "Book", "rating": 4.5},
+                    {"__typename": "Book", "rating": 3.0},
+                    {"__typename": "Film", "rating": 4.0},
+                ],
+                "podcasts": [{"__typename": "Podcast", "rating": 3.5}],
+            }
+        }
+    )
+    assert calls(library) == {"audio": (1, 0), "media": (1, 0), "ratings": (1, 4)}
+    assert "__typename" not in library.stats["ratings"].documents[0]
+
+
 async def test_batching_off_is_one_call_per_parent_with_nested_keys(library: Shop) -> None:
     async with gateway_for(library, batching=False) as gateway:
         answer = await gateway.execute(CASES["nested_key"])
