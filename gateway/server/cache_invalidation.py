@@ -26,6 +26,7 @@ from registry.errors import ConfigError, Problem
 
 from ..cache.invalidation import Invalidation, InvalidationChannel, InvalidEvent, invalidate
 from ..gateway import Gateway
+from .body import read_at_most
 
 __all__ = ["CACHE_INVALIDATE_PATH", "add_cache_invalidation", "invalidation_token"]
 
@@ -64,7 +65,7 @@ def add_cache_invalidation(
             return _answer(401, {"errors": [{"message": message}]}, _CHALLENGE)
         try:
             async with asyncio.timeout(_BODY_TIMEOUT_S):
-                body = await request.content.read(_MAX_BODY_BYTES + 1)
+                body = await read_at_most(request, _MAX_BODY_BYTES + 1)
         except TimeoutError:
             return _error(408, "The body did not arrive in time.")
         if len(body) > _MAX_BODY_BYTES:

@@ -47,6 +47,7 @@ from ..registry.store import (
 )
 from ..registry.urls import MAX_NAME_LENGTH, Allowlist, valid_service_name
 from ..resilience import circuit_states, instance_states
+from .body import read_at_most
 
 __all__ = ["REGISTRY", "REGISTRY_PATH", "RegistryTokens", "add_registry", "registry_tokens"]
 
@@ -313,7 +314,7 @@ class _RegistryAPI:
             raise _Refused(413, f"The body is larger than {self.max_body} bytes.")
         try:
             async with asyncio.timeout(_BODY_TIMEOUT_S):
-                data = await _read_at_most(request, self.max_body + 1)
+                data = await read_at_most(request, self.max_body + 1)
         except TimeoutError:
             raise _Refused(408, "The body did not arrive in time.") from None
         if len(data) > self.max_body:
@@ -422,19 +423,6 @@ class _RegistryAPI:
         except TimeoutError:
             log.warning("registry: version %d not recomposed within %g s", version, _SETTLE_S)
         return self.gateway.current.id
-
-
-async def _read_at_most(request: web.Request, limit: int) -> bytes:
-    """The body, or its first `limit` bytes (a read returns what has arrived: several make up the body)."""
-    chunks: list[bytes] = []
-    size = 0
-    while size < limit:
-        chunk = await request.content.read(limit - size)
-        if not chunk:
-            break
-        chunks.append(chunk)
-        size += len(chunk)
-    return b"".join(chunks)
 
 
 def _health(gateway: Gateway) -> dict[tuple[str, str], dict[str, Any]]:
