@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import shutil
 import sys
 from pathlib import Path
@@ -33,8 +34,12 @@ def composed_dir(tmp_path: Path, cluster: Cluster) -> Path:
     (tmp_path / "services").mkdir()
     shutil.copy(OPENAPI_FILE, tmp_path / "services")
     text = (folder / "funnel.yaml").read_text()
-    for offset, name in enumerate(("accounts", "catalog", "orders", "reviews")):
-        text = text.replace(f"http://127.0.0.1:{4001 + offset}", cluster.urls[name])
+    # In one pass: a port the cluster got may begin like an example port still to be replaced (40031).
+    example = {
+        f"http://127.0.0.1:{4001 + i}": name
+        for i, name in enumerate(("accounts", "catalog", "orders", "reviews"))
+    }
+    text = re.sub(r"http://127\.0\.0\.1:400[1-4]\b", lambda m: cluster.urls[example[m[0]]], text)
     (folder / "funnel.yaml").write_text(text + "server:\n  port: 0\n")
     return folder
 
