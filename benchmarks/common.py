@@ -19,7 +19,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import aiohttp
 
@@ -30,6 +30,7 @@ from gateway.federation import load_supergraph
 from gateway.gateway import Gateway
 from gateway.observability import Observability
 from registry.config import ServiceConfig
+from registry.resilience import GatewayResilience
 
 __all__ = [
     "EXAMPLE_SCHEMA",
@@ -129,14 +130,21 @@ def running_services(latency_ms: float = 0, max_concurrency: int | None = None) 
         yield processes.urls
 
 
+# Generous: the benchmarks measure plans, not timeouts. The connect timeout too: batching off opens hundreds of
+# connections at once, a busy machine's services leave them in their accept queue past the default 500 ms, and
+# connects that time out are retried and open the breaker, so that the N+1 baseline would measure errors.
+_TIMEOUTS: Final[dict[str, Any]] = {"timeout_ms": 30_000, "connect_timeout_ms": 30_000}
+# And the request's deadline: batching off at N = 1000 makes thousands of calls, over 10 s on a busy machine.
+_RESILIENCE: Final = GatewayResilience(deadline_ms=120_000)
+
+
 def service_configs(urls: Mapping[str, str], **overrides: Any) -> dict[str, ServiceConfig]:
+    settings = {**_TIMEOUTS, **overrides}
     return {
-        "accounts": ServiceConfig(
-            "accounts", urls["accounts"], protocol="rest", timeout_ms=30_000, **overrides
-        ),
-        "catalog": ServiceConfig("catalog", urls["catalog"] + "/graphql", timeout_ms=30_000, **overrides),
-        "orders": ServiceConfig("orders", urls["orders"] + "/graphql", timeout_ms=30_000, **overrides),
-        "reviews": ServiceConfig("reviews", urls["reviews"] + "/graphql", timeout_ms=30_000, **overrides),
+        "accounts": ServiceConfig("accounts", urls["accounts"], protocol="rest", **settings),
+        "catalog": ServiceConfig("catalog", urls["catalog"] + "/graphql", **settings),
+        "orders": ServiceConfig("orders", urls["orders"] + "/graphql", **settings),
+        "reviews": ServiceConfig("reviews", urls["reviews"] + "/graphql", **settings),
     }
 
 
@@ -153,6 +161,7 @@ def example_gateway(
         batching=batching,
         merge_levels=merge_levels,
         observability=observability,
+        resilience=_RESILIENCE,
     )
     gateway.freeze()
     return gateway
@@ -161,11 +170,10 @@ def example_gateway(
 def federation_gateway(urls: Mapping[str, str], *, batching: bool = True) -> Gateway:
     """The example services served as a federation: EXAMPLE_SUPERGRAPH over their subgraph endpoints."""
     overrides = {
-        name: ServiceConfig(name, urls[name] + path, timeout_ms=30_000)
-        for name, path in _SUBGRAPH_PATHS.items()
+        name: ServiceConfig(name, urls[name] + path, **_TIMEOUTS) for name, path in _SUBGRAPH_PATHS.items()
     }
     schema, bindings, services = load_supergraph(str(EXAMPLE_SUPERGRAPH), overrides)
-    gateway = Gateway(schema, services, bindings, batching=batching)
+    gateway = Gateway(schema, services, bindings, batching=batching, resilience=_RESILIENCE)
     gateway.freeze()
     return gateway
 

@@ -83,3 +83,13 @@ async def test_a_subgraph_answers_each_representation_on_its_own(
     assert [(e["message"], e["path"]) for e in body["errors"]] == [
         ("Unknown entity type 'Account'; this subgraph resolves Product", ["_entities", 2])
     ]
+
+
+def test_its_config_serves_the_services_at_their_default_ports() -> None:
+    gateway = Gateway.from_config(writer().FOLDER / "funnel.yaml")
+    assert {name: service.url for name, service in gateway.services.items()} == {
+        "accounts": "http://127.0.0.1:4001/subgraph",
+        "catalog": "http://127.0.0.1:4002/subgraph",
+        "orders": "http://127.0.0.1:4003/subgraph",
+        "reviews": "http://127.0.0.1:4004/graphql",
+    }
