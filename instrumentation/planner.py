@@ -15,7 +15,7 @@ asked of the source (instrumentation.sources): the planner itself has no branch 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from typing import Any, Literal, cast
 
 from graphql import (
@@ -226,7 +226,7 @@ class _PlanBuilder:
         self.document = document
         self.collector = FieldCollector(self.schema, self.fragments, variables)
         self.fetches: list[_Fetch] = []
-        self.batch_fetches: dict[tuple[FieldCoordinate, int], _Fetch] = {}
+        self.batch_fetches: dict[tuple[Hashable, ...], _Fetch] = {}
         self.canonical: dict[tuple[str, str], str] = {}
         self.canonical_used: set[str] = set()
         self.private_count = 0
@@ -373,7 +373,7 @@ class _PlanBuilder:
                 continue
             field_def = object_type.fields[name]
             info = self.field_info(object_type, field_nodes)
-            binding = self.bindings.get(FieldCoordinate(object_type.name, name))
+            binding = _for_parent(self.bindings.get(FieldCoordinate(object_type.name, name)), at.owner)
             if _answered_in_parent_call(binding, at.owner) or at.provides(name):
                 binding = None  # passed through in the parent's call
             if isinstance(binding, BatchBinding | LoaderBinding):
@@ -473,7 +473,7 @@ class _PlanBuilder:
             name, _, rest = path.partition(".")
             below.setdefault(name, []).extend([rest] if rest else [])
         for name, paths in below.items():
-            required = self.bindings.get(FieldCoordinate(parent.name, name))
+            required = _for_parent(self.bindings.get(FieldCoordinate(parent.name, name)), at.owner)
             if not isinstance(required, BatchBinding | LoaderBinding) or _answered_in_parent_call(
                 required, at.owner
             ):
@@ -485,7 +485,7 @@ class _PlanBuilder:
             self.batched_field(
                 required, parent.fields[name], [node], name, at, self.field_info(parent, [node])
             )
-            waits.append(self.batch_fetches[(required.coordinate, at.owner.level + 1)])
+            waits.append(self.batch_fetches[_fetch_key(required, at.owner.level + 1)])
         return waits, tuple(carried)
 
     # -- fetches ------------------------------------------------------------------------------------------
@@ -509,7 +509,7 @@ class _PlanBuilder:
         after: Sequence[_Fetch] = (),
     ) -> _Fetch:
         level = max([owner.level, *(f.level for f in after)]) + 1
-        fetch = self.batch_fetches.get((binding.coordinate, level))
+        fetch = self.batch_fetches.get(_fetch_key(binding, level))
         if fetch is None:
             if isinstance(binding, LoaderBinding):
                 source = self.sources[source_name(binding, "")]
@@ -522,7 +522,7 @@ class _PlanBuilder:
                 if source.matched:
                     fetch.selection.add_leaf(binding.match, binding.match)
             fetch.binding = binding
-            self.batch_fetches[(binding.coordinate, level)] = fetch
+            self.batch_fetches[_fetch_key(binding, level)] = fetch
         fetch.depends_on.add(owner.id)
         fetch.depends_on.update(f.id for f in after)
         return fetch
@@ -715,6 +715,22 @@ class _PlanBuilder:
             for name, d in definitions.items()
         )
         return f"{operation}({printed}) {selection}"
+
+
+def _for_parent(binding: Binding | None, owner: _Fetch) -> Binding | None:
+    """The binding for parents that `owner` returned: an alternative made for its service (a Federation entity
+    fetched with another of its keys, the one that service has), or the binding itself."""
+    if isinstance(binding, BatchBinding) and binding.alternatives:
+        return next((a for a in binding.alternatives if owner.service in a.for_parents), binding)
+    return binding
+
+
+def _fetch_key(binding: BatchBinding | LoaderBinding, level: int) -> tuple[Hashable, ...]:
+    """The parents of one binding at one level share a fetch; an alternative of it (another service or key)
+    has its own."""
+    if isinstance(binding, LoaderBinding):
+        return (binding.coordinate, level)
+    return (binding.coordinate, level, binding.service, binding.key, binding.requires)
 
 
 def _answered_in_parent_call(binding: Binding | None, owner: _Fetch) -> bool:

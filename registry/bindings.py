@@ -106,6 +106,10 @@ class BatchBinding:
     # Other services that answer it as `service` does (a Federation @shareable field): in the parent's own call
     # when the parent came from one of them.
     answered_by: tuple[str, ...] = ()
+    # The same field through another service or key, for parents that the services in its `for_parents` returned
+    # (a Federation entity with several @keys: each parent's subgraph supplies the key it has).
+    alternatives: tuple[BatchBinding, ...] = ()
+    for_parents: tuple[str, ...] = ()
     location: SourceLocation | None = None
 
     @property

@@ -53,7 +53,7 @@ from ..composition.supergraph import supergraph_api_document
 from .field_set import FieldSetError, field_paths
 from .join import Supergraph, read_join
 
-__all__ = ["EntityField", "annotate_supergraph", "subgraph_facts", "supergraph_services"]
+__all__ = ["EntityField", "KeyChoice", "annotate_supergraph", "subgraph_facts", "supergraph_services"]
 
 _ROOTS: Final = {OperationType.QUERY: "Query", OperationType.MUTATION: "Mutation"}
 
@@ -100,11 +100,23 @@ class EntityField:
     """What an entity field's annotation does not say. `fields`: what its representations carry besides
     `__typename` when it is more than one key field (a composite or nested key's paths, then those the field
     `@requires`: `sends_required`, fetched before it); `answered_by`: the other subgraphs that resolve it too,
-    which answer it for the entities they return in the same call (a `@shareable` field)."""
+    which answer it for the entities they return in the same call (a `@shareable` field); `alternatives`: the
+    keys other subgraphs' parents are sent with."""
 
     fields: tuple[str, ...] = ()
     sends_required: bool = False
     answered_by: tuple[str, ...] = ()
+    alternatives: tuple[KeyChoice, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class KeyChoice:
+    """For parents from the subgraphs `parents`, which do not have the first key's fields: `service` with this
+    key (an entity with several `@key`s)."""
+
+    service: str
+    fields: tuple[str, ...]
+    parents: tuple[str, ...]
 
 
 def annotate_supergraph(text: str, path: str) -> tuple[str, Supergraph, dict[str, EntityField]]:
@@ -218,27 +230,59 @@ class _Annotator(Visitor):
             resolvers = tuple(g for g in resolvers if g in required)  # where the required values are sent
         elif entity == type_name and set(resolvers) == set(supergraph.type_graphs(type_name)):
             return None  # whichever subgraph returned the parent has it
-        for graph in resolvers:
-            for key in supergraph.keys(entity, graph):
-                try:
-                    fields = field_paths(key)
-                except FieldSetError as error:
-                    return self.refuse(coordinate, str(error))
-                sent = (*fields, *(f for f in required.get(graph, ()) if f not in fields))
-                if len(sent) == 1 and "." not in sent[0]:
-                    sent = ()  # the annotation's key says it all
-                # Not for a @requires field: each of its subgraphs needs the required values sent to it.
-                also = () if required else tuple(names[g] for g in resolvers if g != graph)
-                if sent or also:
-                    self.entity_fields[coordinate] = EntityField(sent, bool(required), also)
-                return (
-                    f'@batch(service: "{names[graph]}", key: "{fields[0]}", match: "{fields[0]}", '
-                    f'entity: "{entity}", select: "{field_name}")'
-                )
-        return self.refuse(
-            coordinate,
-            f"resolved by {', '.join(names[g] for g in resolvers) or 'no subgraph'} without an @key there",
+        try:
+            candidates = [(g, field_paths(key)) for g in resolvers for key in supergraph.keys(entity, g)]
+        except FieldSetError as error:
+            return self.refuse(coordinate, str(error))
+        if not candidates:
+            return self.refuse(
+                coordinate,
+                f"resolved by {', '.join(names[g] for g in resolvers) or 'no subgraph'} without an @key there",
+            )
+        graph, fields = candidates[0]
+        sent = (*fields, *(f for f in required.get(graph, ()) if f not in fields))
+        if len(sent) == 1 and "." not in sent[0]:
+            sent = ()  # the annotation's key says it all
+        # Not for a @requires field: each of its subgraphs needs the required values sent to it.
+        also = () if required else tuple(names[g] for g in resolvers if g != graph)
+        alternatives = () if required or entity != type_name else self.alternatives(candidates, resolvers)
+        if sent or also or alternatives:
+            self.entity_fields[coordinate] = EntityField(sent, bool(required), also, alternatives)
+        return (
+            f'@batch(service: "{names[graph]}", key: "{fields[0]}", match: "{fields[0]}", '
+            f'entity: "{entity}", select: "{field_name}")'
         )
+
+    def alternatives(
+        self, candidates: list[tuple[str, tuple[str, ...]]], resolvers: tuple[str, ...]
+    ) -> tuple[KeyChoice, ...]:
+        """For parents from a subgraph that cannot supply the first key: the first other (subgraph, key) it can.
+        Only a key of one field: a composite one would need a key function of its own, which the plan names by
+        the field's coordinate (the first key's)."""
+        supergraph = self.supergraph
+        first = candidates[0]
+        chosen: dict[tuple[str, tuple[str, ...]], list[str]] = {}
+        for parent in supergraph.type_graphs(self.type_name):
+            if parent in resolvers or self.supplies(parent, first[1]):
+                continue  # it answers the field itself, in the parent's call; or it has the first key
+            other = next(
+                (
+                    c
+                    for c in candidates[1:]
+                    if len(c[1]) == 1 and "." not in c[1][0] and self.supplies(parent, c[1])
+                ),
+                None,
+            )
+            if other is not None:
+                chosen.setdefault(other, []).append(supergraph.graphs[parent].name)
+        return tuple(
+            KeyChoice(supergraph.graphs[g].name, fields, tuple(parents))
+            for (g, fields), parents in chosen.items()
+        )
+
+    def supplies(self, parent: str, fields: tuple[str, ...]) -> bool:
+        """Whether a parent from this subgraph can be asked for the key's fields."""
+        return all(parent in self.supergraph.resolvers(self.type_name, path.split(".")[0]) for path in fields)
 
     def check_interface_object(self, node: FieldDefinitionNode) -> None:
         """A field that a subgraph answers with an @interfaceObject type: its objects come back as the interface,

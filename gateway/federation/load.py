@@ -111,13 +111,22 @@ def _with_entity_fields(
         if found is None or not isinstance(binding, BatchBinding):
             yield binding
             continue
-        binding = dataclasses.replace(binding, answered_by=found.answered_by)
-        if found.fields:
-            binding = dataclasses.replace(
-                binding,
-                key=None,
-                key_function=CompositeKey(found.fields),
-                requires=found.fields,
-                same_call=not found.sends_required,
+        alternatives = tuple(
+            _keyed(
+                dataclasses.replace(binding, service=choice.service, for_parents=choice.parents),
+                choice.fields,
             )
+            for choice in found.alternatives
+        )
+        binding = dataclasses.replace(binding, answered_by=found.answered_by, alternatives=alternatives)
+        if found.fields:
+            binding = dataclasses.replace(_keyed(binding, found.fields), same_call=not found.sends_required)
         yield binding
+
+
+def _keyed(binding: BatchBinding, fields: tuple[str, ...]) -> BatchBinding:
+    """The binding sending these fields in each representation: a plain key, or several (or nested) ones read
+    by a CompositeKey."""
+    if len(fields) == 1 and "." not in fields[0]:
+        return dataclasses.replace(binding, key=fields[0], match=fields[0])
+    return dataclasses.replace(binding, key=None, key_function=CompositeKey(fields), requires=fields)

@@ -1,9 +1,11 @@
 """The `library` federation of examples/federation/library: six Apollo Federation v2 subgraphs in Python
 (ariadne.contrib.federation) over in-memory data, for what the `shop` does not have:
 
-- accounts: `Member @key(fields: "login organization { id }")`, a nested key (one login in two organizations);
+- accounts: `Member @key(fields: "login organization { id }")`, a nested key (one login in two organizations),
+  and `Organization` with two keys, id and slug;
 - media: `interface Media` with Book and Film, `Book.editor @provides(fields: "fullName")`;
-- audio: Podcast, a kind of Media that media does not know, and `Film.minutes`, taken over from media by a
+- audio: Podcast, a kind of Media that media does not know, whose publisher audio knows by slug only, and
+  `Film.minutes`, taken over from media by a
   progressive `@override(label:)` (audio has the recut's 96 minutes, media the old 95);
 - ratings: `Media @interfaceObject` with `rating` for every kind of media;
 - shipping: `Book.shippingCost @requires(fields: "dimensions { weight }")`, a nested requirement;
@@ -30,8 +32,8 @@ from .shop import Shop, run_subgraphs
 FIXTURES: Final = Path(__file__).parents[2] / "examples" / "federation" / "library"
 
 ORGANIZATIONS: Final = {
-    "1": {"id": "1", "name": "Analytical Society"},
-    "2": {"id": "2", "name": "Royal Society"},
+    "1": {"id": "1", "slug": "analytical", "name": "Analytical Society"},
+    "2": {"id": "2", "slug": "royal", "name": "Royal Society"},
 }
 MEMBERS: Final = [
     {"login": "ada", "organization": "1", "fullName": "Ada Lovelace"},
@@ -57,7 +59,9 @@ BOOKS: Final = {
     },
 }
 FILMS: Final = {"f1": {"id": "f1", "title": "Difference", "minutes": 95}}
-PODCASTS: Final = {"p1": {"id": "p1", "title": "Engines of Thought", "episodes": 12}}
+PODCASTS: Final = {
+    "p1": {"id": "p1", "title": "Engines of Thought", "episodes": 12, "publisher": {"slug": "royal"}}
+}
 RATINGS: Final = {"b1": 4.5, "b2": 3.0, "f1": 4.0, "p1": 3.5}
 
 
@@ -81,9 +85,14 @@ def _accounts() -> GraphQLSchema:
 
     member.set_field("organization", lambda obj, _info: ORGANIZATIONS[obj["organization"]])
     organization = FederatedObjectType("Organization")
-    organization.reference_resolver(
-        lambda _obj, _info, representation: ORGANIZATIONS.get(representation["id"])
-    )
+
+    @organization.reference_resolver
+    def resolve_organization(_obj: Any, _info: Any, representation: dict[str, Any]) -> dict[str, Any] | None:
+        # by either of its keys: id, or slug (what audio has)
+        if "id" in representation:
+            return ORGANIZATIONS.get(representation["id"])
+        return next((o for o in ORGANIZATIONS.values() if o["slug"] == representation.get("slug")), None)
+
     return make_federated_schema((FIXTURES / "accounts.graphql").read_text(), query, member, organization)
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from gateway.federation import annotate_supergraph, load_supergraph
-from gateway.federation.annotate import EntityField
+from gateway.federation.annotate import EntityField, KeyChoice
 from gateway.federation.field_set import FieldSetError, field_paths
 from gateway.federation.load import CompositeKey
 from gateway.gateway import Gateway
@@ -74,7 +74,11 @@ def test_field_sets_are_read_as_paths() -> None:
 
 def test_the_supergraph_becomes_annotations() -> None:
     sdl, _, representations = annotate_supergraph(SUPERGRAPH.read_text(), str(SUPERGRAPH))
+    by_slug = (KeyChoice("accounts", ("slug",), ("audio",)),)  # audio has only the slug of an organization
     assert representations == {
+        "Organization.id": EntityField(answered_by=("media", "search"), alternatives=by_slug),
+        "Organization.slug": EntityField(answered_by=("audio",)),
+        "Organization.name": EntityField(alternatives=by_slug),
         # search answers it too, for the members it returns (@shareable)
         "Member.fullName": EntityField(("login", "organization.id"), answered_by=("search",)),
         "Book.shippingCost": EntityField(("id", "dimensions.weight"), sends_required=True),
@@ -237,6 +241,28 @@ async def test_the_fields_of_one_entity_go_in_one_entities_field(library: Shop) 
     ]
 
 
+async def test_a_parent_is_sent_with_the_key_its_subgraph_has(library: Shop) -> None:
+    query = (
+        "{ podcasts { publisher { id name } } catalog { ... on Book { author { organization { name } } } } }"
+    )
+    async with gateway_for(library) as gateway:
+        answer = await gateway.execute(query)
+    assert answer == {
+        "data": {
+            "podcasts": [{"publisher": {"id": "2", "name": "Royal Society"}}],
+            "catalog": [
+                {"author": {"organization": {"name": "Analytical Society"}}},
+                {"author": {"organization": {"name": "Royal Society"}}},
+                {},
+            ],
+        }
+    }
+    # audio knows publishers by slug, media organizations by id: one call to accounts, with each key
+    assert calls(library) == {"accounts": (1, 3), "audio": (1, 0), "media": (1, 0)}
+    (sent,) = library.stats["accounts"].documents
+    assert "... on Organization { id name }" in sent and "... on Organization { name }" in sent
+
+
 async def test_a_progressive_override_is_taken_as_done(library: Shop) -> None:
     async with gateway_for(library) as gateway:
         answer = await gateway.execute("{ catalog { ... on Film { title minutes } } }")
@@ -368,7 +394,7 @@ async def test_funnel_check_the_library_against_its_subgraphs(library: Shop, tmp
         assert await child.exit_code(timeout=60) == 0
     # Media.rating is the interface object's on every kind of media: not media's, and not reported as missing
     assert line.strip() == (
-        f"OK: funnel.yaml (supergraph {os.path.relpath(SUPERGRAPH, tmp_path)}, 6 services, 18 annotated fields;"
+        f"OK: funnel.yaml (supergraph {os.path.relpath(SUPERGRAPH, tmp_path)}, 6 services, 20 annotated fields;"
         " checked against accounts, audio, media, ratings, search, shipping)"
     )
 
@@ -381,7 +407,7 @@ def test_funnel_check_and_explain_take_a_supergraph_alone(
     assert main(["check", "--supergraph", str(SUPERGRAPH), "--offline"]) == 0
     relative = os.path.relpath(SUPERGRAPH)
     assert capsys.readouterr().out == (
-        f"OK: {SUPERGRAPH} (supergraph {relative}, 6 services, 18 annotated fields)\n"
+        f"OK: {SUPERGRAPH} (supergraph {relative}, 6 services, 20 annotated fields)\n"
     )
     (tmp_path / "q.graphql").write_text(CASES["nested_requires_from_the_parent"])
     assert main(["explain", "--supergraph", str(SUPERGRAPH), str(tmp_path / "q.graphql")]) == 0
