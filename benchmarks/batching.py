@@ -5,9 +5,10 @@ real service with a pool). Five gateways over the same data answer the same quer
 schema (examples/gateway.graphql): batching on (`on`: fetches of one service merged across levels where that
 costs no time), batching on with strictly one call per service per level (`on-per-level`: `merge_levels:
 false`), and batching off (`off`: one call per parent). Two over the services as an Apollo Federation supergraph
-(examples/federation/services: the same API schema, every join an `_entities` call to a subgraph endpoint of the
-same services): `federation-on` and `federation-off`. Requests alternate between them so that drift hits all.
-Calls and keys (ids, and `_entities` representations) are read from the services' own `/stats`, per query.
+(examples/federation/services: the annotated schema's types and fields, but for shelves, the mutations and
+Review.author, every join an `_entities` call to a subgraph endpoint of the same services): `federation-on` and
+`federation-off`. Requests alternate between them so that drift hits all. Calls and keys (ids, and `_entities`
+representations) are read from the services' own `/stats`, per query.
 
     python -m benchmarks.batching [--latency-ms 5] [--max-concurrency 16] [--iterations 10]
                                   [--quick] [--json PATH] [--plot PATH]

@@ -63,7 +63,8 @@ __all__ = [
 ]
 
 EXAMPLE_SCHEMA = Path(__file__).parents[1] / "examples" / "gateway.graphql"
-# The same services as an Apollo Federation v2 supergraph (scripts/federation/compose.sh): the same API schema.
+# The same services as an Apollo Federation v2 supergraph (scripts/federation/compose.sh): EXAMPLE_SCHEMA's types
+# and fields but for shelves, the mutations and Review.author (tests/federation/test_example_services.py).
 EXAMPLE_SUPERGRAPH = Path(__file__).parents[1] / "examples" / "federation" / "services" / "supergraph.graphql"
 _SUBGRAPH_PATHS = {
     "accounts": SUBGRAPH_PATH,

@@ -10,6 +10,7 @@ from pathlib import Path
 from types import ModuleType
 
 import aiohttp
+from graphql import GraphQLObjectType
 
 from benchmarks.common import EXAMPLE_SCHEMA, federation_gateway, service_configs
 from examples.services.cluster import Cluster
@@ -93,3 +94,27 @@ def test_its_config_serves_the_services_at_their_default_ports() -> None:
         "orders": "http://127.0.0.1:4003/subgraph",
         "reviews": "http://127.0.0.1:4004/graphql",
     }
+
+
+def object_fields(gateway: Gateway) -> set[str]:
+    schema = gateway.current.schema
+    return {
+        f"{type_.name}.{name}: {field.type}"
+        for type_ in schema.type_map.values()
+        if isinstance(type_, GraphQLObjectType) and not type_.name.startswith("__")
+        for name, field in type_.fields.items()
+    }
+
+
+def test_the_federation_has_the_annotated_api_but_for_what_the_subgraphs_leave_out() -> None:
+    urls = dict.fromkeys(("accounts", "catalog", "orders", "reviews"), "http://127.0.0.1:9")
+    annotated = Gateway.from_sdl(EXAMPLE_SCHEMA.read_text(), service_configs(urls))
+    annotated.freeze()
+    federated = object_fields(federation_gateway(urls))
+    assert sorted(object_fields(annotated) - federated) == [
+        "Mutation.placeOrder: Order!",
+        "Mutation.updatePrice: Product!",
+        "Query.shelves: [[Product!]!]!",
+        "Review.author: Account",
+    ]
+    assert sorted(federated - object_fields(annotated)) == ["Query.reviews: [Review!]!"]
