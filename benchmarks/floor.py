@@ -4,7 +4,8 @@ It answers `PEER_QUERY` (100 orders with their buyer, product and the product's 
 services with the optimal plan, written by hand: orders, then catalog, then one accounts call carrying the
 buyers' and the sellers' ids together — 1 / 1 / 1 calls, three sequential levels. It parses nothing, plans
 nothing and validates nothing: what a gateway spends beyond it is the gateway's own cost. The answer is the same
-JSON, byte for byte, that Funnel gives for the query (the peer benchmark checks it).
+JSON, byte for byte, that Funnel gives for the query (the peer benchmark checks it). It runs on the event loop
+`funnel serve` runs on: uvloop when installed (`pip install -e ".[fast]"`), else asyncio's.
 
     python -m benchmarks.floor --orders URL --catalog URL --accounts URL [--port 0]
 """
@@ -14,7 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any, Final
 
 import aiohttp
@@ -110,8 +111,19 @@ def main(argv: list[str] | None = None) -> None:
         finally:
             await runner.cleanup()
 
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve())
+    with contextlib.suppress(KeyboardInterrupt), asyncio.Runner(loop_factory=_loop_factory()) as runner:
+        runner.run(serve())
+
+
+def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop's loop when installed, as `funnel serve` chooses (gateway.server.serving.event_loop_factory),
+    written again here: importing the gateway would add its modules to the floor's memory, which is measured."""
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    factory: Callable[[], asyncio.AbstractEventLoop] = uvloop.new_event_loop
+    return factory
 
 
 if __name__ == "__main__":
