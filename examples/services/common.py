@@ -33,7 +33,15 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from .topology import DEFAULT_HOST, GRAPHQL_PATH, base_url, default_port, non_negative_float, positive_int
+from .topology import (
+    DEFAULT_HOST,
+    GRAPHQL_PATH,
+    REGISTRY_TOKEN_ENV,
+    base_url,
+    default_port,
+    non_negative_float,
+    positive_int,
+)
 
 __all__ = [
     "ADMIN_PATHS",
@@ -428,9 +436,6 @@ async def start_app(
         await runner.cleanup()
         raise
     return runner, base_url(host, bound_port(runner))
-
-
-REGISTRY_TOKEN_ENV = "FUNNEL_REGISTRY_TOKEN"
 
 
 def service_parser(name: str, description: str) -> argparse.ArgumentParser:

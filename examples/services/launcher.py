@@ -12,6 +12,11 @@ start (`RestartPolicy`), so that the others keep serving and a demo shows partia
 accounts listens on the base port, catalog on +1, orders on +2, reviews on +3; orders is told where catalog
 and accounts are. This is synchronous (subprocess + urllib); from async code call ``start``/``stop`` through
 ``asyncio.to_thread``.
+
+With ``registry=`` (a gateway's base URL) every service registers itself there once listening and deregisters
+when stopped (``--registry``, the token in the children's $FUNNEL_REGISTRY_TOKEN only), and ``join(name)``
+starts another instance of a service on a free port, sharing its database (``db_dir``): it joins the gateway's
+registry, and is supervised and stopped like the others.
 """
 
 from __future__ import annotations
@@ -30,7 +35,14 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Self, TypedDict, Unpack
 
-from .topology import DEFAULT_BASE_PORT, DEFAULT_HOST, SERVICE_NAMES, service_urls, upstream_urls
+from .topology import (
+    DEFAULT_BASE_PORT,
+    DEFAULT_HOST,
+    REGISTRY_TOKEN_ENV,
+    SERVICE_NAMES,
+    service_urls,
+    upstream_urls,
+)
 
 __all__ = [
     "RestartPolicy",
@@ -90,6 +102,8 @@ class ServiceOptions(TypedDict, total=False):
     startup_timeout_s: float
     quiet: bool
     restart: RestartPolicy
+    registry: str | None
+    registry_token: str | None
 
 
 class ServiceProcesses:
@@ -97,7 +111,7 @@ class ServiceProcesses:
 
     ``quiet=True`` silences the children, keeping their stderr only to quote it if one fails to start.
     ``db_dir`` keeps the databases as ``<db_dir>/<name>.sqlite3``; by default each child keeps its database in
-    memory.
+    memory. ``registry`` (a gateway's base URL) and ``registry_token``: see the module's docstring.
     """
 
     def __init__(self, base_port: int = DEFAULT_BASE_PORT, **options: Unpack[ServiceOptions]) -> None:
@@ -108,10 +122,13 @@ class ServiceProcesses:
         self.startup_timeout_s = options.get("startup_timeout_s", 20.0)
         self.quiet = options.get("quiet", False)
         self.restart = options.get("restart", RestartPolicy())
+        self.registry = options.get("registry")
+        self._registry_token = options.get("registry_token")
         self.urls = service_urls(base_port, self.host)
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
         self._stderr: dict[str, IO[bytes]] = {}
         self._restarts: dict[str, _Restarts] = {}
+        self._joined: dict[str, str] = {}  # a joined instance's key ("orders#2") -> its service
 
     # ---------------------------------------------------------------------------------------- lifecycle
 
@@ -132,6 +149,16 @@ class ServiceProcesses:
             self.stop()
             raise
         return self.urls
+
+    def join(self, name: str) -> str:
+        """Start one more instance of the service `name` on a free port; it registers itself at
+        :attr:`registry` (which must be set). Its key in :attr:`processes` (``orders#2``), without waiting."""
+        if self.registry is None:
+            raise ValueError("join() needs registry=: the gateway the instance registers at")
+        key = f"{name}#{sum(service == name for service in self._joined.values()) + 2}"
+        self._joined[key] = name
+        self._spawn(key)
+        return key
 
     def stop(self, grace_s: float = 5.0) -> None:
         """SIGTERM every child still running, SIGKILL those that outlive ``grace_s``, reap them all."""
@@ -199,15 +226,18 @@ class ServiceProcesses:
 
     # ------------------------------------------------------------------------------------------ helpers
 
-    def command(self, name: str) -> list[str]:
-        """The command line that runs one service."""
-        port = self.urls[name].rsplit(":", 1)[1]
+    def command(self, key: str) -> list[str]:
+        """The command line that runs one service, or one instance started by :meth:`join` (by its key)."""
+        name = self._joined.get(key, key)
+        port = "0" if key in self._joined else self.urls[name].rsplit(":", 1)[1]
         command = [sys.executable, "-m", f"examples.services.{name}", "--port", port, "--host", self.host]
         command += ["--latency-ms", str(self.latency_ms), "--parent-pid", str(os.getpid())]
         if self.max_concurrency is not None:
             command += ["--max-concurrency", str(self.max_concurrency)]
-        if self.db_dir is not None:
+        if self.db_dir is not None:  # the instances of one service share its data
             command += ["--db", os.path.join(self.db_dir, f"{name}.sqlite3")]
+        if self.registry is not None:
+            command += ["--registry", self.registry]
         if name == "orders":
             upstreams = upstream_urls(self.urls)
             command += [
@@ -222,6 +252,8 @@ class ServiceProcesses:
         env = dict(os.environ, PYTHONUNBUFFERED="1")
         # The examples are not an installed package: the children find them from the project root.
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(_PROJECT_ROOT), env.get("PYTHONPATH")]))
+        if self._registry_token is not None:  # in the environment, not the command line that `ps` shows
+            env[REGISTRY_TOKEN_ENV] = self._registry_token
         stdout: int | None = None
         stderr: IO[bytes] | None = None
         if self.quiet:

@@ -13,6 +13,7 @@ __all__ = [
     "DEFAULT_BASE_PORT",
     "DEFAULT_HOST",
     "GRAPHQL_PATH",
+    "REGISTRY_TOKEN_ENV",
     "SERVICE_NAMES",
     "base_url",
     "default_port",
@@ -30,6 +31,8 @@ SERVICE_NAMES: tuple[str, ...] = ("accounts", "catalog", "orders", "reviews")
 DEFAULT_BASE_PORT = 4001
 DEFAULT_HOST = "127.0.0.1"
 GRAPHQL_PATH = "/graphql"
+# Where a service started with --registry finds the gateway's write token (its --registry-token-env default).
+REGISTRY_TOKEN_ENV = "FUNNEL_REGISTRY_TOKEN"
 
 
 def base_url(host: str, port: int) -> str:
