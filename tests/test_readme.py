@@ -10,7 +10,8 @@ The convention (what a writer of README.md must know):
     being this virtualenv's); the lines after it, up to the next `$ `, are its output (stdout and stderr), which
     must match exactly once the scratch folder is written as `/home/you/funnel`.
   - **sh**: run by bash in the scratch folder, with the gateway of `funnel demo` started by the test (its
-    `127.0.0.1:4000` replaced by the port it got); it must exit 0.
+    `127.0.0.1:4000` replaced by the port it got, the services' 4001-4004 by theirs), its registry on as the
+    demo's is, with the write token in `$FUNNEL_REGISTRY_TOKEN`; it must exit 0.
 - A block that claims to run but cannot be run here is marked, on the line right before its fence, with
   `<!-- readme: not run: the reason -->`, and the reason must be given.
 - Blocks of other languages (graphql, yaml, json, text, none) show SDL, configuration or output: they are not run
@@ -27,13 +28,14 @@ import os
 import re
 import shutil
 import sys
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
 
 from examples.services.cluster import Cluster
+from gateway.cli.demo import TOKEN_ENV, demo_registry
 from gateway.gateway import Gateway
 from gateway.server import create_app
 from gateway.server.serving import listening
@@ -46,6 +48,8 @@ NOT_RUN = re.compile(r"<!-- readme: not run: (?P<reason>.*\S) -->")
 OUTPUT = "<!-- readme: output -->"
 SHOWN_ROOT = "/home/you/funnel"
 TIMEOUT_S = 120
+REGISTRY_TOKEN = "readme-registry-token"
+SERVICE_PORTS = {"4001": "accounts", "4002": "catalog", "4003": "orders", "4004": "reviews"}
 
 
 @dataclass(frozen=True)
@@ -88,8 +92,9 @@ def test_every_block_that_claims_to_run_is_run_or_says_why_not() -> None:
 
 
 @pytest.fixture
-async def scratch(cluster: Cluster, tmp_path: Path) -> AsyncIterator[tuple[Path, str]]:
-    """A folder like the checkout: examples/ (its services running here), .venv/bin; and a gateway's base URL."""
+async def scratch(cluster: Cluster, tmp_path: Path) -> AsyncIterator[tuple[Path, dict[str, str]]]:
+    """A folder like the checkout: examples/ (its services running here), .venv/bin; and where the sh blocks'
+    URLs are moved: the gateway's (with the demo's registry) and the services' base URLs."""
     folder = tmp_path / "funnel"
     # The services' code is not needed (they run here), but files the config names are (OpenAPI documents).
     shutil.copytree(
@@ -99,15 +104,18 @@ async def scratch(cluster: Cluster, tmp_path: Path) -> AsyncIterator[tuple[Path,
     (folder / ".venv" / "bin").symlink_to(Path(sys.executable).parent)
     config = folder / "examples" / "funnel.yaml"
     text = config.read_text()
-    ports = {"4001": "accounts", "4002": "catalog", "4003": "orders", "4004": "reviews"}
-    config.write_text(re.sub(r"http://127\.0\.0\.1:(400[1-4])\b", lambda m: cluster.urls[ports[m[1]]], text))
-    app = create_app(Gateway.from_config(load_config(config)))
+    config.write_text(
+        re.sub(r"http://127\.0\.0\.1:(400[1-4])\b", lambda m: cluster.urls[SERVICE_PORTS[m[1]]], text)
+    )
+    loaded = replace(load_config(config), registry=demo_registry("127.0.0.1", REGISTRY_TOKEN))
+    app = create_app(Gateway.from_config(loaded))
     async with listening(app, "127.0.0.1", 0, shutdown_timeout_s=5) as url:
-        yield folder, url
+        moved = {f"http://127.0.0.1:{port}": cluster.urls[name] for port, name in SERVICE_PORTS.items()}
+        yield folder, {"http://127.0.0.1:4000": url, **moved}
 
 
 async def run(command: list[str], cwd: Path) -> tuple[int, str]:
-    env = dict(os.environ, PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1")
+    env = dict(os.environ, PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1", **{TOKEN_ENV: REGISTRY_TOKEN})
     process = await asyncio.create_subprocess_exec(
         *command, cwd=cwd, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
     )
@@ -143,32 +151,35 @@ def console_steps(text: str) -> list[tuple[str, str]]:
     return steps
 
 
-async def test_the_readme_blocks_run_as_written(scratch: tuple[Path, str]) -> None:
-    folder, gateway_url = scratch
-    assert await run_blocks(README.read_text(), folder, gateway_url) >= 4  # the tour's blocks, curl, Python
+async def test_the_readme_blocks_run_as_written(scratch: tuple[Path, dict[str, str]]) -> None:
+    folder, urls = scratch
+    assert await run_blocks(README.read_text(), folder, urls) >= 4  # the tour's blocks, curl, Python
 
 
-async def test_a_new_block_that_does_not_run_fails_saying_how_to_mark_it(scratch: tuple[Path, str]) -> None:
-    folder, gateway_url = scratch
+async def test_a_new_block_that_does_not_run_fails_saying_how_to_mark_it(
+    scratch: tuple[Path, dict[str, str]],
+) -> None:
+    folder, urls = scratch
     text = "Some prose.\n\n```sh\necho trying; exit 3\n```\n"
     with pytest.raises(AssertionError) as caught:
-        await run_blocks(text, folder, gateway_url)
+        await run_blocks(text, folder, urls)
     assert str(caught.value).startswith(
         "trying\n\nREADME.md:3: the ```sh block does not run as written. Fix the block (or the code), or, if it "
         "cannot run in the test suite, put `<!-- readme: not run: the reason -->` on the line right before its fence"
     )
     marked = "Some prose.\n<!-- readme: not run: it needs a machine of its own -->\n```sh\nexit 3\n```\n"
-    assert await run_blocks(marked, folder, gateway_url) == 0
+    assert await run_blocks(marked, folder, urls) == 0
     console = "```console\n$ echo hello\nhullo\n```\n"
     with pytest.raises(AssertionError) as caught:
-        await run_blocks(console, folder, gateway_url)
+        await run_blocks(console, folder, urls)
     assert str(caught.value).startswith(
         "$ echo hello\nhello\n\nREADME.md:1: the ```console block does not run"
     )
 
 
-async def run_blocks(text: str, folder: Path, gateway_url: str) -> int:
-    """Run every block of `text` that claims to run (see the module's docstring); how many ran."""
+async def run_blocks(text: str, folder: Path, urls: Mapping[str, str]) -> int:
+    """Run every block of `text` that claims to run (see the module's docstring), the sh blocks with each URL of
+    `urls` moved to its value; how many ran."""
     found = blocks(text)
     ran = 0
     for index, block in enumerate(found):
@@ -191,7 +202,7 @@ async def run_blocks(text: str, folder: Path, gateway_url: str) -> int:
                 if shown != expected:
                     raise AssertionError(f"$ {command}\n{shown}{how_to_mark(block)}")
         else:
-            shell = block.text.replace("http://127.0.0.1:4000", gateway_url)
+            shell = re.sub(r"http://127\.0\.0\.1:400[0-4]\b", lambda m: urls.get(m[0], m[0]), block.text)
             code, output = await run(["bash", "-c", shell], folder)
             if code != 0:
                 raise AssertionError(f"{output}{how_to_mark(block)}")

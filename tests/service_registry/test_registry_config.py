@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import re
+from dataclasses import replace
+from pathlib import Path
+from types import MappingProxyType
+
 import pytest
 
 from gateway.registry import MemoryStore, RedisStore, make_store
+from registry.bindings import SourceLocation
 from registry.config import RegistryConfig, RegistryHealthConfig, parse_config
 from registry.errors import ConfigError
 
@@ -63,3 +69,20 @@ def test_bad_values_name_their_line() -> None:
     assert problems("registry:\n  backend: redis\n") == [
         "gateway.yaml:4: registry: backend: redis needs a url, or the redis: section"
     ]
+
+
+def test_the_readme_section_s_yaml_is_read_as_it_says(monkeypatch: pytest.MonkeyPatch) -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme.split("## The registry\n", 1)[1].split("\n## ", 1)[0]
+    (text,) = re.findall(r"```yaml\n(.*?)```", section, re.DOTALL)
+    monkeypatch.setenv("REVIEWS_REGISTRY_TOKEN", "reviews-secret")
+    assert parse_config(SERVICES + text, "gateway.yaml").registry == replace(
+        RegistryConfig(),
+        backend="redis",
+        url="redis://127.0.0.1:6379/0",
+        token_env="FUNNEL_REGISTRY_TOKEN",
+        service_tokens=MappingProxyType({"reviews": "reviews-secret"}),
+        read_token_env="FUNNEL_REGISTRY_READ_TOKEN",
+        allowed_urls=("http://127.0.0.1:*", "https://*.svc.cluster.local"),
+        location=SourceLocation("gateway.yaml", 4),
+    )
