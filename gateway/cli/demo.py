@@ -206,7 +206,10 @@ class _Joining:
         joined = [i.url for i in state.services.get(JOINING, ()) if (JOINING, i.url) not in own]
         if not joined or not own <= registered:
             return
-        await self.registry.settle(state.version)  # routed to, not only stored
+        try:  # routed to, not only stored; a recomposition still running is waited for at the next poll
+            await self.registry.settle(state.version, timeout_s=_SUPERVISE_POLL_S)
+        except TimeoutError:
+            return
         self.said = True
         pid = self.services.pids[self.key]
         print(
