@@ -241,29 +241,34 @@ class Executor:
         if self.batching:
             await self.run_batched(source, group, pending, distinct)
             return
-        # One call per parent: the same requests, each with one parent's keys.
+        # One call per parent: the same requests, each with one parent's keys (and the fields that share a
+        # request, one request for the parent, as a parent's fields from one endpoint or entity are).
+        calls: dict[tuple[Hashable, int, str], tuple[dict[str, Any], Any, list[BatchFetch]]] = {}
+        for shared, sharing in _shared(source, group).items():
+            for f in sharing:
+                for parent, key in pending[f.id]:
+                    calls.setdefault((shared, id(parent), repr(key)), (parent, key, []))[2].append(f)
         await asyncio.gather(
-            *(self.run_one(source, f, parent, key) for f in group for parent, key in pending[f.id])
+            *(self.run_one(source, tuple(fs), parent, key) for parent, key, fs in calls.values())
         )
 
-    async def run_one(self, source: Source, fetch: BatchFetch, parent: dict[str, Any], key: Any) -> None:
+    async def run_one(
+        self, source: Source, fetches: tuple[BatchFetch, ...], parent: dict[str, Any], key: Any
+    ) -> None:
         lookup: Lookup = {}
         keys = _key_list(key) if source.keyed else [key]
         if source.checks_keys:
-            keys = self.sendable(source, fetch, keys, lookup)
+            keys = self.sendable(source, fetches[0], keys, lookup)
         if keys or not source.checks_keys:
-            await self.request(source, [Part((fetch,), keys)], [lookup], fetch.level, 0)
-        source.assign(fetch, [(parent, key)], lookup)
+            await self.request(source, [Part(fetches, keys)], [lookup], fetches[0].level, 0)
+        for fetch in fetches:
+            source.assign(fetch, [(parent, key)], lookup)
 
     async def run_batched(
         self, source: Source, group: list[BatchFetch], pending: Mapping[int, Pending], distinct: Distinct
     ) -> None:
-        # Fetches the source says ask the same thing (fields reading one REST endpoint) share their keys.
-        shared: dict[Hashable, list[BatchFetch]] = {}
-        for f in group:
-            shared.setdefault(source.share(f), []).append(f)
         asks: list[CacheAsk] = []
-        for sharing in shared.values():
+        for sharing in _shared(source, group).values():
             lookup: Lookup = {}
             if not source.keyed:
                 keys: list[Any] = [parent for f in sharing for parent, _ in pending[f.id]]
@@ -399,3 +404,12 @@ def _distinct(keys: Iterable[Any]) -> list[Any]:
 
 def _key_list(key: Any) -> list[Any]:
     return [k for k in key if k is not None] if key.__class__ is list else [key]
+
+
+def _shared(source: Source, group: Sequence[BatchFetch]) -> dict[Hashable, list[BatchFetch]]:
+    """The group's fetches by what they ask: those the source says ask the same thing (fields reading one REST
+    endpoint, or one entity of a subgraph) share their keys and requests."""
+    shared: dict[Hashable, list[BatchFetch]] = {}
+    for f in group:
+        shared.setdefault(source.share(f), []).append(f)
+    return shared
