@@ -13,10 +13,11 @@ nullable position catches it, records the error and answers null.
 
 Objects are most of the work (a hundred items of nine fields are a thousand positions), so an object's completer
 is one function generated for its fields: each leaf of a built-in scalar is checked inline and copied without a
-call, a nested object's null handling is folded into its own function instead of a wrapper, and a call is made
-only for the other positions and for a value that needs the long way. The generated text holds nothing but
-fixed names: keys, completers and constants are passed in by name, so objects of one shape (the same kinds of
-field in the same order, whatever their names) share one text, compiled once.
+call, an object's null handling is folded into its own function instead of a wrapper, nested objects (three
+levels deep) are written into their parent's function for the usual case of a dict, and a call is made only
+for the other positions and for a value that needs the long way. The generated text holds nothing but fixed
+names: keys, completers and constants are passed in by name, so objects of one shape (the same kinds of field
+in the same order, whatever their names) share one text, compiled once.
 """
 
 from __future__ import annotations
@@ -80,6 +81,10 @@ _SHAPES: Final = 512  # compiled object completers kept, by the text generated f
 _FAST_LEAVES: Final[weakref.WeakKeyDictionary[Completer, str]] = weakref.WeakKeyDictionary()  # scalar name
 _CONSTANTS: Final[weakref.WeakKeyDictionary[Completer, str]] = weakref.WeakKeyDictionary()
 _OBJECTS: Final[weakref.WeakKeyDictionary[Completer, Callable[[_Nulls, FieldInfo | None], Completer]]] = (
+    weakref.WeakKeyDictionary()
+)
+# An object completer with its null handling folded in, by completer: its parent writes it inline.
+_INLINABLE: Final[weakref.WeakKeyDictionary[Completer, tuple[_Nulls, tuple[ObjectField, ...]]]] = (
     weakref.WeakKeyDictionary()
 )
 
@@ -315,19 +320,25 @@ def object_completer(type_name: str, fields: Sequence[ObjectField], info: FieldI
 # The leaf checks inlined per built-in scalar (`{v}` is the field's value, `{call}` the leaf's own completer,
 # which takes whatever fails them: null, errors, coercion).
 _INLINE_CHECKS: Final = {
-    "String": ("    if {v}.__class__ is not _str:", "        {v} = {call}"),
-    "Boolean": ("    if {v}.__class__ is not _bool:", "        {v} = {call}"),
-    "Int": ("    if not ({v}.__class__ is _int and _INT_MIN <= {v} <= _INT_MAX):", "        {v} = {call}"),
-    "Float": ("    if not ({v}.__class__ is _float and _isfinite({v})):", "        {v} = {call}"),
+    "String": ("if {v}.__class__ is not _str:", "    {v} = {call}"),
+    "Boolean": ("if {v}.__class__ is not _bool:", "    {v} = {call}"),
+    "Int": ("if not ({v}.__class__ is _int and _INT_MIN <= {v} <= _INT_MAX):", "    {v} = {call}"),
+    "Float": ("if not ({v}.__class__ is _float and _isfinite({v})):", "    {v} = {call}"),
     "ID": (
-        "    if {v}.__class__ is _str:",
-        "        pass",
-        "    elif {v}.__class__ is _int and _ID_MIN <= {v} < _ID_MAX:",
-        "        {v} = _str({v})",
-        "    else:",
-        "        {v} = {call}",
+        "if {v}.__class__ is _str:",
+        "    pass",
+        "elif {v}.__class__ is _int and _ID_MIN <= {v} < _ID_MAX:",
+        "    {v} = _str({v})",
+        "else:",
+        "    {v} = {call}",
     ),
 }
+_INLINE_DEPTH: Final = 3  # levels of nested objects written into their parent's completer
+
+# A field's kind in an object's shape: "constant", "parent", a built-in scalar's name, "call", or a nested
+# object written inline: ("object", its null handling, its own shape).
+_Kind = str | tuple[str, "_Nulls", "_Shape"]
+_Shape = tuple[_Kind, ...]
 
 
 _NAMESPACE: Final = {
@@ -349,25 +360,12 @@ _NAMESPACE: Final = {
 
 
 @functools.lru_cache(maxsize=_SHAPES)
-def _code(shape: tuple[str, ...], nulls: _Nulls) -> CodeType:
-    """The compiled text of an object completer, by the kind of each field: "constant" (`__typename`, in the
-    namespace as `v{i}`), "parent" (computed from the object itself), a built-in scalar's name (checked
-    inline) or "call". Field i reads `_s{i}`, answers under `_k{i}` and is completed by `_c{i}`. Compiling
-    costs about 0.2 ms: objects of one shape share it."""
-    lines, entries = [], []
-    for index, kind in enumerate(shape):
-        value = f"v{index}"
-        entries.append(f"_k{index}: {value}")
-        call = f"_c{index}({'value' if kind == 'parent' else value}, (path, _k{index}), errors)"
-        if kind == "constant":
-            continue
-        if kind == "parent":
-            lines.append(f"    {value} = {call}")
-        elif kind == "call":
-            lines.append(f"    {value} = _c{index}(get(_s{index}), (path, _k{index}), errors)")
-        else:
-            lines.append(f"    {value} = get(_s{index})")
-            lines += (line.format(v=value, call=call) for line in _INLINE_CHECKS[kind])
+def _code(shape: _Shape, nulls: _Nulls) -> CodeType:
+    """The compiled text of an object completer of this shape. Field `{id}` (`2`, or `2_0` for the first
+    field of the object inlined as field 2) reads `_s{id}`, answers under `_k{id}` and is completed by
+    `_c{id}`; a constant is `v{id}` in the namespace. Compiling costs about 0.2 ms: objects of one shape
+    share it."""
+    lines, entries = _field_lines(shape, "", "value", "get", "path", "    ")
     on_null = "raise _null_error(path, _null_info)" if nulls == "non_null" else "return None"
     body = [
         "def complete(value, path, errors):",
@@ -378,7 +376,7 @@ def _code(shape: tuple[str, ...], nulls: _Nulls) -> CodeType:
         "            raise _not_an_object(value, path, _info, _type_name)",
         "    get = value.get",
         *lines,
-        "    return {" + ", ".join(entries) + "}",
+        f"    return {{{entries}}}",
     ]
     if nulls == "nullable":  # the whole body, the type check included, as guard() runs its completer
         body = [
@@ -390,6 +388,73 @@ def _code(shape: tuple[str, ...], nulls: _Nulls) -> CodeType:
             "        return None",
         ]
     return compile("\n".join(body) + "\n", "<object completer>", "exec")
+
+
+def _field_lines(
+    shape: _Shape, prefix: str, obj: str, get: str, path: str, indent: str
+) -> tuple[list[str], str]:
+    """The statements completing each field of an object (`obj`, read with `get`, at `path`) into `v{id}`,
+    and the entries of the dict made of them."""
+    lines, entries = [], []
+    for index, kind in enumerate(shape):
+        field = f"{prefix}{index}"
+        value, key, completer, source = f"v{field}", f"_k{field}", f"_c{field}", f"_s{field}"
+        entries.append(f"{key}: {value}")
+        if kind == "constant":
+            continue
+        if kind == "parent":
+            lines.append(f"{indent}{value} = {completer}({obj}, ({path}, {key}), errors)")
+        elif kind == "call":
+            lines.append(f"{indent}{value} = {completer}({get}({source}), ({path}, {key}), errors)")
+        elif isinstance(kind, tuple):
+            # The usual case, a dict, inline; anything else (null, an error, not an object) through the
+            # object's own completer, which has the same null handling.
+            _, nulls, inner = kind
+            at, inner_get = f"({path}, {key})", f"g{field}"
+            body = indent + ("        " if nulls == "nullable" else "    ")
+            inner_lines, inner_entries = _field_lines(inner, f"{field}_", value, inner_get, at, body)
+            block = [f"{body}{inner_get} = {value}.get", *inner_lines, f"{body}{value} = {{{inner_entries}}}"]
+            if nulls == "nullable":
+                block = [
+                    f"{indent}    try:",
+                    *block,
+                    f"{indent}    except _Failure as failure:",
+                    f"{indent}        errors.append(failure.error)",
+                    f"{indent}        {value} = None",
+                ]
+            lines += [
+                f"{indent}{value} = {get}({source})",
+                f"{indent}if {value}.__class__ is _dict:",
+                *block,
+                f"{indent}else:",
+                f"{indent}    {value} = {completer}({value}, {at}, errors)",
+            ]
+        else:
+            call = f"{completer}({value}, ({path}, {key}), errors)"
+            lines.append(f"{indent}{value} = {get}({source})")
+            lines += (indent + line.format(v=value, call=call) for line in _INLINE_CHECKS[kind])
+    return lines, ", ".join(entries)
+
+
+def _shape(fields: tuple[ObjectField, ...], prefix: str, namespace: dict[str, Any], depth: int) -> _Shape:
+    """The shape of an object with these fields; their completers, keys and sources go into `namespace`."""
+    shape: list[_Kind] = []
+    for index, (key, source, completer) in enumerate(fields):
+        field = f"{prefix}{index}"
+        namespace.update({f"_c{field}": completer, f"_k{field}": key, f"_s{field}": source})
+        constant = _CONSTANTS.get(completer)
+        inline = _INLINABLE.get(completer) if depth < _INLINE_DEPTH else None
+        if constant is not None:
+            namespace[f"v{field}"] = constant
+            shape.append("constant")
+        elif source is None:
+            shape.append("parent")
+        elif inline is not None:
+            nulls, inner = inline
+            shape.append(("object", nulls, _shape(inner, f"{field}_", namespace, depth + 1)))
+        else:
+            shape.append(_FAST_LEAVES.get(completer, "call"))
+    return tuple(shape)
 
 
 def _compiled_object(
@@ -408,19 +473,10 @@ def _compiled_object(
         "_null_info": null_info,
         "_type_name": type_name,
     }
-    shape = []
-    for index, (key, source, completer) in enumerate(fields):
-        namespace.update({f"_c{index}": completer, f"_k{index}": key, f"_s{index}": source})
-        constant = _CONSTANTS.get(completer)
-        if constant is not None:
-            namespace[f"v{index}"] = constant
-            shape.append("constant")
-        elif source is None:
-            shape.append("parent")
-        else:
-            shape.append(_FAST_LEAVES.get(completer, "call"))
-    exec(_code(tuple(shape), nulls), namespace)
+    exec(_code(_shape(fields, "", namespace, 0), nulls), namespace)
     compiled: Completer = namespace["complete"]
+    if nulls != "plain":
+        _INLINABLE[compiled] = (nulls, fields)
     return compiled
 
 
