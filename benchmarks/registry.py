@@ -34,7 +34,7 @@ from typing import Any, Final
 import aiohttp
 import orjson
 
-from gateway.registry.client import RegistryClient
+from registry.client import RegistryClient
 
 from .common import (
     add_common_arguments,

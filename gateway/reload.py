@@ -37,11 +37,10 @@ from typing import TYPE_CHECKING, Any, Final, Literal
 
 from graphql import GraphQLSchema
 
+from registry.background import background
 from registry.bindings import Binding
 from registry.config import GatewayConfig, ServiceConfig, load_config
 from registry.errors import ConfigError
-
-from .background import background
 
 if TYPE_CHECKING:
     from aiohttp import web

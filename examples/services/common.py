@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import importlib
 import logging
 import os
 import re
@@ -528,10 +527,8 @@ async def _registered(
     token = os.environ.get(args.registry_token_env)
     if not token:
         raise SystemExit(f"{name}: --registry needs the token in ${args.registry_token_env}")
-    # Only then: the services run without the gateway. Importing it takes a while (a second on a busy machine),
-    # so in a thread: /health answers meanwhile, and the launcher need not wait for it.
-    await asyncio.to_thread(importlib.import_module, "gateway.registry.client")
-    from gateway.registry.client import RegistryClient
+    # Only then: the services run without the registry's client (light: it needs aiohttp, not the gateway).
+    from registry.client import RegistryClient
 
     graphql = any(resource.canonical == GRAPHQL_PATH for resource in app.router.resources())
     client = RegistryClient(

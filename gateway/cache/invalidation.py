@@ -23,9 +23,9 @@ from typing import TYPE_CHECKING, Any, Final
 import orjson
 
 from instrumentation.merge import normalize
+from registry.background import background
 from registry.config import RedisConfig
 
-from ..background import background
 from ..redis_connection import key as redis_key
 from .entities import MAX_KEY_CHARS, EntityCache
 

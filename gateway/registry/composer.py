@@ -31,11 +31,11 @@ from typing import TYPE_CHECKING, Any, Final
 
 from graphql import GraphQLSchema
 
+from registry.background import background
 from registry.bindings import Binding
 from registry.config import GatewayConfig, ServiceConfig
 from registry.errors import ConfigError, Problem
 
-from ..background import background
 from ..composition.compose import compose_schemas, gateway_sdl
 from ..composition.gateway_schema import load_gateway_schema
 from ..composition.sources import ServiceSchema, introspected_schema, load_service_schemas, service_schema

@@ -7,7 +7,8 @@ import dataclasses
 import time
 from collections.abc import Callable
 
-from ..background import start_background, stop_background
+from registry.background import start_background, stop_background
+
 from .store import Instance, RegistryState
 
 __all__ = ["MemoryStore"]

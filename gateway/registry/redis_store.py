@@ -19,9 +19,9 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final
 
+from registry.background import start_background, stop_background
 from registry.config import RedisConfig
 
-from ..background import start_background, stop_background
 from ..redis_connection import connect, key
 from .store import Instance, RegistryState, RegistryUnavailable
 

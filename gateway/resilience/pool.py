@@ -43,10 +43,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from instrumentation.call import Call
+from registry.background import start_background, stop_background
 from registry.config import ServiceConfig
 from registry.redaction import redact_url
 
-from ..background import start_background, stop_background
 from ..transport import HTTPTransport, Transport, TransportFactory
 from ..transport.probe import OK, check
 from ..transport.retiring import Retirements

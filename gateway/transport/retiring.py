@@ -12,7 +12,8 @@ import asyncio
 from collections.abc import Callable
 from typing import Final
 
-from ..background import start_background, stop_background
+from registry.background import start_background, stop_background
+
 from .base import Transport
 
 __all__ = ["Retirements"]

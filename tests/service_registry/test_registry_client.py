@@ -1,4 +1,4 @@
-"""gateway.registry.client against a real gateway: it registers, keeps its lease, registers again when the
+"""registry.client against a real gateway: it registers, keeps its lease, registers again when the
 registry lost it, leaves on stop; a refusal stops it with the gateway's message. An example service started with
 `--registry` joins and leaves the same way."""
 
@@ -10,7 +10,7 @@ import sys
 from collections.abc import Awaitable, Callable
 
 from examples.services.cluster import Cluster
-from gateway.registry.client import RegistrationRefused, RegistryClient
+from registry.client import RegistrationRefused, RegistryClient
 
 from ..processes import start_child
 from .conftest import REGISTRY, TOKEN, Serve, Served

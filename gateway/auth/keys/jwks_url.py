@@ -13,7 +13,8 @@ import logging
 import time
 from typing import Any, Final
 
-from ...background import start_background, stop_background
+from registry.background import start_background, stop_background
+
 from ...fetching import FetchError, fetch_bytes
 from .base import KeysUnavailable, parse_jwks
 

@@ -26,7 +26,7 @@ import aiohttp
 
 from registry.redaction import redact_url
 
-from ..background import start_background, stop_background
+from .background import start_background, stop_background
 
 if TYPE_CHECKING:
     from aiohttp import web
