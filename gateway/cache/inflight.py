@@ -89,7 +89,9 @@ class InflightTransport:
         if identity is None:
             return await self.inner.send(call, headers)
         flight = self._flights.get(identity)
-        if flight is None:
+        if flight is None or flight.task.done():
+            # A call that is done is not joined (between its end and `_end`): its answer may be a caller's own
+            # already, changed by it.
             flight = _Flight(asyncio.ensure_future(self.inner.send(call, headers)))
             self._flights[identity] = flight
             flight.task.add_done_callback(lambda _: self._end(identity, flight))
@@ -105,7 +107,7 @@ class InflightTransport:
             raise
         finally:
             flight.waiters -= 1
-        # Nobody joins once the call is done: the callers still waiting now are all that will come for it.
+        # Nobody joins a call that is done: the callers still waiting now are all that will come for it.
         self._end(identity, flight)
         if not flight.handed:
             flight.handed = True

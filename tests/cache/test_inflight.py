@@ -144,3 +144,24 @@ async def test_a_failure_is_shared_too_and_the_next_call_is_sent_again() -> None
     with pytest.raises(DownstreamTimeout):
         await transport.send(call, {})
     assert count == 2
+
+
+async def test_the_first_caller_answered_takes_the_answer_and_a_caller_after_its_end_sends_again() -> None:
+    sent = 0
+
+    async def answer(call: Call, headers: Any) -> Any:
+        nonlocal sent
+        sent += 1
+        return {"data": {"x": [1, 2]}}  # at once: the call ends in its first step
+
+    transport = InflightTransport(MockTransport(answer))
+    call = GraphQLCall("s", "{ x }", {})
+    first = asyncio.ensure_future(transport.send(call, {}))
+    waiting = asyncio.ensure_future(transport.send(call, {}))
+    await asyncio.sleep(0)  # both have joined the one call, which is about to run
+    # Scheduled after the call's step and before its end is noted: the call is done, so it is not joined.
+    late = asyncio.ensure_future(transport.send(call, {}))
+    answers = [await first, await waiting, await late]
+    answers[0]["data"]["x"].append(3)  # the first caller's to change: the others have their own objects
+    assert answers == [{"data": {"x": [1, 2, 3]}}, {"data": {"x": [1, 2]}}, {"data": {"x": [1, 2]}}]
+    assert (sent, transport.shared, transport._flights) == (2, 1, {})
