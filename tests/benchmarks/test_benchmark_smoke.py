@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import pstats
 import shutil
 import subprocess
 import sys
@@ -266,3 +267,22 @@ def test_registry_quick(tmp_path: Path) -> None:
     first = result["registration_to_first_call_ms"]
     assert (first["samples"], first["errors"]) == (3, 0)
     assert 0 < first["p50"] <= first["p95"] <= first["max"]
+
+
+def test_hotspots_profiles_a_served_request(tmp_path: Path) -> None:
+    profile = tmp_path / "funnel.prof"
+    command = [sys.executable, "-m", "benchmarks.hotspots", "--requests", "40", "--clients", "4"]
+    completed = subprocess.run(
+        [*command, "--top", "5", "--out", str(profile)], cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stdout.startswith("40 requests (0 failed) in "), completed.stdout[:200]
+    assert f"profile in {profile}" in completed.stdout.splitlines()[0]
+    profiled = pstats.Stats(str(profile)).get_stats_profile().func_profiles
+    functions = {
+        (Path(f.file_name).parent.name, Path(f.file_name).name, name) for name, f in profiled.items()
+    }
+    assert {
+        ("gateway", "request.py", "run_request"),
+        ("instrumentation", "projection.py", "project"),
+    } <= functions
