@@ -3,10 +3,12 @@
 Three ways in, one way through (`apply_schema`):
 
 - the files a gateway was loaded from — its config, the gateway SDL, the schema lock, the services' schema and
-  OpenAPI files — watched every `server.watch_ms` (their contents compared, not their times);
+  OpenAPI files — watched every `server.watch_ms` (their contents compared, not their times; a changed file is
+  read once it has stayed the same for 50 ms, so that one being written is not refused half-written);
 - SIGHUP (`funnel serve`; with `--workers`, the supervisor passes it on to every worker), which reloads at once;
 - a composition made from the services themselves (`compose: true` without a lock), or a supergraph at an
-  http(s) URL, read again every `server.schema_poll_ms`, so that a service's changed schema reaches the gateway.
+  http(s) URL, read again every `server.schema_poll_ms` (`supergraph_poll_ms` for a supergraph), so that a
+  service's changed schema reaches the gateway.
 
 A reload reads and checks everything off the event loop: the config, the schema (composing asks the services),
 every binding against it. A good result is swapped in (`Gateway.swap`: requests in flight finish on the version
@@ -63,6 +65,10 @@ log = logging.getLogger("funnel.reload")
 Status = Literal["applied", "unchanged", "refused"]
 # What the schema comes from: a change to these is the reload itself, not a setting that needs a restart.
 _SCHEMA_KEYS: Final = frozenset({"path", "schema_path", "schema_location", "compose", "schema_lock"})
+# A changed file is read once it has stayed the same this long (at most so many times: a file rewritten
+# without end is read as it is then).
+_SETTLE_S: Final = 0.05
+_SETTLE_TRIES: Final = 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -265,6 +271,7 @@ class SchemaWatcher:
             changed = [name for name in self.files if now.get(name) != self.seen.get(name)]
             if not changed and not forced:
                 return None
+            now = await self._settled(now)
             self.seen = now  # a refused change is not tried again until the files change again
             what = source or (", ".join(changed) if changed else "the config")
             outcome = await reload_config(self.gateway, running=self.running, source=what)
@@ -274,6 +281,17 @@ class SchemaWatcher:
                 self.gateway.sources = now
             self.outcomes = [*self.outcomes[-9:], outcome]
             return outcome
+
+    async def _settled(self, now: Mapping[str, str | None]) -> Mapping[str, str | None]:
+        """The files once they stay the same for a moment: a file being written (truncated, then filled, as
+        most editors and `open(..., "w")` do) is read whole, not refused half-written."""
+        for _ in range(_SETTLE_TRIES):
+            await asyncio.sleep(_SETTLE_S)
+            again = await asyncio.to_thread(sources_fingerprint, self.files)
+            if again == now:
+                break
+            now = again
+        return now
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()

@@ -194,6 +194,22 @@ async def test_requests_in_flight_finish_on_their_version_while_swaps_come(
     )
 
 
+async def test_a_file_written_in_steps_is_read_once_whole(start_reloading: StartReloading) -> None:
+    server = await start_reloading(watch_ms=10)
+    text = EXAMPLE_SCHEMA.read_text().replace(SHELVES, "")
+    with server.sdl.open("w") as file:  # truncated, then written in two halves, as a slow editor would
+        file.flush()
+        await asyncio.sleep(0.02)
+        file.write(text[: len(text) // 2])
+        file.flush()
+        await asyncio.sleep(0.02)
+        file.write(text[len(text) // 2 :])
+    outcome = await server.outcome(1)
+    await asyncio.sleep(0.2)  # time for more reloads, were there any to come
+    assert [o.status for o in server.app[WATCHER].outcomes] == ["applied"]
+    assert outcome.problems == ()
+
+
 SHELVES_QUERY = {"query": "{ shelves(count: 1, size: 1) { id } }"}
 WITH_SHELVES = {"data": {"shelves": [[{"id": "1"}]]}}
 
