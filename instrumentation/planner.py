@@ -172,6 +172,7 @@ class _Fetch:
     expects: Literal["object", "list", "value"] = "object"
     # batch fetches
     binding: BatchBinding | LoaderBinding | None = None
+    storage: str = ""  # where each parent receives the value: the field's name, or its canonical key
     paths: list[ParentPath] = dataclasses.field(default_factory=list)
     one_to_many: bool = False
     key_type: str = "[ID!]!"
@@ -441,7 +442,15 @@ class _PlanBuilder:
         carried = binding.requires
         if isinstance(binding, BatchBinding) and not binding.same_call:
             after, carried = self.require_planned(binding, at)
-        fetch = self.batch_fetch(binding, field_def, at.owner, after)
+        storage, arguments = binding.coordinate.field_name, ""
+        if isinstance(binding, BatchBinding) and binding.entity is not None and nodes[0].arguments:
+            # An entity field's arguments go into its `_entities` selection; each set of them is a fetch of its
+            # own (they share one `_entities` call), stored under the field's canonical key.
+            arguments, used = self.print_arguments(nodes[0])
+            storage = self.canonical_key(storage, arguments)
+        fetch = self.batch_fetch(binding, field_def, at.owner, after, storage)
+        if arguments:
+            fetch.variables |= used
         if isinstance(binding, LoaderBinding) or binding.key_function is not None:
             self.require(at, carried)
             key_path: tuple[str, ...] = ()
@@ -450,10 +459,10 @@ class _PlanBuilder:
         parent_path = ParentPath(at.steps, key_path)
         if parent_path not in fetch.paths:  # the same field under two aliases: one set of parents
             fetch.paths.append(parent_path)
-        storage = binding.coordinate.field_name
         item = fetch.selection
         if isinstance(binding, BatchBinding) and binding.select:
-            item = self.add_field(item, field_def.type, binding.select, binding.select, "")
+            selected = storage if arguments else binding.select
+            item = self.add_field(item, field_def.type, selected, binding.select, arguments)
         provided = self.provided(fetch.service, binding.coordinate.type_name, storage, frozenset())
         completer = self.completer(
             field_def.type, nodes, _Position(fetch, item, at.steps).step(storage, item, provided), info
@@ -485,7 +494,7 @@ class _PlanBuilder:
             self.batched_field(
                 required, parent.fields[name], [node], name, at, self.field_info(parent, [node])
             )
-            waits.append(self.batch_fetches[_fetch_key(required, at.owner.level + 1)])
+            waits.append(self.batch_fetches[_fetch_key(required, at.owner.level + 1, name)])
         return waits, tuple(carried)
 
     # -- fetches ------------------------------------------------------------------------------------------
@@ -507,9 +516,12 @@ class _PlanBuilder:
         field_def: GraphQLField,
         owner: _Fetch,
         after: Sequence[_Fetch] = (),
+        storage: str | None = None,
     ) -> _Fetch:
+        """`storage`: where each parent receives the value (the field's name unless it has arguments)."""
         level = max([owner.level, *(f.level for f in after)]) + 1
-        fetch = self.batch_fetches.get(_fetch_key(binding, level))
+        storage = storage or binding.coordinate.field_name
+        fetch = self.batch_fetches.get(_fetch_key(binding, level, storage))
         if fetch is None:
             if isinstance(binding, LoaderBinding):
                 source = self.sources[source_name(binding, "")]
@@ -522,7 +534,8 @@ class _PlanBuilder:
                 if source.matched:
                     fetch.selection.add_leaf(binding.match, binding.match)
             fetch.binding = binding
-            self.batch_fetches[_fetch_key(binding, level)] = fetch
+            fetch.storage = storage
+            self.batch_fetches[_fetch_key(binding, level, storage)] = fetch
         fetch.depends_on.add(owner.id)
         fetch.depends_on.update(f.id for f in after)
         return fetch
@@ -680,7 +693,8 @@ class _PlanBuilder:
             request = BatchRequest(
                 binding.field, binding.arg, binding.entity, binding.path, binding.match, binding.items, sent
             )
-            select = binding.select
+            # With arguments, the item holds the field under its canonical key, which is also where it is stored.
+            select = binding.select if fetch.storage == binding.coordinate.field_name else fetch.storage
             key_function = binding.coordinate if binding.key_function is not None else None
         return BatchFetch(
             id=fetch.id,
@@ -690,7 +704,7 @@ class _PlanBuilder:
             coordinate=binding.coordinate,
             request=request,
             paths=tuple(fetch.paths),
-            storage=binding.coordinate.field_name,
+            storage=fetch.storage,
             selection=selection,
             one_to_many=fetch.one_to_many,
             select=select,
@@ -725,12 +739,12 @@ def _for_parent(binding: Binding | None, owner: _Fetch) -> Binding | None:
     return binding
 
 
-def _fetch_key(binding: BatchBinding | LoaderBinding, level: int) -> tuple[Hashable, ...]:
-    """The parents of one binding at one level share a fetch; an alternative of it (another service or key)
-    has its own."""
+def _fetch_key(binding: BatchBinding | LoaderBinding, level: int, storage: str) -> tuple[Hashable, ...]:
+    """The parents of one binding at one level share a fetch; an alternative of it (another service or key),
+    or the field with other arguments (another storage), has its own."""
     if isinstance(binding, LoaderBinding):
         return (binding.coordinate, level)
-    return (binding.coordinate, level, binding.service, binding.key, binding.requires)
+    return (binding.coordinate, level, storage, binding.service, binding.key, binding.requires)
 
 
 def _answered_in_parent_call(binding: Binding | None, owner: _Fetch) -> bool:

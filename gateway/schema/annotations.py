@@ -225,8 +225,8 @@ def _batch_messages(
     if parent in (schema.query_type, schema.mutation_type, schema.subscription_type):
         yield f"@batch is not allowed on a root type ({parent.name}); use @remote"
         return  # a root field has no parents to batch over: the rest would be noise
-    if field.args:
-        yield f"@batch fields take no arguments (declared: {', '.join(field.args)})"
+    if field.args and binding.entity is None:  # an entity field's go into its `_entities` selection
+        yield f"@batch fields take no arguments, unless entity: is given (declared: {', '.join(field.args)})"
     sources = [name for name in _SOURCES if getattr(binding, name) is not None]
     if len(sources) != 1:
         yield f"@batch: exactly one of field, entity, path is required (got {', '.join(sources) or 'none'})"

@@ -104,6 +104,7 @@ def _media() -> GraphQLSchema:
     book = FederatedObjectType("Book")
     book.reference_resolver(lambda _obj, _info, representation: BOOKS.get(representation["id"]))
     book.set_field("author", lambda obj, _info: _reference(obj["author"]))
+    book.set_field("title", lambda obj, _info, upper=False: obj["title"].upper() if upper else obj["title"])
 
     @book.field("editor")
     def resolve_editor(obj: Any, _info: Any) -> dict[str, Any] | None:

@@ -364,6 +364,30 @@ async def test_the_typename_of_an_interface_object_is_its_own_subgraphs(library:
     assert "__typename" not in library.stats["ratings"].documents[0]
 
 
+async def test_an_entity_field_s_arguments_are_forwarded(library: Shop) -> None:
+    query = '{ search(term: "n") { ... on Book { loud: title(upper: true) title } } }'
+    async with gateway_for(library) as gateway:
+        answer = await gateway.execute(query)
+    assert answer == {
+        "data": {"search": [{"loud": "NOTES", "title": "Notes"}, {"loud": "ENGINES", "title": "Engines"}, {}]}
+    }
+    # both in one _entities field: each book sent once
+    assert calls(library) == {"media": (1, 2), "search": (1, 0)}
+    assert library.stats["media"].documents == [
+        "query($k1: [_Any!]!) { b1: _entities(representations: $k1)"
+        " { ... on Book { title__1: title(upper: true) title } } }"
+    ]
+    library.reset()
+    query = 'query ($u: Boolean) { search(term: "e") { ... on Book { title(upper: $u) } } }'
+    async with gateway_for(library) as gateway:
+        answer = await gateway.execute(query, variables={"u": True})
+    assert answer == {"data": {"search": [{"title": "NOTES"}, {"title": "ENGINES"}]}}
+    assert library.stats["media"].documents == [
+        "query($k1: [_Any!]!, $u: Boolean) { b1: _entities(representations: $k1)"
+        " { ... on Book { title__1: title(upper: $u) } } }"
+    ]
+
+
 async def test_batching_off_is_one_call_per_parent_with_nested_keys(library: Shop) -> None:
     async with gateway_for(library, batching=False) as gateway:
         answer = await gateway.execute(CASES["nested_key"])

@@ -277,7 +277,7 @@ def test_remote_problems(field: str, expected: str) -> None:
         ),
         (
             'product(first: Int, after: String): Product @batch(service: "catalog", key: "id", field: "p")',
-            "Order.product: @batch fields take no arguments (declared: first, after)",
+            "Order.product: @batch fields take no arguments, unless entity: is given (declared: first, after)",
         ),
     ],
 )
@@ -374,7 +374,7 @@ type Review { id: ID! }
         "schema.graphql:8: Order.product: unknown service 'catalogue' "
         "(known: accounts, catalog, orders, reviews)",
         "schema.graphql:8: Order.product: key 'product.sku': Product has no field 'sku'",
-        "schema.graphql:9: Order.reviews: @batch fields take no arguments (declared: first)",
+        "schema.graphql:9: Order.reviews: @batch fields take no arguments, unless entity: is given (declared: first)",
         "schema.graphql:9: Order.reviews: "
         "@batch: exactly one of field, entity, path is required (got field, path)",
         "schema.graphql:9: Order.reviews: @batch(field:) needs a graphql service; 'reviews' is rest",
