@@ -86,7 +86,7 @@ from .projection import (
     resolver_completer,
     typename_completer,
 )
-from .selection import SelectionBuilder, print_selection
+from .selection import SelectionBuilder, path_steps, print_selection, step_field, step_key
 from .sources import Source, default_sources, source_name
 
 __all__ = ["INTROSPECTION_KEY", "Planner", "plan_operation"]
@@ -479,15 +479,21 @@ class _PlanBuilder:
         carried: list[str] = []
         below: dict[str, list[str]] = {}  # `dimensions.weight`: the field `dimensions`, `weight` below it
         for path in binding.requires:
-            name, _, rest = path.partition(".")
-            below.setdefault(name, []).extend([rest] if rest else [])
-        for name, paths in below.items():
+            head, *rest = path_steps(path)
+            below.setdefault(head, []).extend([".".join(rest)] if rest else [])
+        for head, paths in below.items():
+            name, arguments = step_field(head)
             required = _for_parent(self.bindings.get(FieldCoordinate(parent.name, name)), at.owner)
             if not isinstance(required, BatchBinding | LoaderBinding) or _answered_in_parent_call(
                 required, at.owner
             ):
-                carried.extend([f"{name}.{rest}" for rest in paths] if paths else [name])
+                carried.extend([f"{head}.{rest}" for rest in paths] if paths else [head])
                 continue
+            if arguments or any("(" in rest for rest in paths):
+                raise PlanError(
+                    f"{binding.coordinate} @requires {head}, with arguments, from another subgraph than the"
+                    " parent's: not planned yet"
+                )
             node = FieldNode(
                 name=NameNode(value=name), arguments=(), directives=(), selection_set=_selection_set(paths)
             )
@@ -558,14 +564,15 @@ class _PlanBuilder:
         return (alias, *key_path[1:])
 
     def require(self, at: _Position, paths: Iterable[str]) -> None:
-        """Ask the parent's service for these fields (`organization.id`: `organization { id }`)."""
+        """Ask the parent's service for these fields (`organization.id`: `organization { id }`; a field with
+        arguments under a key of its own: instrumentation.selection.step_key)."""
         if at.owner.source.selects:
             for path in paths:
-                *steps, last = path.split(".")
+                *steps, last = path_steps(path)
                 selection = at.selection
                 for step in steps:
-                    selection = selection.add_object(step, step)
-                selection.add_leaf(last, last)
+                    selection = selection.add_object(step_key(step), *step_field(step))
+                selection.add_leaf(step_key(last), *step_field(last))
 
     def key_scalar(self, binding: BatchBinding) -> str:
         """The type of the parent's key field (ID when it is computed or not a field of a scalar type)."""
@@ -765,8 +772,8 @@ def _selection_set(paths: Sequence[str]) -> SelectionSetNode | None:
         return None
     below: dict[str, list[str]] = {}
     for path in paths:
-        name, _, rest = path.partition(".")
-        below.setdefault(name, []).extend([rest] if rest else [])
+        name, *rest = path_steps(path)
+        below.setdefault(name, []).extend([".".join(rest)] if rest else [])
     return SelectionSetNode(
         selections=tuple(
             FieldNode(

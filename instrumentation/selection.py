@@ -7,10 +7,20 @@ through several paths is fetched once, and keys the gateway needs for itself (pr
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-__all__ = ["ForwardedField", "Selection", "SelectionBuilder", "merge_selections", "print_selection"]
+__all__ = [
+    "ForwardedField",
+    "Selection",
+    "SelectionBuilder",
+    "merge_selections",
+    "path_steps",
+    "print_selection",
+    "step_field",
+    "step_key",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,3 +116,41 @@ class SelectionBuilder:
             ),
             tuple((type_name, sub.freeze()) for type_name, sub in self._fragments.items()),
         )
+
+
+# -- paths of fields (a Federation field set, read: `login organization { id }`, `price(currency: "EUR")`) --------
+
+
+def path_steps(path: str) -> list[str]:
+    """`a.b(x: 1.5).c` -> `["a", "b(x: 1.5)", "c"]`: a dot inside a step's arguments does not end it."""
+    steps: list[str] = []
+    depth, quoted, start = 0, False, 0
+    for index, char in enumerate(path):
+        if quoted:
+            quoted = char != '"' or path[index - 1] == "\\"
+        elif char == '"':
+            quoted = True
+        elif char in "([{":
+            depth += 1
+        elif char in ")]}":
+            depth -= 1
+        elif char == "." and depth == 0:
+            steps.append(path[start:index])
+            start = index + 1
+    steps.append(path[start:])
+    return steps
+
+
+def step_field(step: str) -> tuple[str, str]:
+    """A step's field name and its printed arguments: `("price", '(currency: "EUR")')`, or `("id", "")`."""
+    name, paren, rest = step.partition("(")
+    return name, paren + rest
+
+
+def step_key(step: str) -> str:
+    """Where a step's value is asked for downstream: its name, or, with arguments, a key of its own derived from
+    them (the same in every plan, so that what reads it back need not be told)."""
+    name, arguments = step_field(step)
+    if not arguments:
+        return name
+    return f"_r{hashlib.sha256(step.encode()).hexdigest()[:10]}"

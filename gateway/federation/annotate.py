@@ -15,8 +15,10 @@ representation, fetched first wherever they live. An `@interfaceObject`'s field 
 the interface (`entity: "Media"`) for every implementation. Interface fields are planned on each implementation,
 and value types' fields come from whichever subgraph returned the value. What each subgraph's own schema says
 beyond the API schema (the types it has, what it `@provides`) goes to the planner as `ServiceConfig.subgraph`.
-What is not planned yet is refused naming the field, never served wrong: a field set with arguments or aliases,
-a required field that is `@inaccessible`, a field a subgraph answers with an `@interfaceObject` type.
+A required field may take arguments (`@requires(fields: "price(currency: \"EUR\")")`): asked with them, sent by
+name. What is not planned yet is refused naming the field, never served wrong: a field set with aliases, a
+required field that is `@inaccessible`, a field a subgraph answers with an `@interfaceObject` type (and, when
+a query reaches it, a required field with arguments that only another subgraph than the parent's has).
 
     sdl, supergraph, representations = annotate_supergraph(text, "supergraph.graphql")
 """
@@ -44,6 +46,7 @@ from graphql import (
     visit,
 )
 
+from instrumentation.selection import path_steps, step_field
 from registry.bindings import FieldCoordinate
 from registry.config import ServiceConfig
 from registry.errors import ConfigError, Problem
@@ -219,7 +222,7 @@ class _Annotator(Visitor):
                 path
                 for paths in required.values()
                 for path in paths
-                if (type_name, path.split(".")[0]) not in self.present
+                if (type_name, step_field(path_steps(path)[0])[0]) not in self.present
             }
         )
         if hidden:

@@ -1,18 +1,20 @@
 """A Federation field set (`@key(fields:)`, `@requires(fields:)`, `@provides(fields:)`) as dotted paths.
 
     field_paths("login organization { id }")   # ("login", "organization.id")
+    field_paths('price(currency: "EUR")')      # ('price(currency: "EUR")',)
 
-Funnel carries a field set as the paths of its leaves: the planner selects each path in the parent's call, and
-a representation is built by reading them back into nested objects. Aliases, arguments, fragments and
-directives in a field set are refused: composition never writes them into the keys and requirements that the
-planner reads.
+Funnel carries a field set as the paths of its leaves (steps split by instrumentation.selection.path_steps, a
+step with arguments asked under a key of its own: step_key): the planner selects each path in the parent's
+call, and a representation is built by reading them back into nested objects, under the fields' names. Aliases,
+fragments and directives in a field set are refused: composition never writes them into the keys and
+requirements that the planner reads.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
-from graphql import FieldNode, GraphQLSyntaxError, SelectionSetNode, parse
+from graphql import FieldNode, GraphQLSyntaxError, SelectionSetNode, parse, print_ast
 
 __all__ = ["FieldSetError", "field_paths"]
 
@@ -37,16 +39,14 @@ def field_paths(field_set: str) -> tuple[str, ...]:
 
 def _paths(selection_set: SelectionSetNode, prefix: tuple[str, ...], field_set: str) -> Iterator[str]:
     for selection in selection_set.selections:
-        if (
-            not isinstance(selection, FieldNode)
-            or selection.alias
-            or selection.arguments
-            or selection.directives
-        ):
+        if not isinstance(selection, FieldNode) or selection.alias or selection.directives:
             raise FieldSetError(
-                f'the field set "{field_set}" has an alias, argument, fragment or directive: not planned yet'
+                f'the field set "{field_set}" has an alias, fragment or directive: not planned yet'
             )
-        path = (*prefix, selection.name.value)
+        step = selection.name.value
+        if selection.arguments:
+            step += "(" + ", ".join(print_ast(argument) for argument in selection.arguments) + ")"
+        path = (*prefix, step)
         if selection.selection_set is None:
             yield ".".join(path)
         else:

@@ -16,6 +16,7 @@ from typing import Any
 
 from graphql import GraphQLError, GraphQLSchema
 
+from instrumentation.selection import path_steps, step_field, step_key
 from registry.bindings import BatchBinding, Binding
 from registry.config import ServiceConfig
 from registry.errors import ConfigError, Problem
@@ -90,16 +91,18 @@ class CompositeKey:
     def __call__(self, parent: Mapping[str, Any]) -> dict[str, Any] | None:
         values: dict[str, Any] = {}
         for path in self.fields:
-            *steps, last = path.split(".")
+            *steps, last = path_steps(path)
             source: Any = parent
             target = values
-            for step in steps:
-                source = source.get(step) if isinstance(source, Mapping) else None
-                target = target.setdefault(step, {})
-            value = source.get(last) if isinstance(source, Mapping) else None
+            for (
+                step
+            ) in steps:  # asked under step_key (a field with arguments: a key of its own), sent by name
+                source = source.get(step_key(step)) if isinstance(source, Mapping) else None
+                target = target.setdefault(step_field(step)[0], {})
+            value = source.get(step_key(last)) if isinstance(source, Mapping) else None
             if value is None:
                 return None
-            target[last] = value
+            target[step_field(last)[0]] = value
         return values
 
 

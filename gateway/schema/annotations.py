@@ -33,6 +33,7 @@ from graphql import (
 )
 from graphql.validation.validate import validate_sdl  # the only API that keeps the errors' locations
 
+from instrumentation.selection import path_steps, step_field
 from registry.bindings import BatchBinding, Binding, FieldCoordinate, RemoteBinding, SourceLocation
 from registry.config import ServiceConfig
 from registry.errors import ConfigError, Problem
@@ -270,9 +271,10 @@ def _unknown_service(name: str, services: Mapping[str, ServiceConfig]) -> str:
 
 def _walk(parent: GraphQLObjectType, dotted: str) -> GraphQLNamedType | str:
     """The type a dotted field path reaches from `parent` through the gateway types (lists are stepped
-    through), or why it does not resolve."""
+    through; a step may give arguments, `price(currency: "EUR")`), or why it does not resolve."""
     reached: GraphQLNamedType = parent
-    for segment in dotted.split("."):
+    for step in path_steps(dotted):
+        segment = step_field(step)[0]
         fields = reached.fields if isinstance(reached, GraphQLObjectType | GraphQLInterfaceType) else {}
         if segment not in fields:
             return f"{reached.name} has no field '{segment}'"

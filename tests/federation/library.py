@@ -8,7 +8,8 @@
   `Film.minutes`, taken over from media by a
   progressive `@override(label:)` (audio has the recut's 96 minutes, media the old 95);
 - ratings: `Media @interfaceObject` with `rating` for every kind of media;
-- shipping: `Book.shippingCost @requires(fields: "dimensions { weight }")`, a nested requirement;
+- shipping: `Book.shippingCost @requires(fields: "dimensions { weight }")`, a nested requirement, and
+  `Book.insurance @requires(fields: "price(currency: \"EUR\")")`, one with an argument;
 - search: `union Result = Book | Member`, whose members' fields live in other subgraphs (and no films), and
   `Member.fullName @shareable` with accounts.
 
@@ -45,6 +46,7 @@ BOOKS: Final = {
         "id": "b1",
         "title": "Notes",
         "pages": 120,
+        "price": 1200,  # in US cents
         "dimensions": {"weight": 300, "height": 20},
         "author": ("ada", "1"),
         "editor": ("alan", "1"),
@@ -53,6 +55,7 @@ BOOKS: Final = {
         "id": "b2",
         "title": "Engines",
         "pages": 340,
+        "price": 2500,
         "dimensions": {"weight": 800, "height": 24},
         "author": ("ada", "2"),
         "editor": None,
@@ -62,6 +65,7 @@ FILMS: Final = {"f1": {"id": "f1", "title": "Difference", "minutes": 95}}
 PODCASTS: Final = {
     "p1": {"id": "p1", "title": "Engines of Thought", "episodes": 12, "publisher": {"slug": "royal"}}
 }
+EXCHANGE: Final = {"USD": 100, "EUR": 90}  # cents of the currency per 100 US cents
 RATINGS: Final = {"b1": 4.5, "b2": 3.0, "f1": 4.0, "p1": 3.5}
 
 
@@ -105,6 +109,7 @@ def _media() -> GraphQLSchema:
     book.reference_resolver(lambda _obj, _info, representation: BOOKS.get(representation["id"]))
     book.set_field("author", lambda obj, _info: _reference(obj["author"]))
     book.set_field("title", lambda obj, _info, upper=False: obj["title"].upper() if upper else obj["title"])
+    book.set_field("price", lambda obj, _info, currency="USD": obj["price"] * EXCHANGE[currency] // 100)
 
     @book.field("editor")
     def resolve_editor(obj: Any, _info: Any) -> dict[str, Any] | None:
@@ -146,6 +151,8 @@ def _shipping() -> GraphQLSchema:
     book.reference_resolver(lambda _obj, _info, representation: representation)
     # Only from the weight the gateway sent along (@requires): shipping has no dimensions of its own.
     book.set_field("shippingCost", lambda obj, _info: 5 + obj["dimensions"]["weight"] // 100)
+    # From the price in euros the gateway sent (a @requires with an argument): 1 %.
+    book.set_field("insurance", lambda obj, _info: obj["price"] // 100)
     return make_federated_schema((FIXTURES / "shipping.graphql").read_text(), book)
 
 

@@ -18,6 +18,7 @@ from gateway.federation.field_set import FieldSetError, field_paths
 from gateway.federation.load import CompositeKey
 from gateway.gateway import Gateway
 from instrumentation.plan import print_plan
+from instrumentation.selection import step_key
 from registry.config import ServiceConfig
 from registry.errors import ConfigError
 
@@ -62,10 +63,15 @@ def calls(library: Shop) -> dict[str, tuple[int, int]]:
 def test_field_sets_are_read_as_paths() -> None:
     assert field_paths("login organization { id }") == ("login", "organization.id")
     assert field_paths("a { b { c } d }") == ("a.b.c", "a.d")
+    assert field_paths('id owner(first: 1) { id } price(currency: "EUR")') == (
+        "id",
+        "owner(first: 1).id",
+        'price(currency: "EUR")',
+    )
     with pytest.raises(FieldSetError) as raised:
-        field_paths("id owner(first: 1) { id }")
+        field_paths("id o: owner { id }")
     assert str(raised.value) == (
-        'the field set "id owner(first: 1) { id }" has an alias, argument, fragment or directive: not planned yet'
+        'the field set "id o: owner { id }" has an alias, fragment or directive: not planned yet'
     )
     with pytest.raises(FieldSetError) as raised:
         field_paths("id {")
@@ -82,6 +88,7 @@ def test_the_supergraph_becomes_annotations() -> None:
         # search answers it too, for the members it returns (@shareable)
         "Member.fullName": EntityField(("login", "organization.id"), answered_by=("search",)),
         "Book.shippingCost": EntityField(("id", "dimensions.weight"), sends_required=True),
+        "Book.insurance": EntityField(("id", 'price(currency: "EUR")'), sends_required=True),
     }
     annotated = {line.strip() for line in sdl.splitlines() if "rating" in line and "@batch" in line}
     # rating is the @interfaceObject's: asked of ratings about the interface, for every kind of media.
@@ -181,6 +188,31 @@ async def test_a_nested_requirement_goes_with_the_key(library: Shop) -> None:
     # media sends the weights with the books; shipping computes from what the gateway sends it
     assert calls(library) == {"media": (1, 0), "shipping": (1, 2)}
     assert "dimensions { weight }" in library.stats["media"].documents[0]
+
+
+async def test_a_requirement_with_an_argument_is_asked_with_it_and_sent_by_name(library: Shop) -> None:
+    async with gateway_for(library) as gateway:
+        answer = await gateway.execute("{ catalog { ... on Book { insurance price } } }")
+        # 1 % of the price in euros: 1200 US cents are 1080 euro cents
+        assert answer == {
+            "data": {"catalog": [{"insurance": 10, "price": 1200}, {"insurance": 22, "price": 2500}, {}]}
+        }
+        assert calls(library) == {"media": (1, 0), "shipping": (1, 2)}
+        (asked,) = library.stats["media"].documents
+        key = step_key('price(currency: "EUR")')
+        assert f'{key}: price(currency: "EUR")' in asked and " price " in asked
+        library.reset()
+        refused = await gateway.execute('{ search(term: "n") { ... on Book { insurance } } }')
+    # search has only the books' ids: their price in euros would come from media first, not planned yet
+    assert refused == {
+        "errors": [
+            {
+                "message": 'Book.insurance @requires price(currency: "EUR"), with arguments, from another'
+                " subgraph than the parent's: not planned yet"
+            }
+        ]
+    }
+    assert calls(library) == {}
 
 
 async def test_a_nested_requirement_from_another_subgraph_is_fetched_first(library: Shop) -> None:
@@ -418,7 +450,7 @@ async def test_funnel_check_the_library_against_its_subgraphs(library: Shop, tmp
         assert await child.exit_code(timeout=60) == 0
     # Media.rating is the interface object's on every kind of media: not media's, and not reported as missing
     assert line.strip() == (
-        f"OK: funnel.yaml (supergraph {os.path.relpath(SUPERGRAPH, tmp_path)}, 6 services, 20 annotated fields;"
+        f"OK: funnel.yaml (supergraph {os.path.relpath(SUPERGRAPH, tmp_path)}, 6 services, 22 annotated fields;"
         " checked against accounts, audio, media, ratings, search, shipping)"
     )
 
@@ -431,7 +463,7 @@ def test_funnel_check_and_explain_take_a_supergraph_alone(
     assert main(["check", "--supergraph", str(SUPERGRAPH), "--offline"]) == 0
     relative = os.path.relpath(SUPERGRAPH)
     assert capsys.readouterr().out == (
-        f"OK: {SUPERGRAPH} (supergraph {relative}, 6 services, 20 annotated fields)\n"
+        f"OK: {SUPERGRAPH} (supergraph {relative}, 6 services, 22 annotated fields)\n"
     )
     (tmp_path / "q.graphql").write_text(CASES["nested_requires_from_the_parent"])
     assert main(["explain", "--supergraph", str(SUPERGRAPH), str(tmp_path / "q.graphql")]) == 0
