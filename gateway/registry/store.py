@@ -51,7 +51,8 @@ def make_store(config: RegistryConfig, redis: RedisConfig | None) -> RegistrySto
         base = redis or RedisConfig(url=config.url)
         redis = RedisConfig(config.url, base.timeout_ms, base.prefix, config.location)
     assert redis is not None, "checked when the config is read"
-    return RedisStore(redis)
+    # What Redis lost is given back with a full lease: the instances' next heartbeats renew it as usual.
+    return RedisStore(redis, restore_ttl_s=config.ttl_s)
 
 
 class RegistryUnavailable(Exception):

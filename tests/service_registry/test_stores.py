@@ -6,8 +6,8 @@ import asyncio
 from collections.abc import Callable
 
 from gateway.registry import Contribution, Instance, MemoryStore, RedisStore, RegistryState
-from gateway.registry.store import RegistryUnavailable
-from registry.config import RedisConfig
+from gateway.registry.store import RegistryUnavailable, make_store
+from registry.config import RedisConfig, RegistryConfig
 
 from ..redis_server import RedisServer
 
@@ -101,3 +101,18 @@ async def test_a_replica_keeps_its_state_while_redis_is_away_and_restores_it(red
     finally:
         await one.close()
         await two.close()
+
+
+async def test_what_redis_lost_is_given_back_with_a_full_lease(redis: RedisServer) -> None:
+    store = make_store(RegistryConfig(backend="redis", url=redis.url, ttl_s=1), None)
+    await store.start()
+    try:
+        await store.put(CATALOG, ttl_s=60)
+        await redis.stop()
+        await until(lambda: not store.available)
+        await redis.start()  # empty
+        await until(lambda: store.available and urls(store.state) == [CATALOG.url])
+        # given back with registry.ttl_s (1 s): without a heartbeat, it expires soon after
+        await until(lambda: urls(store.state) == [], timeout=8.0)  # with the 10 s it had, it would not
+    finally:
+        await store.close()
