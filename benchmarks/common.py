@@ -58,6 +58,7 @@ __all__ = [
     "running_services",
     "save_figure",
     "service_configs",
+    "stop_process",
     "subplots",
     "write_json",
 ]
@@ -321,12 +322,17 @@ def ready_process(command: Sequence[str], ready: str, timeout_s: float = 30.0) -
             raise RuntimeError(f"{name} did not start in time")
         yield line, process.pid
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_process(process, signal.SIGTERM, timeout_s=10)
+
+
+def stop_process(process: subprocess.Popen[Any], sent: signal.Signals, timeout_s: float) -> None:
+    """Ask the process to end with `sent`; killed if it has not within `timeout_s`."""
+    process.send_signal(sent)
+    try:
+        process.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 def peak_rss_mb(pid: int) -> float:

@@ -31,7 +31,7 @@ from typing import Final
 import aiohttp
 import orjson
 
-from .common import add_service_arguments, gateway_config, listening_process, running_services
+from .common import add_service_arguments, gateway_config, listening_process, running_services, stop_process
 from .floor import PEER_QUERY
 
 __all__ = ["main", "run"]
@@ -71,12 +71,7 @@ def sampling(pid: int, out: Path) -> Iterator[None]:
         time.sleep(1.0)  # py-spy attaches
         yield
     finally:
-        recorder.send_signal(signal.SIGINT)
-        try:
-            recorder.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            recorder.kill()
-            recorder.wait()
+        stop_process(recorder, signal.SIGINT, timeout_s=30)  # py-spy writes its file on SIGINT
 
 
 def print_samples(path: Path, top: int) -> None:

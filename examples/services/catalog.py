@@ -46,49 +46,46 @@ __all__ = [
 PRODUCT_COUNT = 500
 _SEED = 2002
 
-SDL = """
-type Product {
+# What the service's schema and its subgraph schema both have, written once.
+_PRODUCT_FIELDS = """
   id: ID!
   name: String!
   price: Float!
-  sellerId: ID!
-}
-
-type Query {
+  sellerId: ID!"""
+_PRODUCT_QUERIES = """
   "Products ordered by id; after is the id of the last product of the previous page."
   products(first: Int!, after: ID): [Product!]!
-  product(id: ID!): Product
+  product(id: ID!): Product"""
+
+SDL = f"""
+type Product {{{_PRODUCT_FIELDS}
+}}
+
+type Query {{{_PRODUCT_QUERIES}
   "Batch lookup: unknown ids are left out and the order is not the order of ids."
   productsByIds(ids: [ID!]!): [Product]!
   "The first count * size products by id, as count shelves of size products: a list of lists."
   shelves(count: Int!, size: Int!): [[Product!]!]!
-}
+}}
 
-type Mutation {
+type Mutation {{
   updatePrice(productId: ID!, price: Float!): Product!
-}
+}}
 """
 
-SUBGRAPH_SDL = """
+SUBGRAPH_SDL = f"""
 extend schema @link(url: "https://specs.apollo.dev/federation/v2.3", import: ["@key"])
 
-type Product @key(fields: "id") {
-  id: ID!
-  name: String!
-  price: Float!
-  sellerId: ID!
+type Product @key(fields: "id") {{{_PRODUCT_FIELDS}
   seller: Account
-}
+}}
 
-type Account @key(fields: "id", resolvable: false) {
+type Account @key(fields: "id", resolvable: false) {{
   id: ID!
-}
+}}
 
-type Query {
-  "Products ordered by id; after is the id of the last product of the previous page."
-  products(first: Int!, after: ID): [Product!]!
-  product(id: ID!): Product
-}
+type Query {{{_PRODUCT_QUERIES}
+}}
 """
 
 _ADJECTIVES = (

@@ -62,8 +62,8 @@ _ISO_8601 = "%Y-%m-%dT%H:%M:%SZ"
 DEFAULT_CATALOG_URL = base_url(DEFAULT_HOST, default_port("catalog")) + GRAPHQL_PATH
 DEFAULT_ACCOUNTS_URL = base_url(DEFAULT_HOST, default_port("accounts"))
 
-SDL = """
-type Order {
+# What the service's schema and its subgraph schema both have, written once.
+_ORDER_FIELDS = """
   id: ID!
   buyerId: ID!
   productId: ID!
@@ -71,51 +71,45 @@ type Order {
   "The product's price when the order was placed."
   unitPrice: Float!
   "ISO-8601, UTC."
-  createdAt: String!
-}
-
-type Query {
+  createdAt: String!"""
+_ORDER_QUERIES = """
   "Orders ordered by id; after is the id of the last order of the previous page."
-  orders(first: Int!, after: ID): [Order!]!
+  orders(first: Int!, after: ID): [Order!]!"""
+
+SDL = f"""
+type Order {{{_ORDER_FIELDS}
+}}
+
+type Query {{{_ORDER_QUERIES}
   "Every order of every buyer given (one-to-many)."
   ordersByBuyerIds(ids: [ID!]!): [Order!]!
-}
+}}
 
-type Mutation {
+type Mutation {{
   placeOrder(buyerId: ID!, productId: ID!, quantity: Int!): Order!
-}
+}}
 """
 
-SUBGRAPH_SDL = """
+SUBGRAPH_SDL = f"""
 extend schema @link(url: "https://specs.apollo.dev/federation/v2.3", import: ["@key"])
 
-type Order @key(fields: "id") {
-  id: ID!
-  buyerId: ID!
-  productId: ID!
-  quantity: Int!
-  "The product's price when the order was placed."
-  unitPrice: Float!
-  "ISO-8601, UTC."
-  createdAt: String!
+type Order @key(fields: "id") {{{_ORDER_FIELDS}
   product: Product
   buyer: Account
-}
+}}
 
-type Product @key(fields: "id", resolvable: false) {
+type Product @key(fields: "id", resolvable: false) {{
   id: ID!
-}
+}}
 
-type Account @key(fields: "id") {
+type Account @key(fields: "id") {{
   id: ID!
   "Every order the account placed."
   orders: [Order!]!
-}
+}}
 
-type Query {
-  "Orders ordered by id; after is the id of the last order of the previous page."
-  orders(first: Int!, after: ID): [Order!]!
-}
+type Query {{{_ORDER_QUERIES}
+}}
 """
 
 _SCHEMA = (

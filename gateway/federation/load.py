@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from graphql import GraphQLError, GraphQLSchema
@@ -87,22 +87,26 @@ class CompositeKey:
     `{"organization": {"id": ...}}`), or None (not sent, the field null) when one is missing."""
 
     fields: tuple[str, ...]
+    # Per path, each step as (where the parent's call holds it, the name it is sent under): parsed once, since
+    # the key is read for every parent (a field with arguments is asked under a key of its own: step_key).
+    _steps: tuple[tuple[tuple[str, str], ...], ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        steps = tuple(tuple((step_key(s), step_field(s)[0]) for s in path_steps(p)) for p in self.fields)
+        object.__setattr__(self, "_steps", steps)
 
     def __call__(self, parent: Mapping[str, Any]) -> dict[str, Any] | None:
         values: dict[str, Any] = {}
-        for path in self.fields:
-            *steps, last = path_steps(path)
+        for *steps, (last_key, last_name) in self._steps:
             source: Any = parent
             target = values
-            for (
-                step
-            ) in steps:  # asked under step_key (a field with arguments: a key of its own), sent by name
-                source = source.get(step_key(step)) if isinstance(source, Mapping) else None
-                target = target.setdefault(step_field(step)[0], {})
-            value = source.get(step_key(last)) if isinstance(source, Mapping) else None
+            for key, name in steps:
+                source = source.get(key) if isinstance(source, Mapping) else None
+                target = target.setdefault(name, {})
+            value = source.get(last_key) if isinstance(source, Mapping) else None
             if value is None:
                 return None
-            target[step_field(last)[0]] = value
+            target[last_name] = value
         return values
 
 

@@ -1,10 +1,15 @@
-"""A request body read up to a limit, for the endpoints that bound their own bodies before parsing them."""
+"""The bodies of the endpoints that handle their own JSON (the registry's, cache invalidation): a request body
+read up to a limit, before it is parsed; a JSON answer."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
 from aiohttp import web
 
-__all__ = ["read_at_most"]
+__all__ = ["json_answer", "read_at_most"]
 
 
 async def read_at_most(request: web.Request, limit: int) -> bytes:
@@ -18,3 +23,13 @@ async def read_at_most(request: web.Request, limit: int) -> bytes:
         chunks.append(chunk)
         size += len(chunk)
     return b"".join(chunks)
+
+
+def json_answer(status: int, body: Any, headers: Mapping[str, str] | None = None) -> web.Response:
+    return web.Response(
+        body=orjson.dumps(body),
+        status=status,
+        content_type="application/json",
+        charset="utf-8",
+        headers=dict(headers) if headers else None,
+    )

@@ -26,7 +26,7 @@ from registry.errors import ConfigError, Problem
 
 from ..cache.invalidation import Invalidation, InvalidationChannel, InvalidEvent, invalidate
 from ..gateway import Gateway
-from .body import read_at_most
+from .body import json_answer, read_at_most
 
 __all__ = ["CACHE_INVALIDATE_PATH", "add_cache_invalidation", "invalidation_token"]
 
@@ -62,7 +62,7 @@ def add_cache_invalidation(
             message = (
                 "POST /cache/invalidate needs the token of cache.invalidation (Authorization: Bearer ...)."
             )
-            return _answer(401, {"errors": [{"message": message}]}, _CHALLENGE)
+            return json_answer(401, {"errors": [{"message": message}]}, _CHALLENGE)
         try:
             async with asyncio.timeout(_BODY_TIMEOUT_S):
                 body = await read_at_most(request, _MAX_BODY_BYTES + 1)
@@ -95,22 +95,12 @@ def add_cache_invalidation(
                 message = (
                     "Evicted here, but Redis is unavailable: the other replicas were not told. Try again."
                 )
-                return _answer(503, {**answer, "errors": [{"message": message}]}, {"Retry-After": "1"})
+                return json_answer(503, {**answer, "errors": [{"message": message}]}, {"Retry-After": "1"})
             answer["published"] = True
-        return _answer(200, answer)
+        return json_answer(200, answer)
 
     app.router.add_post(CACHE_INVALIDATE_PATH, handle)
 
 
 def _error(status: int, message: str) -> web.Response:
-    return _answer(status, {"errors": [{"message": message}]})
-
-
-def _answer(status: int, body: Any, headers: dict[str, str] | None = None) -> web.Response:
-    return web.Response(
-        body=orjson.dumps(body),
-        status=status,
-        content_type="application/json",
-        charset="utf-8",
-        headers=headers,
-    )
+    return json_answer(status, {"errors": [{"message": message}]})

@@ -47,7 +47,7 @@ from ..registry.store import (
 )
 from ..registry.urls import MAX_NAME_LENGTH, Allowlist, valid_service_name
 from ..resilience import circuit_states, instance_states
-from .body import read_at_most
+from .body import json_answer, read_at_most
 
 __all__ = ["REGISTRY", "REGISTRY_PATH", "RegistryTokens", "add_registry", "registry_tokens"]
 
@@ -193,7 +193,7 @@ class _RegistryAPI:
         schema_version = await self._settled(stored.version)
         log.info("registry: %s instance %s registered at %s", name, instance.id, redact_url(instance.url))
         answer = {"service": name, "id": instance.id, "ttl_s": ttl_s, "schema_version": schema_version}
-        return _answer(200 if again else 201, answer)
+        return json_answer(200 if again else 201, answer)
 
     async def renew(self, request: web.Request) -> web.Response:
         try:
@@ -205,7 +205,7 @@ class _RegistryAPI:
                 raise _Refused(404, _unknown(name, instance_id))
         except _Refused as refused:
             return _refusal(refused)
-        return _answer(200, {"service": name, "id": instance_id, "ttl_s": ttl_s})
+        return json_answer(200, {"service": name, "id": instance_id, "ttl_s": ttl_s})
 
     async def remove(self, request: web.Request) -> web.Response:
         try:
@@ -229,7 +229,7 @@ class _RegistryAPI:
                 return _refusal(_Refused(401, message), _CHALLENGE)
             if not self.tokens.may_read(given.encode()):
                 return _refusal(_Refused(403, "The token is not one that may read the registry."))
-        return _answer(200, self.describe())
+        return json_answer(200, self.describe())
 
     def describe(self) -> dict[str, Any]:
         """What GET /registry shows: no token, no URL's user information."""
@@ -469,14 +469,4 @@ def _unknown(name: str, instance_id: str) -> str:
 
 def _refusal(refused: _Refused, headers: Mapping[str, str] | None = None) -> web.Response:
     body: dict[str, Any] = {"errors": [{"message": refused.message}], **refused.extra}
-    return _answer(refused.status, body, dict(headers or refused.headers or {}))
-
-
-def _answer(status: int, body: Any, headers: dict[str, str] | None = None) -> web.Response:
-    return web.Response(
-        body=orjson.dumps(body),
-        status=status,
-        content_type="application/json",
-        charset="utf-8",
-        headers=headers,
-    )
+    return json_answer(refused.status, body, headers or refused.headers)

@@ -12,18 +12,22 @@ its own part of the items. What a source must implement is in sources/base.py.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Hashable, Sequence
-from typing import Any
+from typing import Any, Final
 
 from ..errors import DownstreamBadResponse, FieldError
 from ..merge import Lookup, normalize
 from ..plan import BatchFetch, BatchRequest
-from ..selection import Selection, merge_selections, print_selection
+from ..selection import merge_selections, print_selection
 from .base import Part
 from .graphql import GraphQLSource
 
 __all__ = ["EntitiesSource"]
+
+# The `_entities` field of each set of fetches that share one, by their own fields' text (which says all the
+# union depends on, and hashes once): the same few come back with every request of a plan.
+_UNIONS: dict[tuple[str, ...], str] = {}
+_MAX_UNIONS: Final = 1024
 
 
 class EntitiesSource(GraphQLSource):
@@ -49,7 +53,15 @@ class EntitiesSource(GraphQLSource):
         if len(part.fetches) == 1:
             return part.fetches[0].document_field
         first = part.fetches[0]
-        return self.document_field(first.id, first.request, _union(tuple(f.selection for f in part.fetches)))
+        fields = tuple(f.document_field for f in part.fetches)
+        union = _UNIONS.get(fields)
+        if union is None:
+            if len(_UNIONS) >= _MAX_UNIONS:
+                _UNIONS.clear()
+            union = _UNIONS[fields] = self.document_field(
+                first.id, first.request, print_selection(merge_selections(f.selection for f in part.fetches))
+            )
+        return union
 
     def key_values(self, fetch: BatchFetch, keys: Sequence[Any]) -> Any:
         entity, match = fetch.request.entity, fetch.request.match
@@ -72,10 +84,3 @@ class EntitiesSource(GraphQLSource):
             answered = [failed] * len(keys)
         for k, item in zip(keys, answered, strict=True):
             lookup[normalize(k)] = item
-
-
-@functools.lru_cache(maxsize=1024)
-def _union(selections: tuple[Selection, ...]) -> str:
-    """The printed union of several fields' selections (the same few unions come back with every request of a
-    plan: computed once)."""
-    return print_selection(merge_selections(selections))

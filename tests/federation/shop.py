@@ -4,6 +4,7 @@
 
     async with run_shop() as shop:
         shop.urls["products"]; shop.stats["reviews"].entities
+        async with serve_subgraphs(shop, FIXTURES / "supergraph.graphql") as gateway: ...
 """
 
 from __future__ import annotations
@@ -20,6 +21,9 @@ from ariadne.contrib.federation import FederatedObjectType, make_federated_schem
 from graphql import GraphQLSchema, graphql
 
 from examples.services.common import start_app
+from gateway.federation import load_supergraph
+from gateway.gateway import Gateway
+from registry.config import ServiceConfig
 
 FIXTURES: Final = Path(__file__).parents[2] / "examples" / "federation" / "shop"
 
@@ -53,6 +57,7 @@ class Stats:
     requests: int = 0
     entities: int = 0  # representations asked of _entities
     documents: list[str] = field(default_factory=list)
+    variables: list[dict[str, Any]] = field(default_factory=list)  # each request's, representations included
 
 
 @dataclass
@@ -133,6 +138,19 @@ async def run_shop() -> AsyncIterator[Shop]:
         yield shop
 
 
+def serve_subgraphs(shop: Shop, supergraph: Path, *, batching: bool = True) -> Gateway:
+    """A gateway serving `supergraph` over these subgraphs (each at its URL here, not at its join__graph URL)."""
+    overrides = {name: ServiceConfig(name, url) for name, url in shop.urls.items()}
+    schema, bindings, services = load_supergraph(str(supergraph), overrides)
+    return Gateway(schema, services, bindings, batching=batching)
+
+
+def counted(shop: Shop, *, asked_only: bool = False) -> dict[str, tuple[int, int]]:
+    """Requests and `_entities` representations per subgraph, as the subgraphs counted them (`asked_only`: of
+    those that were asked anything)."""
+    return {n: (s.requests, s.entities) for n, s in shop.stats.items() if s.requests or not asked_only}
+
+
 @contextlib.asynccontextmanager
 async def run_subgraphs(schemas: dict[str, GraphQLSchema]) -> AsyncIterator[Shop]:
     """Each subgraph schema served on 127.0.0.1 (port 0), counting what it is asked; all stopped on exit."""
@@ -152,6 +170,7 @@ def _counting(shop: Shop, name: str, schema: GraphQLSchema) -> web.Application:
         stats = shop.stats[name]
         stats.requests += 1
         stats.documents.append(body["query"])
+        stats.variables.append(body.get("variables") or {})
         variables: dict[str, Any] = body.get("variables") or {}
         if "_entities" in body["query"]:
             stats.entities += sum(len(v) for v in variables.values() if isinstance(v, list))

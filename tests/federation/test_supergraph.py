@@ -25,11 +25,12 @@ from gateway.server import create_app
 from gateway.server.app import WATCHER
 from gateway.server.serving import listening
 from instrumentation.plan import print_plan
-from registry.config import GatewayConfig, ServerConfig, ServiceConfig, parse_config
+from registry.config import GatewayConfig, ServerConfig, parse_config
 from registry.errors import ConfigError
 
 from ..processes import start_child
-from .shop import FIXTURES, Shop, run_shop
+from ..snapshots import assert_snapshot, snapshot_names
+from .shop import FIXTURES, Shop, counted, run_shop, serve_subgraphs
 
 FUNNEL = str(Path(sys.executable).with_name("funnel"))
 
@@ -53,13 +54,11 @@ async def shop() -> AsyncIterator[Shop]:
 
 
 def gateway_for(shop: Shop, *, batching: bool = True) -> Gateway:
-    overrides = {name: ServiceConfig(name, url) for name, url in shop.urls.items()}
-    schema, bindings, services = load_supergraph(str(SUPERGRAPH), overrides)
-    return Gateway(schema, services, bindings, batching=batching)
+    return serve_subgraphs(shop, SUPERGRAPH, batching=batching)
 
 
 def calls(shop: Shop) -> dict[str, tuple[int, int]]:
-    return {name: (stats.requests, stats.entities) for name, stats in shop.stats.items()}
+    return counted(shop)
 
 
 def test_the_supergraph_becomes_annotations() -> None:
@@ -93,17 +92,13 @@ def test_the_supergraph_becomes_annotations() -> None:
 def test_printed_plan(case: str) -> None:
     schema, bindings, services = load_supergraph(str(SUPERGRAPH))
     gateway = Gateway(schema, services, bindings)
-    printed = f"# {CASES[case]}\n" + print_plan(gateway.plan(CASES[case])) + "\n"
-    snapshot = PLANS / f"{case}.txt"
-    if os.environ.get("FUNNEL_UPDATE_SNAPSHOTS"):
-        PLANS.mkdir(exist_ok=True)
-        snapshot.write_text(printed)
-    assert snapshot.exists(), f"no snapshot {snapshot.name}: write it with FUNNEL_UPDATE_SNAPSHOTS=1"
-    assert printed == snapshot.read_text()
+    assert_snapshot(
+        PLANS / f"{case}.txt", f"# {CASES[case]}\n" + print_plan(gateway.plan(CASES[case])) + "\n"
+    )
 
 
 def test_every_snapshot_belongs_to_a_case() -> None:
-    assert sorted(p.stem for p in PLANS.glob("*.txt")) == sorted(CASES)
+    assert snapshot_names(PLANS) == sorted(CASES)
 
 
 TOP_PRODUCTS: dict[str, Any] = {
@@ -273,9 +268,7 @@ async def test_an_inaccessible_field_is_not_there_for_clients(shop: Shop, tmp_pa
     assert 'name: String! @batch(service: "products"' not in sdl
     source = tmp_path / "supergraph.graphql"
     source.write_text(text)
-    overrides = {name: ServiceConfig(name, url) for name, url in shop.urls.items()}
-    schema, bindings, services = load_supergraph(str(source), overrides)
-    async with Gateway(schema, services, bindings) as gateway:
+    async with serve_subgraphs(shop, source) as gateway:
         answer = await gateway.execute("{ topProducts(first: 1) { price name } }")
     assert answer == {
         "errors": [
@@ -486,9 +479,7 @@ FED1 = Path(__file__).parent / "fixtures" / "shop_fed1.graphql"
 
 
 async def test_a_federation_1_supergraph_is_served_like_its_federation_2_twin(shop: Shop) -> None:
-    overrides = {name: ServiceConfig(name, url) for name, url in shop.urls.items() if name != "inventory"}
-    schema, bindings, services = load_supergraph(str(FED1), overrides)
-    async with Gateway(schema, services, bindings) as gateway:
+    async with serve_subgraphs(shop, FED1) as gateway:  # inventory is not in it: a service of its own, unused
         assert await gateway.execute(CASES["top_products"]) == TOP_PRODUCTS
         # Product.name and price are the owner's (join v0.1 `@join__owner`): products answers them itself
         assert calls(shop) == {"inventory": (0, 0), "products": (1, 0), "reviews": (1, 3), "users": (1, 2)}

@@ -6,7 +6,6 @@ FUNNEL_UPDATE_SNAPSHOTS=1 pytest tests/instrumentation. Without it a missing sna
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +14,8 @@ import pytest
 from gateway.gateway import Gateway
 from instrumentation.plan import print_plan
 from registry.config import ServiceConfig
+
+from ..snapshots import assert_snapshot, snapshot_names
 
 HERE = Path(__file__).parent
 SERVICES = [
@@ -88,15 +89,11 @@ def test_printed_plan(gateway: Gateway, case: str) -> None:
     printed = (
         f"# {query}\n# variables: {variables}\n" + print_plan(gateway.plan(query, None, variables)) + "\n"
     )
-    snapshot = HERE / "plans" / f"{case}.txt"
-    if os.environ.get("FUNNEL_UPDATE_SNAPSHOTS"):
-        snapshot.write_text(printed)
-    assert snapshot.exists(), f"no snapshot {snapshot.name}: write it with FUNNEL_UPDATE_SNAPSHOTS=1"
-    assert printed == snapshot.read_text()
+    assert_snapshot(HERE / "plans" / f"{case}.txt", printed)
 
 
 def test_every_snapshot_belongs_to_a_case() -> None:
-    assert sorted(p.stem for p in (HERE / "plans").glob("*.txt")) == sorted(CASES)
+    assert snapshot_names(HERE / "plans") == sorted(CASES)
 
 
 def test_plans_are_cached_per_query_and_condition_values(gateway: Gateway) -> None:
